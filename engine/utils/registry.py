@@ -1,0 +1,99 @@
+"""fvcore's Registry with an error message that helps, plus config-driven construction.
+
+fvcore's ``Registry.get`` raises ``KeyError("No object named ...")``. Users mostly hit it
+because the module defining their class was never imported, so the message lists what
+*is* registered and says so. :func:`build_from_cfg` turns a config subtree
+(``NAME`` + free-form parameters) into constructor kwargs and names the config location
+when the parameters do not fit the constructor.
+"""
+import difflib
+import inspect
+from typing import Any, Dict, Mapping
+
+from fvcore.common.registry import Registry as _FvcoreRegistry
+
+from .errors import ConfigError
+
+__all__ = ["Registry", "build_from_cfg", "cfg_to_kwargs"]
+
+
+class Registry(_FvcoreRegistry):
+    """A name -> class/function table; ``get`` fails with the registered names listed."""
+
+    def get(self, name: str) -> Any:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(
+                f"{self._name} registry: expected a component name (a non-empty string), "
+                f"got {name!r}. Registered: {self.registered_names()}"
+            )
+        ret = self._obj_map.get(name)
+        if ret is None:
+            close = difflib.get_close_matches(name, self._obj_map.keys(), n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ConfigError(
+                f"'{name}' is not registered in the {self._name} registry.{hint} "
+                f"Registered: {self.registered_names()}. If '{name}' is your own class, "
+                f"make sure the module that defines it (decorated with "
+                f"@{self._name}.register()) is imported before training starts, "
+                f"e.g. by `from codes import *` in train.py."
+            )
+        return ret
+
+    def registered_names(self):
+        return sorted(self._obj_map.keys())
+
+
+def cfg_to_kwargs(node: Mapping) -> Dict[str, Any]:
+    """A config subtree as plain Python kwargs: keys lower-cased, nested nodes as dicts.
+
+    Config keys are stored upper-case (``cfg.TRAINER.MODEL``); constructor parameters are
+    Python names, conventionally snake_case, so they are given back lower-case.
+    """
+    out = {}
+    for key, value in node.items():
+        out[str(key).lower()] = _plain(value)
+    return out
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {str(k).lower(): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def build_from_cfg(registry: Registry, node: Mapping, where: str, *args, **extra) -> Any:
+    """Build ``registry.get(node.NAME)(*args, **node's other keys, **extra)``.
+
+    ``where`` is the dotted config path of ``node`` (e.g. ``dataloader.train_data_set``),
+    used in every error message.
+    """
+    if node is None or not isinstance(node, Mapping):
+        raise ConfigError(f"{where}: expected a dict with a 'name' key, got {node!r}")
+    kwargs = cfg_to_kwargs(node)
+    name = kwargs.pop("name", None)
+    if not name:
+        raise ConfigError(
+            f"{where}.name is not set: name the {registry._name} component to build. "
+            f"Registered: {registry.registered_names()}"
+        )
+    try:
+        obj = registry.get(name)
+    except ConfigError as e:
+        raise ConfigError(f"{where}.name: {e}") from None
+    kwargs.update(extra)
+    try:
+        inspect.signature(obj).bind(*args, **kwargs)
+    except TypeError as e:
+        try:
+            sig = str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            sig = "(...)"
+        raise ConfigError(
+            f"{where}: the parameters given do not fit {name}{sig}: {e}. "
+            f"Given: {sorted(kwargs)}"
+        ) from None
+    except ValueError:
+        pass  # builtins without a signature: let the call itself decide
+    return obj(*args, **kwargs)

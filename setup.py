@@ -1,0 +1,40 @@
+"""Packaging for the `engine` library (wheel name engine_frame, import name engine)."""
+import os
+import re
+
+from setuptools import find_packages, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "engine", "__init__.py"), encoding="utf-8") as f:
+    version = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+setup(
+    name="engine_frame",
+    version=version,
+    description="A plain-PyTorch training engine: config -> scheduler -> trainer -> model bundle",
+    long_description=open(os.path.join(here, "README.md"), encoding="utf-8").read()
+    if os.path.exists(os.path.join(here, "README.md"))
+    else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["engine", "engine.*"]),
+    install_requires=[
+        "torch>=2.1",
+        "fvcore>=0.1.5",
+        "yacs>=0.1.8",
+        "numpy",
+        "opencv-python-headless",
+        "PyYAML",
+        "tensorboard",
+        "tqdm",
+        "tabulate",
+    ],
+    extras_require={
+        "vision": ["torchvision"],
+        "export": ["onnx", "onnxruntime"],
+        "test": ["pytest", "scikit-learn", "safetensors"],
+    },
+    entry_points={
+        "console_scripts": [],
+    },
+)
