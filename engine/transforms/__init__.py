@@ -1,1 +1,28 @@
+"""Data augmentation: registered transforms run on a results dict (see ``fields``).
 
+Importing this package registers the built-in transforms in ``TRANSFORM_REGISTRY``.
+"""
+from . import functional
+from .base import BaseTransform
+from .build import TRANSFORM_REGISTRY, build_transforms
+from .color import RandomColorJitter
+from .compose import Compose
+from .crop import CenterCrop, Pad, RandomCrop
+from .formatting import Normalize, ToTensor
+from .geometric import RandomFlip, Resize
+
+__all__ = [
+    "functional",
+    "BaseTransform",
+    "TRANSFORM_REGISTRY",
+    "build_transforms",
+    "Compose",
+    "RandomFlip",
+    "Resize",
+    "RandomCrop",
+    "CenterCrop",
+    "Pad",
+    "RandomColorJitter",
+    "Normalize",
+    "ToTensor",
+]

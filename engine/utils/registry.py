@@ -34,10 +34,15 @@ class Registry(_FvcoreRegistry):
                 f"'{name}' is not registered in the {self._name} registry.{hint} "
                 f"Registered: {self.registered_names()}. If '{name}' is your own class, "
                 f"make sure the module that defines it (decorated with "
-                f"@{self._name}.register()) is imported before training starts, "
+                f"@{self.variable_name}.register()) is imported before training starts, "
                 f"e.g. by `from codes import *` in train.py."
             )
         return ret
+
+    @property
+    def variable_name(self) -> str:
+        """How users spell the registry in code (``BUILD_MODEL_REGISTRY``)."""
+        return self._name if self._name.endswith("REGISTRY") else self._name + "_REGISTRY"
 
     def registered_names(self):
         return sorted(self._obj_map.keys())

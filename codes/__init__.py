@@ -1,0 +1,4 @@
+"""The bundled example projects. Importing this package registers their components
+(datasets, networks, models) with the engine's registries; train.py does
+``from codes import *`` for that reason."""
+from .digits import *  # noqa: F401,F403

@@ -1,0 +1,57 @@
+"""scikit-learn's digits images as an EngineDataSet.
+
+1,797 grey 8x8 images (values 0..16) of the digits 0-9. A fixed permutation splits them
+into a training and a validation part, the same on every machine.
+"""
+from typing import List, Optional
+
+import numpy as np
+
+import engine.transforms.functional as F
+from engine.data.build import BUILD_DATASET_REGISTRY
+from engine.data.dataset import EngineDataSet
+
+__all__ = ["DigitsDataset", "load_digits_split"]
+
+
+def load_digits_split(split: str, val_fraction: float = 0.2):
+    """(images uint8 N x 8 x 8, labels int64 N) of one split."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    labels = digits.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(labels))
+    n_val = int(round(len(labels) * val_fraction))
+    if split == "train":
+        chosen = order[n_val:]
+    elif split == "val":
+        chosen = order[:n_val]
+    else:
+        raise ValueError(f"DigitsDataset: split must be 'train' or 'val', got {split!r}")
+    return images[chosen], labels[chosen]
+
+
+@BUILD_DATASET_REGISTRY.register()
+class DigitsDataset(EngineDataSet):
+    def __init__(self, split: str = "train", val_fraction: float = 0.2,
+                 transformer: Optional[List] = None):
+        super().__init__(transformer)
+        self.images, self.labels = load_digits_split(split, val_fraction)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        img = self.images[index]
+        results = {
+            "img": img,
+            "img_shape": img.shape[:2],
+            "ori_shape": img.shape[:2],
+            "img_fields": ["img"],
+            "color_fields": ["img"],
+        }
+        results = self.data_pipeline(results)
+        img = results["img"]
+        tensor = img if not isinstance(img, np.ndarray) else F.to_tensor(img)
+        return {"input_data": tensor, "target_data": int(self.labels[index])}

@@ -1,0 +1,207 @@
+"""Config files (.py or .yaml) and command-line overrides into one checked CfgNode.
+
+Checks happen here, once, before anything is written or launched: a missing file, a
+syntax error (with its line), an unknown engine key (with the nearest valid names), a
+value of the wrong type. Each raises :class:`ConfigError` with one readable message.
+"""
+import ast
+import difflib
+import os
+import runpy
+import traceback
+import types
+from typing import Any, Dict, List, Sequence
+
+import yaml
+
+from ..utils.errors import ConfigError
+from .defaults import get_default_cfg
+from .node import CfgNode, to_plain, to_upper_tree
+
+__all__ = ["load_cfg", "read_config_file", "merge_checked", "apply_overrides", "dump_cfg"]
+
+
+def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
+    """Defaults <- config file <- ``KEY VALUE`` overrides; frozen and checked."""
+    cfg = get_default_cfg()
+    merge_checked(cfg, to_upper_tree(read_config_file(path)), source=path)
+    apply_overrides(cfg, overrides)
+    _mirror_loss_alias(cfg)
+    cfg.freeze()
+    return cfg
+
+
+def read_config_file(path: str) -> Dict[str, Any]:
+    if not path:
+        raise ConfigError("no config file given: pass --config-file FILE (.py or .yaml)")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path!r} (cwd: {os.getcwd()})")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".py":
+        tree = _read_python(path)
+    elif ext in (".yaml", ".yml"):
+        tree = _read_yaml(path)
+    else:
+        raise ConfigError(f"config file {path!r}: expected a .py, .yaml or .yml file")
+    if not tree:
+        raise ConfigError(f"config file {path!r} defines no settings")
+    return tree
+
+
+def _read_python(path: str) -> Dict[str, Any]:
+    """Module-level names of the file; names starting with '_', modules, functions and
+    classes are helpers of the file, not settings."""
+    try:
+        namespace = runpy.run_path(path, run_name="__engine_config__")
+    except SyntaxError as e:
+        raise ConfigError(
+            f"config file {path!r}, line {e.lineno}: syntax error: {e.msg}\n    {(e.text or '').rstrip()}"
+        ) from None
+    except Exception as e:  # an error while executing the user's config code
+        line = _line_in(path, e)
+        raise ConfigError(
+            f"config file {path!r}{line}: {type(e).__name__}: {e}"
+        ) from None
+    return {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and not isinstance(v, (types.ModuleType, types.FunctionType, type))
+    }
+
+
+def _line_in(path: str, exc: BaseException) -> str:
+    real = os.path.realpath(path)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if os.path.realpath(frame.filename) == real:
+            return f", line {frame.lineno}"
+    return ""
+
+
+def _read_yaml(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"config file {path!r}{where}: YAML syntax error: {problem}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(
+            f"config file {path!r}: expected a mapping of sections at the top level, "
+            f"got {type(tree).__name__}"
+        )
+    return tree
+
+
+def merge_checked(cfg: CfgNode, tree: Dict[str, Any], source: str, prefix: str = "") -> None:
+    """Merge ``tree`` (upper-case keys) into ``cfg`` checking keys and types."""
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if key not in cfg:
+            if not cfg.is_new_allowed():
+                raise ConfigError(_unknown_key_message(cfg, key, path, source))
+            cfg[key] = _as_node(value, path, new_allowed=True)
+            continue
+        current = cfg[key]
+        if isinstance(current, CfgNode):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{source}: {path.lower()} must be a section (a dict), got {value!r}"
+                )
+            merge_checked(current, value, source, prefix=path + ".")
+        else:
+            cfg[key] = _checked_value(current, value, path, source, free=cfg.is_new_allowed())
+
+
+def _as_node(value, path, new_allowed):
+    if isinstance(value, dict):
+        return CfgNode(value, key_list=path.split("."), new_allowed=new_allowed)
+    return CfgNode({"_": value})["_"]  # converts dicts nested in lists
+
+
+def _checked_value(default, value, path, source, free):
+    if free or default is None or value is None and isinstance(default, str):
+        return _as_node(value, path, new_allowed=True) if not isinstance(value, dict) else value
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(default, bool) and isinstance(value, bool)
+    elif isinstance(default, float) and isinstance(value, int):
+        return float(value)
+    elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return _as_node(list(value), path, new_allowed=True)
+    else:
+        ok = type(default) is type(value)
+    if not ok:
+        raise ConfigError(
+            f"{source}: {path.lower()} expects {_a(type(default).__name__)} "
+            f"(as its current value {default!r}), got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _unknown_key_message(cfg: CfgNode, key: str, path: str, source: str) -> str:
+    close = difflib.get_close_matches(key, list(cfg.keys()), n=3, cutoff=0.5)
+    parent = path.rsplit(".", 1)[0].lower() + "." if "." in path else ""
+    hint = (
+        "did you mean " + ", ".join(f"{parent}{c.lower()}" for c in close) + "?"
+        if close
+        else "valid keys here: " + ", ".join(f"{parent}{k.lower()}" for k in sorted(cfg.keys()))
+    )
+    return f"{source}: unknown config key {path.lower()!r}; {hint}"
+
+
+def apply_overrides(cfg: CfgNode, overrides: Sequence[str]) -> None:
+    """``["solver.max_iter", "100", "TRAINER.DEVICE", "cpu"]``: dotted keys, any case;
+    values are Python literals where they parse as one, else strings."""
+    overrides = list(overrides)
+    if len(overrides) % 2:
+        raise ConfigError(
+            f"command-line overrides come in KEY VALUE pairs; {overrides[-1]!r} has no value"
+        )
+    for key, raw in zip(overrides[0::2], overrides[1::2]):
+        parts = key.upper().split(".")
+        tree: Dict[str, Any] = {}
+        leaf = tree
+        for p in parts[:-1]:
+            leaf = leaf.setdefault(p, {})
+        leaf[parts[-1]] = to_upper_tree(_parse_literal(raw))
+        merge_checked(cfg, tree, source=f"command-line override {key!r}")
+
+
+def _parse_literal(raw: str):
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def _mirror_loss_alias(cfg: CfgNode) -> None:
+    """The seed's config puts losses under trainer.model.loss while its model reads
+    cfg.TRAINER.LOSS: whichever one is set fills the other."""
+    model_loss, loss = cfg.TRAINER.MODEL.LOSS, cfg.TRAINER.LOSS
+    if model_loss and not loss:
+        cfg.TRAINER.LOSS = model_loss.clone()
+    elif loss and not model_loss:
+        cfg.TRAINER.MODEL.LOSS = loss.clone()
+
+
+def dump_cfg(cfg: CfgNode) -> str:
+    """The resolved config as YAML, loadable again with --config-file."""
+    return yaml.safe_dump(_lower_keys(to_plain(cfg)), sort_keys=False, allow_unicode=True)
+
+
+def _lower_keys(value):
+    if isinstance(value, dict):
+        return {str(k).lower(): _lower_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(v) for v in value]
+    if isinstance(value, tuple):
+        return [_lower_keys(v) for v in value]
+    return value

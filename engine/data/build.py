@@ -1,0 +1,54 @@
+"""Datasets from the config and the loaders that feed the trainer.
+
+``dataloader.train_data_set`` / ``val_data_set`` name a registered dataset; their other
+keys (``transformer`` included) are its constructor arguments.
+"""
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from ..utils.registry import Registry, build_from_cfg
+from .sampler import InferenceBatchSampler, TrainBatchSampler
+from .seeding import SeededSamples
+
+__all__ = ["BUILD_DATASET_REGISTRY", "build_dataset", "build_train_loader", "build_val_loader"]
+
+BUILD_DATASET_REGISTRY = Registry("BUILD_DATASET")
+BUILD_DATASET_REGISTRY.__doc__ = "Datasets (EngineDataSet subclasses) named in dataloader.*_data_set."
+
+
+def build_dataset(node, where: str):
+    """The dataset named by ``node``, or None when ``node.NAME`` is empty."""
+    if not node or not node.get("NAME", node.get("name")):
+        return None
+    return build_from_cfg(BUILD_DATASET_REGISTRY, node, where)
+
+
+def _loader(dataset, batch_sampler, cfg, device, seed):
+    workers = int(cfg.DATALOADER.NUM_WORKERS)
+    return DataLoader(
+        SeededSamples(dataset, seed),
+        batch_sampler=batch_sampler,
+        num_workers=workers,
+        collate_fn=getattr(dataset, "collate_fn", None) or default_collate,
+        pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and device.type == "cuda",
+        prefetch_factor=int(cfg.DATALOADER.PREFETCH_FACTOR) if workers > 0 else None,
+        persistent_workers=False,
+        # A private generator: creating the iterator must not draw from the global RNG,
+        # or a resumed run would diverge from the uninterrupted one.
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def build_train_loader(dataset, cfg, *, start_iter: int, device, rank: int = 0, world_size: int = 1):
+    accumulation = max(1, int(cfg.SOLVER.GRADIENT_ACCUMULATION_BATCH))
+    sampler = TrainBatchSampler(
+        len(dataset), int(cfg.SOLVER.TRAIN_PER_BATCH), seed=int(cfg.SEED),
+        start_iter=start_iter, accumulation=accumulation, rank=rank, world_size=world_size,
+        shuffle=bool(cfg.DATALOADER.SHUFFLE),
+    )
+    return _loader(dataset, sampler, cfg, device, int(cfg.SEED)), sampler
+
+
+def build_val_loader(dataset, cfg, *, device, rank: int = 0, world_size: int = 1):
+    sampler = InferenceBatchSampler(len(dataset), int(cfg.SOLVER.TEST_PER_BATCH), rank, world_size)
+    return _loader(dataset, sampler, cfg, device, int(cfg.SEED))

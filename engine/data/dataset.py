@@ -1,0 +1,38 @@
+"""The base class of user datasets: a torch Dataset that owns its transform pipeline.
+
+Subclasses fill ``__getitem__``/``__len__`` and call ``self.data_pipeline(results)`` on
+the results dict. The pipeline draws its randomness from ``self.sample_rng``, which the
+engine's loader sets per sample from (seed, epoch, index); outside the engine's loader
+(a notebook, a quick check) a fresh generator is used.
+"""
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from torch.utils.data import Dataset
+
+__all__ = ["EngineDataSet"]
+
+
+class EngineDataSet(Dataset):
+    #: Optional batch collation (e.g. for variable numbers of boxes); None = torch's default.
+    collate_fn = None
+
+    def __init__(self, transformer: Optional[List[Any]] = None):
+        from ..transforms.build import build_transforms
+        from ..transforms.compose import Compose
+
+        if isinstance(transformer, Compose):
+            self.pipeline = transformer
+        else:
+            self.pipeline = build_transforms(transformer or [])
+        self.sample_rng: Optional[np.random.Generator] = None
+
+    def data_pipeline(self, results: Dict[str, Any]) -> Dict[str, Any]:
+        rng = self.sample_rng if self.sample_rng is not None else np.random.default_rng()
+        return self.pipeline(results, rng)
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__")

@@ -1,0 +1,164 @@
+"""The model bundle: the network, its optimizer, LR schedule and EMA, as one stateful unit.
+
+A user subclasses :class:`BaseModel` and writes only the maths of one step
+(``run_step`` returns a loss tensor or a dict of them) and of inference (``generator``).
+The bundle does the rest of the step in a fixed order:
+
+    zero_grad -> for each micro-batch: run_step, backward(loss / k) -> clip -> optimizer
+    step -> LR schedule step -> EMA update
+
+Everything stateful is registered by name (:meth:`register_state`) and saved/restored
+through :meth:`state_dict` / :meth:`load_state_dict`; the checkpointer knows nothing of
+the parts.
+"""
+import logging
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+
+from ..solver.solver import Solver
+from ..utils.device import resolve_device
+from ..utils.errors import EngineError
+from .build import build_network
+from .ema import build_ema
+
+__all__ = ["BaseModel"]
+
+logger = logging.getLogger(__name__)
+
+LossOutput = Union[torch.Tensor, Dict[str, torch.Tensor]]
+
+
+class BaseModel:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.TRAINER.DEVICE)
+        self.max_iter = int(cfg.SOLVER.MAX_ITER)
+        self._states: "OrderedDict[str, Any]" = OrderedDict()
+
+        self.g_model = self.build_network(cfg.TRAINER.MODEL.GENERATOR, "trainer.model.generator")
+        self.g_solver = Solver(self.g_model, cfg.SOLVER.GENERATOR, self.max_iter, "solver.generator")
+        self.g_ema = build_ema(self.g_model, cfg.TRAINER.MODEL.EMA)
+        self.register_state("g_model", self.g_model)
+        self.register_state("g_solver", self.g_solver)
+        if self.g_ema is not None:
+            self.register_state("g_ema", self.g_ema)
+
+    # ----------------------------------------------------------------- to override
+    def create_model(self, params) -> Optional[torch.nn.Module]:
+        """Build the generator network yourself; returning None uses the registry
+        (``trainer.model.generator.name`` with the other keys as arguments)."""
+        return None
+
+    def run_step(self, data, *, epoch=None, **kwargs) -> LossOutput:
+        """One forward pass on a (micro-)batch; return a loss tensor or a dict of them."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run_step()")
+
+    def generator(self, data):
+        """Inference on a batch of inputs (evaluation and export use it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement generator()")
+
+    # ----------------------------------------------------------------- building
+    def build_network(self, node, where: str) -> torch.nn.Module:
+        network = self.create_model(node)
+        if network is None:
+            network = build_network(node, where)
+        if not isinstance(network, torch.nn.Module):
+            raise EngineError(f"{where}: expected an nn.Module, got {type(network).__name__}")
+        return network.to(self.device)
+
+    def register_state(self, name: str, obj: Any) -> None:
+        """Make ``obj`` (anything with state_dict/load_state_dict) part of checkpoints."""
+        if name in self._states:
+            raise ValueError(f"state {name!r} is already registered")
+        self._states[name] = obj
+
+    def modules_to_device(self) -> None:
+        """Move every nn.Module attribute the subclass created (losses with weights...)."""
+        for value in vars(self).values():
+            if isinstance(value, torch.nn.Module):
+                value.to(self.device)
+
+    # ----------------------------------------------------------------- training
+    @property
+    def networks(self) -> List[torch.nn.Module]:
+        return [self.g_model]
+
+    @property
+    def lr(self) -> float:
+        return self.g_solver.lr
+
+    def train(self, mode: bool = True) -> "BaseModel":
+        for net in self.networks:
+            net.train(mode)
+        return self
+
+    def eval(self) -> "BaseModel":
+        return self.train(False)
+
+    def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None) -> Dict[str, torch.Tensor]:
+        """One optimizer step over ``k`` micro-batches; returns the mean (detached) loss
+        terms. Dividing each micro-batch loss by ``k`` makes k x B equal one batch of kB."""
+        self.train()
+        self.g_solver.zero_grad()
+        k = len(micro_batches)
+        totals: Dict[str, torch.Tensor] = {}
+        for data in micro_batches:
+            losses = as_loss_dict(self.run_step(data, epoch=epoch), type(self).__name__)
+            loss = sum(losses.values())
+            (loss / k).backward()
+            for name, value in losses.items():
+                value = value.detach() / k
+                totals[name] = totals[name] + value if name in totals else value
+        self.g_solver.step()
+        if self.g_ema is not None:
+            self.g_ema.update_parameters(self.g_model)
+        return totals
+
+    @contextmanager
+    def inference_weights(self):
+        """Inside the block ``self.g_model`` is the network evaluation should use: the EMA
+        copy when EMA is enabled, else the trained one; always in eval mode, no grad."""
+        trained = self.g_model
+        if self.g_ema is not None:
+            self.g_model = self.g_ema.module
+        was_training = [net.training for net in self.networks]
+        self.g_model.eval()
+        try:
+            with torch.no_grad():
+                yield self.g_model
+        finally:
+            self.g_model = trained
+            for net, mode in zip(self.networks, was_training):
+                net.train(mode)
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> Dict[str, Any]:
+        return OrderedDict((name, obj.state_dict()) for name, obj in self._states.items())
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        missing = [name for name in self._states if name not in state]
+        if missing:
+            raise EngineError(f"checkpoint lacks the model state(s) {missing}; it holds {list(state)}")
+        for name, obj in self._states.items():
+            obj.load_state_dict(state[name])
+
+
+def as_loss_dict(output: LossOutput, owner: str) -> Dict[str, torch.Tensor]:
+    if isinstance(output, torch.Tensor):
+        output = {"loss": output}
+    if not isinstance(output, dict) or not output:
+        raise EngineError(
+            f"{owner}.run_step must return a loss tensor or a non-empty dict of loss tensors, "
+            f"got {type(output).__name__}"
+        )
+    for name, value in output.items():
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise EngineError(
+                f"{owner}.run_step returned {name!r} = {type(value).__name__}"
+                f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}; "
+                f"each loss must be a scalar tensor"
+            )
+    return output

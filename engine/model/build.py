@@ -1,0 +1,26 @@
+"""Registries for model bundles and networks, and their config-driven builders."""
+from ..utils.registry import Registry, build_from_cfg
+
+__all__ = ["BUILD_MODEL_REGISTRY", "BUILD_NETWORK_REGISTRY", "build_model", "build_network"]
+
+BUILD_MODEL_REGISTRY = Registry("BUILD_MODEL")
+BUILD_MODEL_REGISTRY.__doc__ = "Model bundles (BaseModel subclasses) named by trainer.model.name."
+
+BUILD_NETWORK_REGISTRY = Registry("BUILD_NETWORK")
+BUILD_NETWORK_REGISTRY.__doc__ = "nn.Module classes named by trainer.model.generator.name etc."
+
+
+def build_model(cfg):
+    """The bundle named by ``trainer.model.name``, constructed as ``Model(cfg)``."""
+    from ..utils.errors import ConfigError
+
+    name = cfg.TRAINER.MODEL.NAME
+    try:
+        model_cls = BUILD_MODEL_REGISTRY.get(name)
+    except ConfigError as e:
+        raise ConfigError(f"trainer.model.name: {e}") from None
+    return model_cls(cfg)
+
+
+def build_network(node, where: str):
+    return build_from_cfg(BUILD_NETWORK_REGISTRY, node, where)

@@ -1,0 +1,31 @@
+"""The command line of train.py (see DESIGN.md, "Command line")."""
+import argparse
+
+__all__ = ["default_argument_parser"]
+
+EPILOG = """examples:
+  python train.py --config-file cfg.py --num-gpus 1
+  python train.py --config-file cfg.py --resume                  # continue the run
+  python train.py --config-file cfg.py --eval-only trainer.weights model.pth
+  python train.py --config-file cfg.yaml solver.max_iter 1000 trainer.device cpu
+"""
+
+
+def default_argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train.py", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train (or evaluate) a model described by a .py or .yaml config.",
+    )
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="a .py or .yaml config")
+    parser.add_argument("--num-gpus", type=int, default=1,
+                        help="worker processes per machine (one per GPU; CPU processes when trainer.device is cpu)")
+    parser.add_argument("--num-machines", type=int, default=1, help="machines taking part")
+    parser.add_argument("--machine-rank", type=int, default=0, help="this machine's rank, 0..num-machines-1")
+    parser.add_argument("--dist-url", default="auto",
+                        help="tcp://HOST:PORT of machine 0, or 'auto' (a free local port, one machine)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the run directory's last complete checkpoint (fresh start if none)")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate and exit; no training")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
+                        help="config overrides, e.g. solver.max_iter 100 (dotted keys, any case)")
+    return parser

@@ -1,0 +1,96 @@
+"""The entry point: argv -> checked config -> run directory -> launch -> trainer.
+
+``BaseScheduler().schedule()`` is all a project's train.py calls. Bad input anywhere
+(config, files, names, devices, a non-finite loss) ends here as one ``error:`` line on
+stderr (and in log.txt once it exists) and exit status 2; nothing is written before the
+config has been fully checked, and a finished or running run directory is never
+overwritten by a fresh start.
+"""
+import logging
+import os
+import platform
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+from .. import __version__
+from ..checkpoint.atomic import atomic_write_text
+from ..checkpoint.checkpointer import Checkpointer
+from ..config.loader import dump_cfg, load_cfg
+from ..trainer.build import build_trainer
+from ..trainer.trainer import run_dir_of
+from ..utils import comm
+from ..utils.errors import EngineError
+from ..utils.logger import setup_logger
+from ..utils.rng import seed_all
+from .argparser import default_argument_parser
+from .launch import launch
+
+__all__ = ["BaseScheduler"]
+
+logger = logging.getLogger("engine.schedule")
+
+EXIT_BAD_INPUT = 2
+
+
+class BaseScheduler:
+    def __init__(self):
+        self.parser = default_argument_parser()
+
+    def schedule(self, argv: Optional[Sequence[str]] = None):
+        args = self.parser.parse_args(argv)
+        try:
+            cfg = load_cfg(args.config_file, args.opts)
+            self.check_run_directory(cfg, args)
+            return launch(self.run_worker, args.num_gpus, args.num_machines, args.machine_rank,
+                          args.dist_url, args=(cfg, args))
+        except EngineError as e:
+            report_error(e)
+            raise SystemExit(EXIT_BAD_INPUT) from None
+
+    def check_run_directory(self, cfg, args) -> None:
+        """A fresh start must not overwrite the checkpoints of an earlier run."""
+        if args.resume or args.eval_only:
+            return
+        checkpointer = Checkpointer(os.path.join(run_dir_of(cfg), "checkpoints"))
+        if checkpointer.has_checkpoint():
+            raise EngineError(
+                f"run directory {run_dir_of(cfg)!r} already holds checkpoints; pass --resume to "
+                f"continue that run, or set another output_dir/output_log_name to start a new one"
+            )
+
+    def run_worker(self, cfg, args):
+        """Everything one process does: logging, config record, seeding, train or test."""
+        run_dir, rank = run_dir_of(cfg), comm.get_rank()
+        setup_logger(run_dir, rank)
+        logger.info("engine %s, torch %s, python %s, %s", __version__, torch.__version__,
+                    platform.python_version(), platform.platform())
+        logger.info("command line: %s", " ".join(sys.argv))
+        config_text = dump_cfg(cfg)
+        logger.info("resolved config (from %s):\n%s", args.config_file, config_text)
+        config_path = os.path.join(run_dir, "config.yaml")
+        if rank == 0 and not (args.eval_only and os.path.exists(config_path)):
+            atomic_write_text(config_path, config_text)
+            logger.info("config written to %s", config_path)
+        seed_all(int(cfg.SEED))
+        trainer = build_trainer(cfg)
+        eval_only = args.eval_only
+        loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS))
+        if eval_only:
+            if not loaded:
+                raise EngineError(
+                    f"--eval-only: nothing to evaluate; set trainer.weights or run it in a run "
+                    f"directory with checkpoints ({run_dir})"
+                )
+            return trainer.test()
+        trainer.train()
+        return trainer
+
+
+def report_error(error: Exception) -> None:
+    message = f"error: {error}"
+    print(message, file=sys.stderr, flush=True)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and getattr(handler, "_engine_handler", False):
+            handler.emit(logging.LogRecord("engine", logging.ERROR, __file__, 0, message, None, None))

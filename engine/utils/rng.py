@@ -1,0 +1,49 @@
+"""Seeding and capturing every RNG the training loop draws from.
+
+Exact resume needs the Python, NumPy and torch (CPU and CUDA) generators saved with the
+checkpoint and put back; the states are stored as tensors and plain ints so the
+checkpoint loads with ``torch.load(weights_only=True)``.
+"""
+import random
+from typing import Any, Dict
+
+import numpy as np
+import torch
+
+__all__ = ["seed_all", "capture_rng_state", "restore_rng_state", "derive_seed"]
+
+
+def derive_seed(*keys: int) -> int:
+    """A 63-bit seed that is a pure function of ``keys`` (stable across runs/processes)."""
+    return int(np.random.SeedSequence([int(k) & 0xFFFFFFFFFFFFFFFF for k in keys]).generate_state(2, np.uint64)[0]) >> 1
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def capture_rng_state() -> Dict[str, Any]:
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": {"version": version, "mt": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["mt"].tolist()), py["gauss"]))
+    npst = state["numpy"]
+    np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"],
+                         npst["has_gauss"], npst["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
