@@ -19,6 +19,9 @@ die() {
 user_id=${USER_ID:-}
 group_id=${GROUP_ID:-}
 
+if [[ $# -eq 0 ]]; then
+    die "no command to run"
+fi
 if [[ -z "$user_id" && -z "$group_id" ]]; then
     exec "$@"
 fi
@@ -27,9 +30,6 @@ if [[ -z "$user_id" || -z "$group_id" ]]; then
 fi
 if [[ ! "$user_id" =~ ^[0-9]+$ || ! "$group_id" =~ ^[0-9]+$ ]]; then
     die "USER_ID and GROUP_ID must be numeric ids (got USER_ID='$user_id', GROUP_ID='$group_id')"
-fi
-if [[ $# -eq 0 ]]; then
-    die "no command to run"
 fi
 
 if [[ "$(id -u)" -ne 0 ]]; then

@@ -13,6 +13,7 @@
 """
 import glob
 import grp
+import json
 import os
 import pwd
 import re
@@ -53,14 +54,16 @@ def parse_dockerfile(path):
     for line in logical:
         word, _, rest = line.partition(" ")
         word, rest = word.upper(), rest.strip()
+        flags = []
+        if word in ("COPY", "ADD", "RUN"):  # leading --flags; a RUN's own command keeps its --options
+            while rest.startswith("--"):
+                flag, _, rest = rest.partition(" ")
+                flags.append(flag)
+                rest = rest.strip()
         if rest.startswith("["):  # exec (JSON) form: ENTRYPOINT ["a", "b"]
-            import json
-
-            flags, args = [], json.loads(rest)
+            args = json.loads(rest)
         else:
-            parts = shlex.split(rest)
-            flags = [p for p in parts if p.startswith("--")] if word in ("COPY", "ADD", "RUN") else []
-            args = parts[len(flags):] if word != "RUN" else parts
+            args = [rest] if word == "RUN" else shlex.split(rest)
         if word == "FROM":
             stage = args[2] if len(args) >= 3 and args[1].upper() == "AS" else args[0]
         out.append((stage, word, flags, args))
@@ -300,6 +303,22 @@ def test_entrypoint_creates_the_user_and_runs_the_command_as_it(throwaway_user):
         assert (st.st_uid, st.st_gid) == (uid, gid), f"{written} is owned by {st.st_uid}:{st.st_gid}"
 
 
+def test_entrypoint_started_as_a_user_runs_only_as_that_user(throwaway_user):
+    _, uid, gid, workdir = throwaway_user
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv to start the script as a non-root user")
+    script = workdir / "entrypoint.sh"  # where that user can read it
+    shutil.copy2(ENTRYPOINT, script)
+    as_user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "bash", str(script), "id", "-u"]
+    env = {k: v for k, v in os.environ.items() if k not in ("USER_ID", "GROUP_ID")}
+    same = subprocess.run(as_user, env={**env, "USER_ID": str(uid), "GROUP_ID": str(gid)}, cwd=workdir,
+                          capture_output=True, text=True, timeout=60)
+    assert same.returncode == 0 and same.stdout.strip() == str(uid), same.stderr
+    other = subprocess.run(as_user, env={**env, "USER_ID": str(uid + 1), "GROUP_ID": str(gid)}, cwd=workdir,
+                           capture_output=True, text=True, timeout=60)
+    assert other.returncode != 0 and "not root" in other.stderr
+
+
 # ---- build.bash and train.bash, with a fake docker ------------------------------------
 
 
@@ -346,8 +365,6 @@ def test_build_bash_builds_the_base_then_the_project_on_top_of_it(fake_docker, t
     env, calls = fake_docker
     result = subprocess.run(["bash", str(DOCKER / "build.bash")], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
-    if not (REPO / "codes").is_dir() or not (REPO / "train.py").is_file():
-        pytest.fail("the repository has no codes/ or train.py to build the project image from")
     assert result.returncode == 0, result.stderr
     base, project = calls()
     assert base[0] == "build" and base[base.index("-f") + 1] == str(DOCKER / "Dockerfile")
@@ -363,18 +380,17 @@ def test_build_bash_builds_the_base_then_the_project_on_top_of_it(fake_docker, t
 def test_engine_wheel_installs_in_a_fresh_venv_and_trains_the_example_outside_the_tree(tmp_path):
     pytest.importorskip("setuptools", reason="building the wheel without isolation needs setuptools")
     # 1. The builder stage: exactly the files its COPY lines take, then `pip wheel`.
-    src = tmp_path / "src"
-    for stage, word, flags, args in parse_dockerfile(DOCKER / "Dockerfile"):
+    src = tmp_path / "src"  # the stage's WORKDIR
+    for stage, word, _, args in parse_dockerfile(DOCKER / "Dockerfile"):
         if stage == "builder" and word == "COPY":
             dest = src / args[-1]
-            for source in args[:-1]:
-                for match in map(Path, glob.glob(str(REPO / source))):
-                    if match.is_dir():
-                        shutil.copytree(match, dest if args[-1].endswith("/") and len(args) == 2 else dest / match.name,
-                                        ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-                    else:
-                        dest.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(match, dest / match.name)
+            for match in (Path(m) for source in args[:-1] for m in glob.glob(str(REPO / source))):
+                if match.is_dir():  # like docker: the folder's contents go into dest
+                    shutil.copytree(match, dest, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+                else:
+                    target = dest / match.name if args[-1].endswith("/") else dest
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(match, target)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                     "--wheel-dir", str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=120)
     [wheel] = (tmp_path / "dist").glob("engine_frame-*.whl")
@@ -406,7 +422,8 @@ def test_engine_wheel_installs_in_a_fresh_venv_and_trains_the_example_outside_th
 
     out = tmp_path / "out"
     result = subprocess.run([str(python), "train.py", "--config-file", "codes/configs/digits.py",
-                             "solver.max_iter", "10", "output_dir", str(out)],
+                             "solver.max_iter", "10", "solver.generator.lr_scheduler.params.warmup_iter", "2",
+                             "output_dir", str(out)],
                             cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert list(out.rglob("checkpoints/last_checkpoint")), f"no checkpoint under {out}"

@@ -22,6 +22,7 @@ from ..utils.rng import derive_seed
 __all__ = ["TrainBatchSampler", "InferenceBatchSampler"]
 
 Key = Tuple[int, int]
+ORDER_STREAM = 0x4F524452  # domain tag: data-order seeds never equal augmentation seeds
 
 
 class TrainBatchSampler(Sampler):
@@ -29,6 +30,11 @@ class TrainBatchSampler(Sampler):
                  accumulation: int = 1, rank: int = 0, world_size: int = 1, shuffle: bool = True):
         if dataset_size <= 0:
             raise ConfigError("the training dataset is empty (len() == 0)")
+        if batch_size <= 0:
+            raise ConfigError(f"solver.train_per_batch must be a positive integer, got {batch_size}")
+        if accumulation <= 0:
+            raise ConfigError(
+                f"solver.gradient_accumulation_batch must be a positive integer, got {accumulation}")
         if batch_size % accumulation:
             raise ConfigError(
                 f"solver.train_per_batch ({batch_size}) must be divisible by "
@@ -49,7 +55,7 @@ class TrainBatchSampler(Sampler):
     def _order(self, epoch: int) -> List[int]:
         if epoch != self._perm_epoch:
             if self.shuffle:
-                g = torch.Generator().manual_seed(derive_seed(self.seed, epoch))
+                g = torch.Generator().manual_seed(derive_seed(self.seed, ORDER_STREAM, epoch))
                 self._perm = torch.randperm(self.n, generator=g).tolist()
             else:
                 self._perm = list(range(self.n))
@@ -78,6 +84,8 @@ class InferenceBatchSampler(Sampler):
     """In-order batches of ``(0, index)`` keys over this rank's contiguous shard."""
 
     def __init__(self, dataset_size: int, batch_size: int, rank: int = 0, world_size: int = 1):
+        if batch_size <= 0:
+            raise ConfigError(f"solver.test_per_batch must be a positive integer, got {batch_size}")
         per_rank = -(-dataset_size // world_size)
         self.indices = list(range(rank * per_rank, min(dataset_size, (rank + 1) * per_rank)))
         self.batch_size = batch_size

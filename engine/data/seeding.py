@@ -21,8 +21,11 @@ from ..utils.rng import derive_seed
 __all__ = ["SeededSamples", "sample_seed", "global_rng_scope"]
 
 
+AUGMENT_STREAM = 0x41554731  # domain tag: augmentation seeds never equal data-order seeds
+
+
 def sample_seed(seed: int, epoch: int, index: int) -> int:
-    return derive_seed(seed, epoch, index)
+    return derive_seed(seed, AUGMENT_STREAM, epoch, index)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 
+from ..checkpoint.weights import load_weights
 from ..solver.solver import Solver
 from ..utils.device import resolve_device
 from ..utils.errors import EngineError
@@ -135,6 +136,14 @@ class BaseModel:
                 net.train(mode)
 
     # ----------------------------------------------------------------- state
+    def load_generator_weights(self, path: str):
+        """Fine-tuning start (``trainer.weights``): load what matches into the generator;
+        the EMA copy, if any, starts from the loaded weights."""
+        report = load_weights(self.g_model, path)
+        if self.g_ema is not None:
+            self.g_ema.module.load_state_dict(self.g_model.state_dict())
+        return report
+
     def state_dict(self) -> Dict[str, Any]:
         return OrderedDict((name, obj.state_dict()) for name, obj in self._states.items())
 

@@ -1,7 +1,7 @@
 """The command line of train.py (see DESIGN.md, "Command line")."""
 import argparse
 
-__all__ = ["default_argument_parser"]
+__all__ = ["default_argument_parser", "parse_command_line"]
 
 EPILOG = """examples:
   python train.py --config-file cfg.py --num-gpus 1
@@ -13,7 +13,7 @@ EPILOG = """examples:
 
 def default_argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="train.py", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="train.py", allow_abbrev=False, usage="%(prog)s --config-file FILE [options] [KEY VALUE ...]", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train (or evaluate) a model described by a .py or .yaml config.",
     )
     parser.add_argument("--config-file", required=True, metavar="FILE", help="a .py or .yaml config")
@@ -26,6 +26,14 @@ def default_argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run directory's last complete checkpoint (fresh start if none)")
     parser.add_argument("--eval-only", action="store_true", help="evaluate and exit; no training")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                        help="config overrides, e.g. solver.max_iter 100 (dotted keys, any case)")
     return parser
+
+
+def parse_command_line(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Flags may appear anywhere; every other token is a ``KEY VALUE`` override, in order."""
+    args, opts = parser.parse_known_args(argv)
+    unknown_flags = [t for t in opts[0::2] if t.startswith("--")]
+    if unknown_flags:
+        parser.error(f"unknown option {unknown_flags[0]}")
+    args.opts = opts
+    return args

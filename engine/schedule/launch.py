@@ -12,7 +12,7 @@ __all__ = ["launch"]
 
 
 def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
-           machine_rank: int = 0, dist_url: str = "auto", args=()) -> None:
+           machine_rank: int = 0, dist_url: str = "auto", args=()):
     if num_gpus_per_machine < 1 or num_machines < 1:
         raise EngineError(
             f"--num-gpus ({num_gpus_per_machine}) and --num-machines ({num_machines}) must be >= 1"
@@ -25,4 +25,4 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
             f"--num-gpus {num_gpus_per_machine} x --num-machines {num_machines}: multi-process "
             "training is not available in this version of the engine; run with --num-gpus 1"
         )
-    main(*args)
+    return main(*args)

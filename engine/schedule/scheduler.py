@@ -24,7 +24,7 @@ from ..utils import comm
 from ..utils.errors import EngineError
 from ..utils.logger import setup_logger
 from ..utils.rng import seed_all
-from .argparser import default_argument_parser
+from .argparser import default_argument_parser, parse_command_line
 from .launch import launch
 
 __all__ = ["BaseScheduler"]
@@ -39,7 +39,7 @@ class BaseScheduler:
         self.parser = default_argument_parser()
 
     def schedule(self, argv: Optional[Sequence[str]] = None):
-        args = self.parser.parse_args(argv)
+        args = parse_command_line(self.parser, argv)
         try:
             cfg = load_cfg(args.config_file, args.opts)
             self.check_run_directory(cfg, args)

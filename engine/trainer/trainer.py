@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..checkpoint.checkpointer import Checkpointer, periodic_name
-from ..checkpoint.weights import load_weights
 from ..config.loader import dump_cfg
 from ..data.build import build_dataset, build_train_loader, build_val_loader
 from ..evaluation.build import build_evaluator
@@ -103,7 +102,7 @@ class BaseTrainer:
                 return "checkpoint"
             logger.info("--resume: no checkpoint in %s; starting from scratch", self.checkpointer.folder)
         if self.cfg.TRAINER.WEIGHTS:
-            load_weights(self.model.g_model, self.cfg.TRAINER.WEIGHTS)
+            self.model.load_generator_weights(self.cfg.TRAINER.WEIGHTS)
             return "weights"
         return ""
 
@@ -151,7 +150,7 @@ class BaseTrainer:
                 self._after_step(epoch, loss_dict, data_time, iter_time)
             self.iter = self.max_iter
             if self.val_set is not None:
-                self.evaluate()
+                self.evaluate(self.max_iter)
             self.save_checkpoint("model_final.pth", self.max_iter)
         finally:
             self._close_outputs()
@@ -168,7 +167,7 @@ class BaseTrainer:
             return  # final evaluation and checkpoint follow the loop
         eval_period = int(self.cfg.SOLVER.EVAL_PERIOD)
         if self.val_set is not None and eval_period > 0 and done % eval_period == 0:
-            self.evaluate()
+            self.evaluate(done)
         if done % max(1, int(self.cfg.SOLVER.CHECKPOINT_PERIOD)) == 0:
             self.save_checkpoint(periodic_name(done), done)
 
@@ -182,14 +181,15 @@ class BaseTrainer:
             )
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self) -> Dict[str, float]:
+    def evaluate(self, step: int) -> Dict[str, float]:
+        """Run the evaluator on the validation set; ``step`` = completed iterations."""
         loader = build_val_loader(self.val_set, self.cfg, device=self.model.device,
                                   rank=self.rank, world_size=self.world_size)
         results = run_evaluation(self.model, loader, self.evaluator)
         self.latest_eval = results
         if self.rank == 0 and getattr(self, "_metrics", None) is not None:
-            self._metrics.write({"type": "eval", "iter": self.iter if self.iter == self.max_iter else self.iter + 1, **results})
-            self._tensorboard.write("eval", results, self.iter)
+            self._metrics.write({"type": "eval", "iter": step, **results})
+            self._tensorboard.write("eval", results, step)
         return results
 
     def test(self) -> Dict[str, float]:
@@ -198,8 +198,7 @@ class BaseTrainer:
             raise ConfigError("--eval-only needs dataloader.val_data_set.name")
         self._open_outputs(progress=False)
         try:
-            self.iter = self.start_iter
-            return self.evaluate()
+            return self.evaluate(self.start_iter)
         finally:
             self._close_outputs()
 

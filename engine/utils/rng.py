@@ -14,8 +14,15 @@ __all__ = ["seed_all", "capture_rng_state", "restore_rng_state", "derive_seed"]
 
 
 def derive_seed(*keys: int) -> int:
-    """A 63-bit seed that is a pure function of ``keys`` (stable across runs/processes)."""
-    return int(np.random.SeedSequence([int(k) & 0xFFFFFFFFFFFFFFFF for k in keys]).generate_state(2, np.uint64)[0]) >> 1
+    """A 63-bit seed that is a pure function of ``keys`` (stable across runs/processes).
+
+    Each key is encoded as two fixed 32-bit words after the key count, so (1, 0) and
+    (1, 0, 0), or 2**32 and (0, 1), never share a seed."""
+    words = [len(keys)]
+    for k in keys:
+        k = int(k) & 0xFFFFFFFFFFFFFFFF
+        words += [k & 0xFFFFFFFF, k >> 32]
+    return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0]) >> 1
 
 
 def seed_all(seed: int) -> None:
