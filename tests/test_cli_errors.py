@@ -157,3 +157,12 @@ def test_flags_may_follow_overrides(tmp_path):
         "--resume", "dataloader.num_workers", "0", "trainer.progress_bar", "False",
         "solver.generator.lr_scheduler.params.warmup_iter", "1"])
     assert trainer.cfg.DATALOADER.NUM_WORKERS == 0 and trainer.start_iter == 0
+
+
+def test_failed_resume_leaves_the_run_config_untouched(tmp_path, capsys):
+    assert schedule(tmp_path, "solver.max_iter", "2") == 0
+    config = tmp_path / "digits" / "config.yaml"
+    before = config.read_text()
+    assert schedule(tmp_path, "--resume", "trainer.model.name", "Missing") == 2
+    assert "Missing" in error_line(capsys)
+    assert config.read_text() == before

@@ -157,3 +157,11 @@ def test_unsupported_extension_is_reported(tmp_path):
 def test_empty_config_is_reported(tmp_path):
     path = write(tmp_path, "c.yaml", "")
     assert "defines no settings" in error_of(path)
+
+
+def test_yaml_style_booleans_and_none_in_overrides(tmp_path):
+    path = write(tmp_path, "c.py", "solver = dict(max_iter=7)\n")
+    cfg = load_cfg(path, ["trainer.progress_bar", "false", "trainer.model.ema.enable", "true",
+                          "dataloader.train_data_set.extra", "null"])
+    assert cfg.TRAINER.PROGRESS_BAR is False and cfg.TRAINER.MODEL.EMA.ENABLE is True
+    assert cfg.DATALOADER.TRAIN_DATA_SET.EXTRA is None

@@ -70,7 +70,7 @@ class Checkpointer:
             return f.read().strip() or None
 
     def has_checkpoint(self) -> bool:
-        return self._read_last() is not None or bool(self.periodic_checkpoints())
+        return bool(self.candidates())
 
     def candidates(self) -> List[str]:
         """Checkpoints to resume from, newest first: the one ``last_checkpoint`` names,

@@ -176,6 +176,11 @@ def apply_overrides(cfg: CfgNode, overrides: Sequence[str]) -> None:
 
 
 def _parse_literal(raw: str):
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):  # YAML spelling, as config.yaml writes booleans
+        return lowered == "true"
+    if lowered in ("none", "null", "~"):
+        return None
     try:
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError):

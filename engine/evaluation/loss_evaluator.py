@@ -1,4 +1,6 @@
-"""Validation loss: the model's own ``run_step`` on held-out data, averaged per sample.
+"""Validation loss: the model's own ``run_step`` on held-out data, averaged per sample
+(each batch's mean loss weighted by its number of samples, so a short last batch does
+not count as much as a full one).
 
 The default evaluator, because every model has a ``run_step`` while only some tasks
 have a metric the engine could know about.
@@ -14,6 +16,15 @@ from .evaluator import DatasetEvaluator, _sum_reduce
 __all__ = ["LossEvaluator"]
 
 
+def batch_size_of(batch) -> int:
+    """Samples in a collated batch: the length of its first tensor (1 if it has none)."""
+    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else [batch]
+    for value in values:
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+    return 1
+
+
 @EVALUATOR_REGISTRY.register()
 class LossEvaluator(DatasetEvaluator):
     def __init__(self, prefix: str = "val_"):
@@ -22,17 +33,18 @@ class LossEvaluator(DatasetEvaluator):
 
     def reset(self):
         self._sums: Dict[str, float] = {}
-        self._batches = 0
+        self._samples = 0
 
     def process(self, model, batch):
         losses = as_loss_dict(model.run_step(batch), type(model).__name__)
+        n = batch_size_of(batch)
         for name, value in losses.items():
-            self._sums[name] = self._sums.get(name, 0.0) + float(value)
-        self._batches += 1
+            self._sums[name] = self._sums.get(name, 0.0) + float(value) * n
+        self._samples += n
 
     def evaluate(self):
         names = sorted(self._sums)
-        totals = _sum_reduce([self._sums[n] for n in names] + [self._batches])
+        totals = _sum_reduce([self._sums[n] for n in names] + [self._samples])
         count = max(totals[-1], 1.0)
         results = {f"{self.prefix}{n}": totals[i] / count for i, n in enumerate(names)}
         if len(names) > 1:

@@ -2,9 +2,9 @@
 
 ``BaseScheduler().schedule()`` is all a project's train.py calls. Bad input anywhere
 (config, files, names, devices, a non-finite loss) ends here as one ``error:`` line on
-stderr (and in log.txt once it exists) and exit status 2; nothing is written before the
-config has been fully checked, and a finished or running run directory is never
-overwritten by a fresh start.
+stderr (and in log.txt once it exists) and exit status 2. config.yaml is written only
+once the config has been checked and the trainer (model, datasets, devices) built from
+it, and a fresh start never overwrites a run directory that holds checkpoints.
 """
 import logging
 import os
@@ -69,12 +69,12 @@ class BaseScheduler:
         logger.info("command line: %s", " ".join(sys.argv))
         config_text = dump_cfg(cfg)
         logger.info("resolved config (from %s):\n%s", args.config_file, config_text)
+        seed_all(int(cfg.SEED))
+        trainer = build_trainer(cfg)  # every name, parameter and device checked here
         config_path = os.path.join(run_dir, "config.yaml")
         if rank == 0 and not (args.eval_only and os.path.exists(config_path)):
             atomic_write_text(config_path, config_text)
             logger.info("config written to %s", config_path)
-        seed_all(int(cfg.SEED))
-        trainer = build_trainer(cfg)
         eval_only = args.eval_only
         loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS))
         if eval_only:

@@ -142,6 +142,7 @@ class BaseTrainer:
                 start = time.perf_counter()
                 micro_batches = [next(batches) for _ in range(accumulation)]
                 data_time = time.perf_counter() - start
+                self._step_lr = self.model.lr  # the rate this step trains with
                 losses = self.model.train_iteration(micro_batches, epoch=epoch)
                 loss_dict = {name: float(value) for name, value in losses.items()}
                 self._check_finite(loss_dict)
@@ -224,7 +225,7 @@ class BaseTrainer:
         iter_time = stats.iter_time / max(stats.count, 1)
         record = {
             "type": "train", "iter": done, "epoch": epoch, "losses": stats.means(),
-            "lr": self.model.lr, "data_time": stats.data_time / max(stats.count, 1),
+            "lr": self._step_lr, "data_time": stats.data_time / max(stats.count, 1),
             "iter_time": iter_time, "eta_seconds": iter_time * (self.max_iter - done),
             "max_mem_mb": peak_memory_mb(self.model.device), "device": self.model.device.type,
         }
