@@ -10,15 +10,15 @@ sample in the main process never disturbs the training RNG (dropout, init).
 """
 import random
 from contextlib import contextmanager
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from ..utils.rng import derive_seed
 
-__all__ = ["SeededSamples", "sample_seed", "global_rng_scope"]
+__all__ = ["SeededSamples", "sample_seed", "global_rng_scope", "saved_global_rng", "seed_global_rng"]
 
 
 AUGMENT_STREAM = 0x41554731  # domain tag: augmentation seeds never equal data-order seeds
@@ -29,12 +29,12 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 @contextmanager
-def global_rng_scope(seed: int):
-    """Seed python/numpy/torch-CPU generators inside the block, restore them after."""
+def saved_global_rng(enabled: bool = True):
+    """Put the python/numpy/torch-CPU generators back as they were when the block ends."""
+    if not enabled:
+        yield
+        return
     py_state, np_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.default_generator.manual_seed(seed)
     try:
         yield
     finally:
@@ -43,8 +43,28 @@ def global_rng_scope(seed: int):
         torch.set_rng_state(torch_state)
 
 
+def seed_global_rng(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+
+
+@contextmanager
+def global_rng_scope(seed: int):
+    """Seed python/numpy/torch-CPU generators inside the block, restore them after."""
+    with saved_global_rng():
+        seed_global_rng(seed)
+        yield
+
+
 class SeededSamples(Dataset):
-    """Wraps a dataset so ``self[(epoch, index)]`` loads ``dataset[index]`` deterministically."""
+    """Wraps a dataset so ``self[(epoch, index)]`` loads ``dataset[index]`` deterministically.
+
+    The loader fetches whole batches through ``__getitems__``: the global generators are
+    saved and restored once per batch (numpy's get/set_state dominate the cost), not once
+    per sample, and not at all inside a DataLoader worker, whose generators drive no
+    training.
+    """
 
     def __init__(self, dataset, seed: int):
         self.dataset = dataset
@@ -54,13 +74,19 @@ class SeededSamples(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key: Tuple[int, int]):
-        epoch, index = key
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: List[Tuple[int, int]]) -> list:
+        with saved_global_rng(enabled=get_worker_info() is None):
+            return [self._load(epoch, index) for epoch, index in keys]
+
+    def _load(self, epoch: int, index: int):
         s = sample_seed(self.seed, epoch, index)
-        with global_rng_scope(s):
-            if hasattr(self.dataset, "sample_rng"):
-                self.dataset.sample_rng = np.random.default_rng(s)
-            try:
-                return self.dataset[index]
-            finally:
-                if hasattr(self.dataset, "sample_rng"):
-                    self.dataset.sample_rng = None
+        seed_global_rng(s)
+        if not hasattr(self.dataset, "sample_rng"):
+            return self.dataset[index]
+        self.dataset.sample_rng = np.random.default_rng(s)
+        try:
+            return self.dataset[index]
+        finally:
+            self.dataset.sample_rng = None

@@ -109,9 +109,9 @@ class BaseModel:
         for data in micro_batches:
             losses = as_loss_dict(self.run_step(data, epoch=epoch), type(self).__name__)
             loss = sum(losses.values())
-            (loss / k).backward()
+            (loss / k if k > 1 else loss).backward()
             for name, value in losses.items():
-                value = value.detach() / k
+                value = value.detach() / k if k > 1 else value.detach()
                 totals[name] = totals[name] + value if name in totals else value
         self.g_solver.step()
         if self.g_ema is not None:
