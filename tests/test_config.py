@@ -1,5 +1,4 @@
 """Config files, overrides and their error messages (engine/config)."""
-import os
 import textwrap
 
 import pytest

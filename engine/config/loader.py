@@ -10,13 +10,14 @@ import os
 import runpy
 import traceback
 import types
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 import yaml
 
 from ..utils.errors import ConfigError
 from .defaults import get_default_cfg
-from .node import CfgNode, to_plain, to_upper_tree
+from ..utils.tree import lower_keys
+from .node import CfgNode, to_upper_tree
 
 __all__ = ["load_cfg", "read_config_file", "merge_checked", "apply_overrides", "dump_cfg"]
 
@@ -199,14 +200,13 @@ def _mirror_loss_alias(cfg: CfgNode) -> None:
 
 def dump_cfg(cfg: CfgNode) -> str:
     """The resolved config as YAML, loadable again with --config-file."""
-    return yaml.safe_dump(_lower_keys(to_plain(cfg)), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(_yaml_lists(lower_keys(cfg)), sort_keys=False, allow_unicode=True)
 
 
-def _lower_keys(value):
+def _yaml_lists(value):
+    """Tuples as lists, so safe_dump writes plain YAML sequences."""
     if isinstance(value, dict):
-        return {str(k).lower(): _lower_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_lower_keys(v) for v in value]
-    if isinstance(value, tuple):
-        return [_lower_keys(v) for v in value]
+        return {k: _yaml_lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_yaml_lists(v) for v in value]
     return value

@@ -8,7 +8,9 @@ same way.
 """
 from yacs.config import CfgNode as _CfgNode
 
-__all__ = ["CfgNode", "to_upper_tree", "to_plain"]
+from ..utils.tree import map_keys, upper_keys as to_upper_tree
+
+__all__ = ["CfgNode", "to_upper_tree"]
 
 
 class CfgNode(_CfgNode):
@@ -41,22 +43,4 @@ def _convert(cls, value, key_list):
         return cls(value, key_list=key_list)
     if isinstance(value, (list, tuple)):
         return type(value)(_convert(cls, v, key_list) for v in value)
-    return value
-
-
-def to_upper_tree(value):
-    """Plain nested dicts/lists with every dict key upper-cased (lists of dicts too)."""
-    if isinstance(value, dict):
-        return {str(k).upper(): to_upper_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_upper_tree(v) for v in value)
-    return value
-
-
-def to_plain(value):
-    """A node as plain dicts/lists (for YAML dumps and JSON)."""
-    if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
     return value

@@ -1,5 +1,5 @@
 """Registries for model bundles and networks, and their config-driven builders."""
-from ..utils.registry import Registry, build_from_cfg
+from ..utils.registry import Registry, build_from_cfg, lookup
 
 __all__ = ["BUILD_MODEL_REGISTRY", "BUILD_NETWORK_REGISTRY", "build_model", "build_network"]
 
@@ -12,13 +12,7 @@ BUILD_NETWORK_REGISTRY.__doc__ = "nn.Module classes named by trainer.model.gener
 
 def build_model(cfg):
     """The bundle named by ``trainer.model.name``, constructed as ``Model(cfg)``."""
-    from ..utils.errors import ConfigError
-
-    name = cfg.TRAINER.MODEL.NAME
-    try:
-        model_cls = BUILD_MODEL_REGISTRY.get(name)
-    except ConfigError as e:
-        raise ConfigError(f"trainer.model.name: {e}") from None
+    model_cls = lookup(BUILD_MODEL_REGISTRY, cfg.TRAINER.MODEL.NAME, "trainer.model.name")
     return model_cls(cfg)
 
 

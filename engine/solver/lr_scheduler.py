@@ -21,7 +21,7 @@ import torch
 from fvcore.common.param_scheduler import CompositeParamScheduler, LinearParamScheduler
 
 from engine.utils.errors import ConfigError
-from engine.utils.registry import cfg_to_kwargs
+from engine.utils.registry import cfg_to_kwargs, lookup
 
 from .build import LR_SCHEDULER_REGISTRY, _Constant, _exact, fit_kwargs
 
@@ -151,13 +151,7 @@ def _build_multiplier(params: dict, max_iter: int, where: str):
     shape_where = f"{where}.lr_scheduler_param"
     shape_cfg = dict(params.get("lr_scheduler_param") or {})
     name = shape_cfg.pop("name", None)
-    if not name:
-        raise ConfigError(f"{shape_where}.name is not set: name an LR shape. "
-                          f"Registered: {LR_SCHEDULER_REGISTRY.registered_names()}")
-    try:
-        shape_fn = LR_SCHEDULER_REGISTRY.get(name)
-    except ConfigError as e:
-        raise ConfigError(f"{shape_where}.name: {e}") from None
+    shape_fn = lookup(LR_SCHEDULER_REGISTRY, name, f"{shape_where}.name")
     misplaced = sorted(k for k in shape_cfg if k.startswith("warmup_") or k == "max_iter")
     if misplaced:
         raise ConfigError(f"{shape_where}: {misplaced} belong one level up, in {where} "

@@ -10,7 +10,7 @@ from typing import Iterable, Union
 import torch
 
 from engine.utils.errors import ConfigError
-from engine.utils.registry import cfg_to_kwargs
+from engine.utils.registry import cfg_to_kwargs, lookup
 
 from .build import OPTIMIZER_REGISTRY, fit_kwargs
 
@@ -34,13 +34,7 @@ def build_optimizer(params: Union[torch.nn.Module, Iterable], node,
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {list(NODE_KEYS)}")
     name = kwargs.get("type")
-    if not name:
-        raise ConfigError(f"{where}.type is not set: name an optimizer. "
-                          f"Registered: {OPTIMIZER_REGISTRY.registered_names()}")
-    try:
-        cls = OPTIMIZER_REGISTRY.get(name)
-    except ConfigError as e:
-        raise ConfigError(f"{where}.type: {e}") from None
+    cls = lookup(OPTIMIZER_REGISTRY, name, f"{where}.type")
 
     opt_kwargs = kwargs.get("params") or {}
     if not isinstance(opt_kwargs, dict):

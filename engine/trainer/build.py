@@ -1,6 +1,5 @@
 """The trainer registry: ``trainer.name`` picks the BaseTrainer subclass to run."""
-from ..utils.errors import ConfigError
-from ..utils.registry import Registry
+from ..utils.registry import Registry, lookup
 
 __all__ = ["BUILD_TRAINER_REGISTRY", "build_trainer"]
 
@@ -11,8 +10,5 @@ BUILD_TRAINER_REGISTRY.__doc__ = "Trainers (BaseTrainer subclasses) named by tra
 def build_trainer(cfg):
     from . import trainer  # noqa: F401  (registers BaseTrainer)
 
-    try:
-        trainer_cls = BUILD_TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    except ConfigError as e:
-        raise ConfigError(f"trainer.name: {e}") from None
+    trainer_cls = lookup(BUILD_TRAINER_REGISTRY, cfg.TRAINER.NAME, "trainer.name")
     return trainer_cls(cfg)

@@ -13,8 +13,9 @@ from typing import Any, Dict, Mapping
 from fvcore.common.registry import Registry as _FvcoreRegistry
 
 from .errors import ConfigError
+from .tree import lower_keys
 
-__all__ = ["Registry", "build_from_cfg", "cfg_to_kwargs"]
+__all__ = ["Registry", "build_from_cfg", "cfg_to_kwargs", "lookup"]
 
 
 class Registry(_FvcoreRegistry):
@@ -54,18 +55,20 @@ def cfg_to_kwargs(node: Mapping) -> Dict[str, Any]:
     Config keys are stored upper-case (``cfg.TRAINER.MODEL``); constructor parameters are
     Python names, conventionally snake_case, so they are given back lower-case.
     """
-    out = {}
-    for key, value in node.items():
-        out[str(key).lower()] = _plain(value)
-    return out
+    return lower_keys(node)
 
 
-def _plain(value):
-    if isinstance(value, Mapping):
-        return {str(k).lower(): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return value
+def lookup(registry: "Registry", name: Any, where: str) -> Any:
+    """``registry.get(name)`` with ``where`` (the config key naming it) in every error."""
+    if not name:
+        raise ConfigError(
+            f"{where} is not set: name the {registry._name} component to use. "
+            f"Registered: {registry.registered_names()}"
+        )
+    try:
+        return registry.get(name)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def build_from_cfg(registry: Registry, node: Mapping, where: str, *args, **extra) -> Any:
@@ -78,15 +81,7 @@ def build_from_cfg(registry: Registry, node: Mapping, where: str, *args, **extra
         raise ConfigError(f"{where}: expected a dict with a 'name' key, got {node!r}")
     kwargs = cfg_to_kwargs(node)
     name = kwargs.pop("name", None)
-    if not name:
-        raise ConfigError(
-            f"{where}.name is not set: name the {registry._name} component to build. "
-            f"Registered: {registry.registered_names()}"
-        )
-    try:
-        obj = registry.get(name)
-    except ConfigError as e:
-        raise ConfigError(f"{where}.name: {e}") from None
+    obj = lookup(registry, name, f"{where}.name")
     kwargs.update(extra)
     try:
         inspect.signature(obj).bind(*args, **kwargs)
