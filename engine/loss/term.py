@@ -63,7 +63,8 @@ class LossTerm(nn.Module):
         return cls(build_loss(node, where), weight, input_name, where)
 
     def forward(self, inputs: Any) -> Tensor:
-        return self.loss(*self.select(inputs)) * self.lambda_weight
+        loss = self.loss(*self.select(inputs))
+        return loss if self.lambda_weight == 1.0 else loss * self.lambda_weight
 
     def select(self, inputs: Any) -> Tuple[Any, ...]:
         """The positional arguments this term's loss gets from ``inputs``."""

@@ -4,7 +4,9 @@ Exact resume needs the Python, NumPy and torch (CPU and CUDA) generators saved w
 checkpoint and put back; the states are stored as tensors and plain ints so the
 checkpoint loads with ``torch.load(weights_only=True)``.
 """
+import hashlib
 import random
+import struct
 from typing import Any, Dict
 
 import numpy as np
@@ -16,13 +18,11 @@ __all__ = ["seed_all", "capture_rng_state", "restore_rng_state", "derive_seed"]
 def derive_seed(*keys: int) -> int:
     """A 63-bit seed that is a pure function of ``keys`` (stable across runs/processes).
 
-    Each key is encoded as two fixed 32-bit words after the key count, so (1, 0) and
-    (1, 0, 0), or 2**32 and (0, 1), never share a seed."""
-    words = [len(keys)]
-    for k in keys:
-        k = int(k) & 0xFFFFFFFFFFFFFFFF
-        words += [k & 0xFFFFFFFF, k >> 32]
-    return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0]) >> 1
+    The key count and each key as a 64-bit word are hashed (BLAKE2b), so (1, 0) and
+    (1, 0, 0) never share a seed. About 2 us a call: it runs once per loaded sample."""
+    words = [len(keys)] + [int(k) & 0xFFFFFFFFFFFFFFFF for k in keys]
+    digest = hashlib.blake2b(struct.pack(f"<{len(words)}Q", *words), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def seed_all(seed: int) -> None:
