@@ -17,14 +17,29 @@ Measured, per run (each run in a fresh child process, engine and hand runs alter
   its ``.item()``). Worker start-up and the first batches are left out; everything the
   engine does between iterations (sampler, per-sample seeding, stats, logging,
   metrics.jsonl/TensorBoard every log period) is in.
+* ``cpu``: CPU seconds per iteration over the same iterations, of the main process and
+  its DataLoader workers together. On a machine shared with other programs wall time
+  swings by +-20% between identical runs; CPU time is steadier (not immune: a busy
+  hyperthread sibling slows every instruction).
 * ``whole``: seconds from building (datasets, network, optimizer...) to the end,
   including one final evaluation of the EMA network on the validation split and one
   saved checkpoint, which the engine always does and the hand loop is given too.
 
+The ratio reported is engine / hand, per pair of runs, then the median and the spread
+over the pairs. Logging is not configured in the process (as with the hand loop's
+``logging.info``), so the engine's log line is formatted but not written; its
+metrics.jsonl and TensorBoard records are written.
+
 Run from the repository root::
 
-    python benchmarks/loop_overhead.py --iters 400 --repeats 7
+    python benchmarks/loop_overhead.py --iters 300 --repeats 8 --threads 1
     python benchmarks/loop_overhead.py --num-workers 0 --json /tmp/loop.json
+
+``--threads`` sets torch's intra-op threads in both runs (default: torch's choice, the
+number of cores); with 2 cores, 2 workers and 2 threads the cores are oversubscribed and
+a busy neighbour makes the threads' spin-waits explode (a 10x slower step), so the
+steadiest numbers come from ``--threads 1``. ``benchmarks/loop_parts.py`` times the
+parts of an iteration separately, which resolves differences far below this one's noise.
 
 Sanity checks printed with the results: the initial weights of both networks are equal
 and the LR both loops used at every iteration agrees.
@@ -254,7 +269,7 @@ def spread(values):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=DEFAULT_CONFIG)
-    parser.add_argument("--iters", type=int, default=400, help="iterations per run")
+    parser.add_argument("--iters", type=int, default=300, help="iterations per run")
     parser.add_argument("--warmup", type=int, default=25,
                         help="first iterations left out of the per-iteration time")
     parser.add_argument("--repeats", type=int, default=5, help="engine/hand run pairs")
@@ -267,9 +282,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.warmup >= args.iters:
         parser.error("--warmup must be smaller than --iters")
+    from engine.config.loader import read_config_file
+
+    tree = read_config_file(args.config)
     if args.num_workers is None:
-        from engine.config.loader import read_config_file
-        args.num_workers = int(read_config_file(args.config)["dataloader"].get("num_workers", 0))
+        args.num_workers = int(tree["dataloader"].get("num_workers", 0))
+    lr_params = tree["solver"]["generator"]["lr_scheduler"]["params"]
+    if args.iters <= lr_params.get("warmup_iter", 0):
+        parser.error(f"--iters must exceed the config's warmup_iter ({lr_params['warmup_iter']})")
 
     if args.child:
         if args.threads > 0:
