@@ -164,3 +164,8 @@ def test_yaml_style_booleans_and_none_in_overrides(tmp_path):
                           "dataloader.train_data_set.extra", "null"])
     assert cfg.TRAINER.PROGRESS_BAR is False and cfg.TRAINER.MODEL.EMA.ENABLE is True
     assert cfg.DATALOADER.TRAIN_DATA_SET.EXTRA is None
+
+
+def test_a_dict_replacing_a_value_in_a_component_subtree_reads_as_a_section(tmp_path):
+    path = write(tmp_path, "c.py", "solver = dict(generator=dict(optimizer=dict(params=dict(lr=dict(base=0.1)))))\n")
+    assert load_cfg(path).SOLVER.GENERATOR.OPTIMIZER.PARAMS.LR.BASE == 0.1

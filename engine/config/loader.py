@@ -17,7 +17,7 @@ import yaml
 from ..utils.errors import ConfigError
 from .defaults import get_default_cfg
 from ..utils.tree import lower_keys
-from .node import CfgNode, to_upper_tree
+from .node import CfgNode, to_node_value, to_upper_tree
 
 __all__ = ["load_cfg", "read_config_file", "merge_checked", "apply_overrides", "dump_cfg"]
 
@@ -119,14 +119,15 @@ def merge_checked(cfg: CfgNode, tree: Dict[str, Any], source: str, prefix: str =
 
 
 def _as_node(value, path, new_allowed):
+    """A config value as stored in the tree: dicts (also inside lists) become nodes."""
     if isinstance(value, dict):
         return CfgNode(value, key_list=path.split("."), new_allowed=new_allowed)
-    return CfgNode({"_": value})["_"]  # converts dicts nested in lists
+    return to_node_value(value, path.split("."))
 
 
 def _checked_value(default, value, path, source, free):
     if free or default is None or value is None and isinstance(default, str):
-        return _as_node(value, path, new_allowed=True) if not isinstance(value, dict) else value
+        return _as_node(value, path, new_allowed=True)
     if isinstance(default, bool) or isinstance(value, bool):
         ok = isinstance(default, bool) and isinstance(value, bool)
     elif isinstance(default, float) and isinstance(value, int):

@@ -10,7 +10,7 @@ from yacs.config import CfgNode as _CfgNode
 
 from ..utils.tree import map_keys, upper_keys as to_upper_tree
 
-__all__ = ["CfgNode", "to_upper_tree"]
+__all__ = ["CfgNode", "to_node_value", "to_upper_tree"]
 
 
 class CfgNode(_CfgNode):
@@ -34,6 +34,11 @@ class CfgNode(_CfgNode):
         for k, v in dic.items():
             out[k] = _convert(cls, v, key_list + [k])
         return out
+
+
+def to_node_value(value, key_list=()):
+    """``value`` with every dict in it (inside lists too) turned into a CfgNode."""
+    return _convert(CfgNode, value, list(key_list))
 
 
 def _convert(cls, value, key_list):

@@ -54,6 +54,7 @@ class BaseTrainer:
         self.train_set = self.build_dataset(cfg, "train")
         self.val_set = self.build_dataset(cfg, "val")
         self.evaluator = self.build_evaluator(cfg) if self.val_set is not None else None
+        self._val_loader = None
         self.checkpointer = Checkpointer(
             os.path.join(self.run_dir, "checkpoints"), cfg.SOLVER.MAX_KEEP, enabled=self.rank == 0
         )
@@ -184,9 +185,10 @@ class BaseTrainer:
     # ------------------------------------------------------------ evaluation
     def evaluate(self, step: int) -> Dict[str, float]:
         """Run the evaluator on the validation set; ``step`` = completed iterations."""
-        loader = build_val_loader(self.val_set, self.cfg, device=self.model.device,
-                                  rank=self.rank, world_size=self.world_size)
-        results = run_evaluation(self.model, loader, self.evaluator)
+        if self._val_loader is None:  # built once; iterating it again restarts it
+            self._val_loader = build_val_loader(self.val_set, self.cfg, device=self.model.device,
+                                                rank=self.rank, world_size=self.world_size)
+        results = run_evaluation(self.model, self._val_loader, self.evaluator)
         self.latest_eval = results
         if self.rank == 0 and getattr(self, "_metrics", None) is not None:
             self._metrics.write({"type": "eval", "iter": step, **results})
