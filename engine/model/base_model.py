@@ -10,11 +10,17 @@ The bundle does the rest of the step in a fixed order:
 Everything stateful is registered by name (:meth:`register_state`) and saved/restored
 through :meth:`state_dict` / :meth:`load_state_dict`; the checkpointer knows nothing of
 the parts.
+
+Trained networks are also registered (:meth:`register_network`) so that the launcher can
+wrap them for DistributedDataParallel/DataParallel (:meth:`wrap_networks`): the attribute
+(``self.g_model``) then holds the wrapper, which the user's ``run_step`` calls, while
+checkpoints, EMA and evaluation keep using the unwrapped network, so a checkpoint is the
+same in every mode.
 """
 import logging
 from collections import OrderedDict
-from contextlib import contextmanager
-from typing import Any, Dict, List, Optional, Sequence, Union
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -38,11 +44,13 @@ class BaseModel:
         self.device = resolve_device(cfg.TRAINER.DEVICE)
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
         self._states: "OrderedDict[str, Any]" = OrderedDict()
+        self._networks: "OrderedDict[str, torch.nn.Module]" = OrderedDict()  # unwrapped
+        self._wrapped: "OrderedDict[str, torch.nn.Module]" = OrderedDict()  # DDP/DP wrappers
 
         self.g_model = self.build_network(cfg.TRAINER.MODEL.GENERATOR, "trainer.model.generator")
         self.g_solver = Solver(self.g_model, cfg.SOLVER.GENERATOR, self.max_iter, "solver.generator")
         self.g_ema = build_ema(self.g_model, cfg.TRAINER.MODEL.EMA)
-        self.register_state("g_model", self.g_model)
+        self.register_network("g_model", self.g_model)
         self.register_state("g_solver", self.g_solver)
         if self.g_ema is not None:
             self.register_state("g_ema", self.g_ema)
@@ -76,6 +84,58 @@ class BaseModel:
             raise ValueError(f"state {name!r} is already registered")
         self._states[name] = obj
 
+    def register_network(self, name: str, network: torch.nn.Module) -> None:
+        """A trained network: checkpointed under ``name``, switched by train()/eval(), and
+        wrapped by :meth:`wrap_networks`. ``name`` is the attribute that holds it
+        (``'g_model'``), or ``'attr.key'`` for an entry of a dict attribute
+        (``'d_models.patch'``)."""
+        self.register_state(name, network)
+        self._networks[name] = network
+
+    def unwrapped(self, name: str) -> torch.nn.Module:
+        """The network registered as ``name``, without its DDP/DP wrapper."""
+        return self._networks[name]
+
+    def wrap_networks(self, wrap: Callable[[str, torch.nn.Module], torch.nn.Module]) -> None:
+        """Replace every registered network's attribute by ``wrap(name, network)``
+        (DistributedDataParallel, DataParallel). The wrapper's ``.module`` becomes the
+        unwrapped network (it may be a new object, e.g. after SyncBatchNorm conversion)."""
+        for name, network in list(self._networks.items()):
+            wrapper = wrap(name, network)
+            if wrapper is network:
+                continue
+            inner = getattr(wrapper, "module", wrapper)
+            self._networks[name] = self._states[name] = inner
+            self._wrapped[name] = wrapper
+            self._set_network_attribute(name, wrapper)
+
+    def _set_network_attribute(self, name: str, value: torch.nn.Module) -> None:
+        attr, _, key = name.partition(".")
+        if key:
+            getattr(self, attr)[key] = value
+        else:
+            setattr(self, attr, value)
+
+    @contextmanager
+    def unwrapped_networks(self):
+        """Inside the block every network attribute holds the unwrapped network."""
+        for name, network in self._networks.items():
+            if name in self._wrapped:
+                self._set_network_attribute(name, network)
+        try:
+            yield
+        finally:
+            for name, wrapper in self._wrapped.items():
+                self._set_network_attribute(name, wrapper)
+
+    def no_sync(self):
+        """Skip DDP's gradient all-reduce (micro-batches before the last of a step)."""
+        stack = ExitStack()
+        for wrapper in self._wrapped.values():
+            if hasattr(wrapper, "no_sync"):
+                stack.enter_context(wrapper.no_sync())
+        return stack
+
     def modules_to_device(self) -> None:
         """Move every nn.Module attribute the subclass created (losses with weights...)."""
         for value in vars(self).values():
@@ -85,7 +145,8 @@ class BaseModel:
     # ----------------------------------------------------------------- training
     @property
     def networks(self) -> List[torch.nn.Module]:
-        return [self.g_model]
+        """The trained networks, unwrapped (what train()/eval() switch)."""
+        return list(self._networks.values())
 
     @property
     def lr(self) -> float:
@@ -107,42 +168,46 @@ class BaseModel:
         self.g_solver.zero_grad()
         k = len(micro_batches)
         totals: Dict[str, torch.Tensor] = {}
-        for data in micro_batches:
-            losses = as_loss_dict(self.run_step(data, epoch=epoch), type(self).__name__)
-            loss = sum(losses.values())
-            (loss / k if k > 1 else loss).backward()
+        for i, data in enumerate(micro_batches):
+            with self.no_sync() if i < k - 1 else nullcontext():
+                losses = as_loss_dict(self.run_step(data, epoch=epoch), type(self).__name__)
+                loss = sum(losses.values())
+                (loss / k if k > 1 else loss).backward()
             for name, value in losses.items():
                 value = value.detach() / k if k > 1 else value.detach()
                 totals[name] = totals[name] + value if name in totals else value
         self.g_solver.step()
         if self.g_ema is not None:
-            self.g_ema.update_parameters(self.g_model)
+            self.g_ema.update_parameters(self.unwrapped("g_model"))
         return totals
 
     @contextmanager
     def inference_weights(self):
         """Inside the block ``self.g_model`` is the network evaluation should use: the EMA
-        copy when EMA is enabled, else the trained one; always in eval mode, no grad."""
-        trained = self.g_model
-        if self.g_ema is not None:
-            self.g_model = self.g_ema.module
+        copy when EMA is enabled, else the trained one (never a DDP wrapper, so ranks may
+        evaluate different numbers of batches); always in eval mode, no grad."""
         was_training = [net.training for net in self.networks]
-        self.g_model.eval()
-        try:
-            with torch.no_grad():
-                yield self.g_model
-        finally:
-            self.g_model = trained
-            for net, mode in zip(self.networks, was_training):
-                net.train(mode)
+        with self.unwrapped_networks():
+            trained = self.g_model
+            if self.g_ema is not None:
+                self.g_model = self.g_ema.module
+            self.g_model.eval()
+            try:
+                with torch.no_grad():
+                    yield self.g_model
+            finally:
+                self.g_model = trained
+                for net, mode in zip(self.networks, was_training):
+                    net.train(mode)
 
     # ----------------------------------------------------------------- state
     def load_generator_weights(self, path: str):
         """Fine-tuning start (``trainer.weights``): load what matches into the generator;
         the EMA copy, if any, starts from the loaded weights."""
-        report = load_weights(self.g_model, path)
+        network = self.unwrapped("g_model")
+        report = load_weights(network, path)
         if self.g_ema is not None:
-            self.g_ema.module.load_state_dict(self.g_model.state_dict())
+            self.g_ema.module.load_state_dict(network.state_dict())
         return report
 
     def state_dict(self) -> Dict[str, Any]:
