@@ -28,6 +28,7 @@ setup(
         "tensorboard",
         "tqdm",
         "tabulate",
+        "safetensors",  # .safetensors weights (trainer.weights, checkpoint tools)
     ],
     extras_require={
         "vision": ["torchvision"],
@@ -35,6 +36,12 @@ setup(
         "test": ["pytest", "scikit-learn", "safetensors"],
     },
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            # checkpoint tools (doc/tools.md); also `python -m engine.tools.<module>`
+            "engine-ckpt-show=engine.tools.ckpt_show:main",
+            "engine-ckpt-rename=engine.tools.ckpt_rename:main",
+            "engine-ckpt-strip=engine.tools.ckpt_strip:main",
+            "engine-ckpt-deploy=engine.tools.ckpt_deploy:main",
+        ],
     },
 )

@@ -2,3 +2,4 @@
 (datasets, networks, models) with the engine's registries; train.py does
 ``from codes import *`` for that reason."""
 from .digits import *  # noqa: F401,F403
+from .digits_gan import *  # noqa: F401,F403

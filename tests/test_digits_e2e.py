@@ -115,3 +115,14 @@ def test_fresh_start_refuses_to_overwrite_a_run_with_checkpoints(digits_run):
     assert proc.returncode == 2
     assert "already holds checkpoints" in proc.stderr and "--resume" in proc.stderr
     assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == before
+
+
+def test_digits_file_reader_equals_sklearn_load_digits():
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from codes.digits.dataset import read_digits
+
+    images, target = read_digits()
+    reference = load_digits()
+    assert np.array_equal(images, reference.images) and np.array_equal(target, reference.target)

@@ -3,7 +3,10 @@
 1,797 grey 8x8 images (values 0..16) of the digits 0-9. A fixed permutation splits them
 into a training and a validation part, the same on every machine.
 """
-from typing import List, Optional
+import gzip
+import importlib.util
+import os
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -16,11 +19,9 @@ __all__ = ["DigitsDataset", "load_digits_split"]
 
 def load_digits_split(split: str, val_fraction: float = 0.2):
     """(images uint8 N x 8 x 8, labels int64 N) of one split."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
-    labels = digits.target.astype(np.int64)
+    pixels, target = read_digits()
+    images = np.round(pixels * (255.0 / 16.0)).astype(np.uint8)
+    labels = target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))
     n_val = int(round(len(labels) * val_fraction))
     if split == "train":
@@ -30,6 +31,24 @@ def load_digits_split(split: str, val_fraction: float = 0.2):
     else:
         raise ValueError(f"DigitsDataset: split must be 'train' or 'val', got {split!r}")
     return images[chosen], labels[chosen]
+
+
+def read_digits() -> Tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits.csv.gz, read directly: ``sklearn.datasets.load_digits``
+    gives the same arrays but importing scikit-learn costs ~2 s in every process
+    (each DDP worker, each test subprocess). Falls back to it if the file moved."""
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            with gzip.open(path, "rt") as f:
+                data = np.loadtxt(f, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images, digits.target
 
 
 @BUILD_DATASET_REGISTRY.register()

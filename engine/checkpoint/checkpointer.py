@@ -1,10 +1,16 @@
 """Checkpoints of a run: ``checkpoints/model_<iter:07d>.pth`` + ``last_checkpoint``.
 
-``last_checkpoint`` names the newest *complete* checkpoint and is rewritten only after
-that checkpoint's rename, so it never points at a torn file. On resume a checkpoint that
-does not load is reported with its path and the next older one is tried. Pruning keeps
-the ``max_keep`` newest periodic checkpoints and never deletes the one
-``last_checkpoint`` names, ``model_best.pth`` or ``model_final.pth``.
+Every file is written to a temporary name beside it, fsynced and renamed over the real
+name (engine/checkpoint/atomic.py): a crash (SIGKILL, power loss) at any moment leaves
+the previous file or the new one, never a torn one under a real name. ``last_checkpoint``
+names the newest *complete* checkpoint and is rewritten only after that checkpoint's
+rename, so it never points at a torn file. A temporary file left by a killed save is
+removed on the next resume (:meth:`Checkpointer.remove_stale_temporaries`).
+
+On resume a checkpoint that does not load is reported with its path and the next older
+one is tried (:meth:`Checkpointer.load_latest`; the failures are kept in
+``load_failures``). Pruning keeps the ``max_keep`` newest periodic checkpoints and never
+deletes the one ``last_checkpoint`` names, ``model_best.pth`` or ``model_final.pth``.
 """
 import logging
 import os
@@ -15,11 +21,12 @@ import torch
 
 from .atomic import atomic_write, atomic_write_text
 
-__all__ = ["Checkpointer", "periodic_name"]
+__all__ = ["Checkpointer", "periodic_name", "load_checkpoint", "read_entry"]
 
 logger = logging.getLogger(__name__)
 
 _PERIODIC = re.compile(r"^model_(\d{7})\.pth$")
+_TEMPORARY = re.compile(r"^\..+\.tmp$")  # atomic_write's temporary names
 LAST = "last_checkpoint"
 
 
@@ -32,18 +39,40 @@ class Checkpointer:
         self.folder = folder
         self.max_keep = int(max_keep)
         self.enabled = enabled  # only the main process writes
+        self.load_failures: List[Tuple[str, str]] = []  # (path, reason) from load_latest
 
     # ------------------------------------------------------------------ writing
     def save(self, name: str, payload: Dict[str, Any], *, update_last: bool = True) -> Optional[str]:
         if not self.enabled:
             return None
         path = os.path.join(self.folder, name)
-        atomic_write(path, lambda f: torch.save(payload, f))
+        self._write(path, payload)
         if update_last:
             atomic_write_text(os.path.join(self.folder, LAST), name + "\n")
         self._prune()
         logger.info("saved checkpoint %s", path)
         return path
+
+    def _write(self, path: str, payload: Dict[str, Any]) -> None:
+        """The one place bytes are written (tests subclass it to crash mid-write)."""
+        atomic_write(path, lambda f: torch.save(payload, f))
+
+    def remove_stale_temporaries(self) -> List[str]:
+        """Delete temporary files that a save killed mid-write left behind."""
+        if not self.enabled or not os.path.isdir(self.folder):
+            return []
+        removed = []
+        for name in sorted(os.listdir(self.folder)):
+            if _TEMPORARY.match(name):
+                try:
+                    os.unlink(os.path.join(self.folder, name))
+                    removed.append(name)
+                except OSError:
+                    pass
+        if removed:
+            logger.info("removed %d temporary file(s) left by an interrupted save: %s",
+                        len(removed), ", ".join(removed))
+        return removed
 
     def _prune(self) -> None:
         if self.max_keep <= 0:
@@ -69,6 +98,10 @@ class Checkpointer:
         with open(path, encoding="utf-8") as f:
             return f.read().strip() or None
 
+    def last_name(self) -> Optional[str]:
+        """The name ``last_checkpoint`` holds (the newest complete checkpoint), or None."""
+        return self._read_last()
+
     def has_checkpoint(self) -> bool:
         return bool(self.candidates())
 
@@ -87,14 +120,28 @@ class Checkpointer:
         return ordered
 
     def load_latest(self) -> Optional[Tuple[str, Dict[str, Any]]]:
-        """The newest checkpoint that loads, as (path, payload); None if there is none."""
+        """The newest checkpoint that loads, as (path, payload); None if there is none.
+        Each one that does not load is logged with its path and reason, and recorded in
+        ``self.load_failures``."""
+        self.load_failures = []
         for path in self.candidates():
             try:
                 return path, load_checkpoint(path)
             except Exception as e:  # a torn or corrupt file: say so, fall back
-                logger.warning("checkpoint %s does not load (%s: %s); trying an older one",
-                               path, type(e).__name__, e)
+                reason = f"{type(e).__name__}: {e}"
+                self.load_failures.append((path, reason))
+                logger.warning("checkpoint %s does not load (%s); trying an older one", path, reason)
         return None
+
+
+def read_entry(path: str, key: str, default: Any = None) -> Any:
+    """One top-level entry of a checkpoint, without reading its tensors (memory-mapped);
+    ``default`` when the file is missing, unreadable or lacks the entry."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return default
+    return payload.get(key, default) if isinstance(payload, dict) else default
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:

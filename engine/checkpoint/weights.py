@@ -1,59 +1,146 @@
 """Loading weights for fine-tuning (``trainer.weights``): not a resume.
 
-Accepts an engine checkpoint (its generator weights), a ``{'state_dict': ...}`` or
-``{'model': ...}`` wrapper, or a bare state_dict; strips a DataParallel/DDP ``module.``
-prefix; loads what matches and reports what did not (missing, unexpected, wrong shape).
+Accepts
+
+* an engine checkpoint (its generator weights, ``payload['model']['g_model']``),
+* a ``{'state_dict': ...}`` or ``{'model': ...}`` wrapper, or a bare state_dict,
+* a ``.safetensors`` file,
+
+always through ``torch.load(weights_only=True)`` (or safetensors), so loading a file
+never runs code. Key prefixes that wrappers add (``trainer.weights_prefixes``, default
+DataParallel/DDP's ``module.`` and ``torch.compile``'s ``_orig_mod.``) are stripped from
+keys the network does not know as they are. Tensors whose name and shape match are
+loaded; the others are reported in one table (missing, unexpected, shape mismatch); a
+file with no matching tensor is an error.
 """
+import contextvars
 import logging
-import os
-from typing import Dict
+from contextlib import contextmanager
+from typing import Dict, Iterable, Optional, Sequence
 
 import torch
+from tabulate import tabulate
 
 from ..utils.errors import EngineError
+from .io import is_engine_checkpoint, load_file
 
-__all__ = ["load_weights", "extract_state_dict"]
+__all__ = ["load_weights", "extract_state_dict", "strip_prefixes", "match_report",
+           "format_report", "weights_prefixes", "DEFAULT_PREFIXES"]
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_PREFIXES = ("module.", "_orig_mod.")
+# The prefixes of the run's config (trainer.weights_prefixes), set by the trainer around
+# BaseModel.load_generator_weights, which does not take them as an argument.
+_PREFIXES = contextvars.ContextVar("engine_weights_prefixes", default=DEFAULT_PREFIXES)
+
+
+@contextmanager
+def weights_prefixes(prefixes: Iterable[str]):
+    """Inside the block, :func:`load_weights` strips ``prefixes`` by default."""
+    token = _PREFIXES.set(tuple(str(p) for p in prefixes))
+    try:
+        yield
+    finally:
+        _PREFIXES.reset(token)
+
 
 def extract_state_dict(payload, key: str = "g_model") -> Dict[str, torch.Tensor]:
-    if isinstance(payload, dict) and "model" in payload and isinstance(payload["model"], dict):
+    """The ``{name: tensor}`` weights inside whatever a weights file holds."""
+    if is_engine_checkpoint(payload):
         inner = payload["model"]
-        payload = inner.get(key, inner)
+        if key not in inner:
+            raise EngineError(f"the engine checkpoint has no {key!r} state; it holds {sorted(inner)}")
+        payload = inner[key]
     elif isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]
+    elif isinstance(payload, dict) and isinstance(payload.get("model"), dict):
+        payload = payload["model"]
     if not isinstance(payload, dict):
-        raise EngineError(f"weights file holds a {type(payload).__name__}, not a state_dict")
-    return {
-        (k[len("module."):] if k.startswith("module.") else k): v
-        for k, v in payload.items()
-        if isinstance(v, torch.Tensor)
-    }
+        raise EngineError(f"the file holds a {type(payload).__name__}, not a state_dict")
+    tensors = {str(k): v for k, v in payload.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise EngineError("the file holds no tensors (is it a state_dict?)")
+    return tensors
 
 
-def load_weights(network: torch.nn.Module, path: str, key: str = "g_model") -> Dict[str, list]:
-    if not os.path.isfile(path):
-        raise EngineError(f"trainer.weights: file not found: {path!r}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise EngineError(f"trainer.weights: {path!r} does not load ({type(e).__name__}: {e})") from None
-    incoming = extract_state_dict(payload, key)
-    own = network.state_dict()
-    mismatched = [k for k, v in incoming.items() if k in own and own[k].shape != v.shape]
-    loadable = {k: v for k, v in incoming.items() if k in own and k not in mismatched}
-    network.load_state_dict(loadable, strict=False)
+def strip_prefixes(name: str, prefixes: Sequence[str]) -> str:
+    """``name`` without any leading ``prefixes`` (repeatedly: 'module.module.x' -> 'x')."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in prefixes:
+            if prefix and name.startswith(prefix):
+                name, changed = name[len(prefix):], True
+    return name
+
+
+def match_report(own: Dict[str, torch.Tensor], incoming: Dict[str, torch.Tensor],
+                 prefixes: Sequence[str] = DEFAULT_PREFIXES):
+    """(loadable state, report): ``incoming`` keys matched to ``own`` (as they are, else
+    with ``prefixes`` stripped), split into loaded / missing / unexpected / mismatched."""
+    renamed: Dict[str, torch.Tensor] = {}
+    origin: Dict[str, str] = {}
+    for key, value in incoming.items():
+        name = key if key in own else strip_prefixes(key, prefixes)
+        if name in renamed and origin[name] in own:
+            continue  # an exact match wins over a stripped one
+        renamed[name], origin[name] = value, key
+    mismatched = sorted(k for k, v in renamed.items() if k in own and tuple(own[k].shape) != tuple(v.shape))
+    loadable = {k: v for k, v in renamed.items() if k in own and k not in mismatched}
     report = {
         "loaded": sorted(loadable),
         "missing": sorted(k for k in own if k not in loadable and k not in mismatched),
-        "unexpected": sorted(k for k in incoming if k not in own),
-        "shape_mismatch": sorted(mismatched),
+        "unexpected": sorted(origin[k] for k in renamed if k not in own),
+        "shape_mismatch": mismatched,
+        "shapes": {k: (tuple(renamed[k].shape) if k in renamed else None,
+                       tuple(own[k].shape) if k in own else None) for k in mismatched},
+        "unexpected_shapes": {origin[k]: tuple(v.shape) for k, v in renamed.items() if k not in own},
     }
-    logger.info("loaded %d tensors from %s", len(loadable), path)
-    for kind in ("missing", "unexpected", "shape_mismatch"):
-        if report[kind]:
-            logger.warning("weights %s: %s", kind.replace("_", " "), ", ".join(report[kind]))
+    return loadable, report
+
+
+def format_report(report, own: Optional[Dict[str, torch.Tensor]] = None) -> str:
+    """One table of every tensor that was not loaded, and why."""
+    own = own or {}
+
+    def shape(s):
+        return "x".join(str(d) for d in s) if s is not None else ""
+
+    rows = [[k, "missing in the file", "", shape(tuple(own[k].shape)) if k in own else ""]
+            for k in report["missing"]]
+    rows += [[k, "unexpected (not in the network)", shape(report["unexpected_shapes"].get(k)), ""]
+             for k in report["unexpected"]]
+    rows += [[k, "shape mismatch", shape(report["shapes"][k][0]), shape(report["shapes"][k][1])]
+             for k in report["shape_mismatch"]]
+    return tabulate(rows, headers=["key", "not loaded", "file shape", "network shape"])
+
+
+def load_weights(network: torch.nn.Module, path: str, key: str = "g_model",
+                 prefixes: Optional[Sequence[str]] = None) -> Dict[str, list]:
+    """Load what matches from ``path`` into ``network``; returns the report
+    (``loaded``, ``missing``, ``unexpected``, ``shape_mismatch`` key lists)."""
+    prefixes = _PREFIXES.get() if prefixes is None else tuple(prefixes)
+    payload = load_file(path, "trainer.weights: ")
+    try:
+        incoming = extract_state_dict(payload, key)
+    except EngineError as e:
+        raise EngineError(f"trainer.weights: {path!r}: {e}") from None
+    own = network.state_dict()
+    loadable, report = match_report(own, incoming, prefixes)
     if not loadable:
-        raise EngineError(f"trainer.weights: no tensor of {path!r} matches the network")
+        raise EngineError(
+            f"trainer.weights: no tensor of {path!r} matches the network "
+            f"(file keys look like {sorted(incoming)[:3]}, the network's like {sorted(own)[:3]}; "
+            f"trainer.weights_prefixes strips {list(prefixes)})"
+        )
+    network.load_state_dict(loadable, strict=False)
+    logger.info("trainer.weights: loaded %d of the network's %d tensors from %s",
+                len(loadable), len(own), path)
+    if report["missing"] or report["unexpected"] or report["shape_mismatch"]:
+        logger.warning(
+            "trainer.weights: %d missing, %d unexpected, %d shape-mismatched tensor(s) in %s "
+            "(the network keeps its own values for those):\n%s",
+            len(report["missing"]), len(report["unexpected"]), len(report["shape_mismatch"]), path,
+            format_report(report, own))
     return report

@@ -33,16 +33,33 @@ def get_default_cfg() -> CN:
     _C.TRAINER.NAME = "BaseTrainer"
     _C.TRAINER.DEVICE = "auto"          # 'auto' (cuda if available), 'cuda', 'cuda:1', 'cpu'
     _C.TRAINER.WEIGHTS = ""             # weights to start from (fine-tuning); not a resume
+    # key prefixes stripped from trainer.weights keys the network does not know as they
+    # are (DataParallel/DDP 'module.', torch.compile '_orig_mod.'); see doc/resume.md
+    _C.TRAINER.WEIGHTS_PREFIXES = ["module.", "_orig_mod."]
     _C.TRAINER.LOG_PERIOD = 20          # iterations between log lines / metrics records
     _C.TRAINER.PROGRESS_BAR = True      # tqdm bar with ETA (only drawn on a terminal)
+    # several processes/GPUs (doc/distributed.md)
+    _C.TRAINER.PARALLEL = "ddp"         # 'ddp': one process per GPU (or CPU process); 'dp': DataParallel, one process
+    _C.TRAINER.DIST_TIMEOUT = 1800      # seconds a collective (or joining the group) may wait for the others
+    _C.TRAINER.DDP = CN()               # DistributedDataParallel options
+    _C.TRAINER.DDP.FIND_UNUSED_PARAMETERS = False  # True when some parameters get no gradient in a step
+    _C.TRAINER.DDP.BROADCAST_BUFFERS = True        # rank 0's buffers (BN statistics) to all at each forward
+    _C.TRAINER.DDP.SYNC_BN = False                 # BatchNorm -> SyncBatchNorm (CUDA only)
+    _C.TRAINER.DDP.GRADIENT_AS_BUCKET_VIEW = False # gradients share DDP's buckets (less memory)
     _C.TRAINER.MODEL = CN()
     _C.TRAINER.MODEL.NAME = ""
     _C.TRAINER.MODEL.GENERATOR = _free(NAME="")
+    # GANs (BaseGanModel, doc/model.md): dict(name=..., **kwargs) for one discriminator
+    # (named 'd'), or dict(<name>=dict(name=..., **kwargs), ...) for several
     _C.TRAINER.MODEL.DISCRIMINATOR = _free()
+    _C.TRAINER.MODEL.G_STEP = 1         # GANs: the generator trains every G_STEP iterations
     _C.TRAINER.MODEL.LOSS = _free()
-    _C.TRAINER.MODEL.EMA = CN()
+    _C.TRAINER.MODEL.EMA = CN()         # EMA of the generator's weights, used for evaluation
     _C.TRAINER.MODEL.EMA.ENABLE = False
     _C.TRAINER.MODEL.EMA.DECAY_RATE = 0.9999
+    _C.TRAINER.MODEL.EMA.WARMUP = "none"  # 'none', 'exp': decay*(1-exp(-step/tau)), 'ratio': min(decay, (1+step)/(10+step))
+    _C.TRAINER.MODEL.EMA.TAU = 2000.0     # steps of the 'exp' warmup
+    _C.TRAINER.MODEL.EMA.UPDATE_EVERY = 1  # update the average every N optimizer steps
     _C.TRAINER.LOSS = _free()           # alias of TRAINER.MODEL.LOSS (the seed uses both)
     _C.TRAINER.EVALUATOR = _free(NAME="")  # '' = validation loss through run_step
 
@@ -54,7 +71,24 @@ def get_default_cfg() -> CN:
     _C.SOLVER.MAX_KEEP = 20             # periodic checkpoints kept (best/final/newest never deleted)
     _C.SOLVER.CHECKPOINT_PERIOD = 5000
     _C.SOLVER.EVAL_PERIOD = 0           # 0: evaluate only at the end
+    # model_best.pth: the evaluator result to track ('' = off) and whether larger ('max') or
+    # smaller ('min') is better; saved after an evaluation that improves on it
+    _C.SOLVER.BEST_METRIC = ""
+    _C.SOLVER.BEST_MODE = "max"
+    # non-finite loss/gradients: 0 = stop at the first; N = skip up to N such steps in the
+    # whole run (no optimizer/EMA update, LR schedule advances), stop at the next one
+    _C.SOLVER.SKIP_NONFINITE_STEPS = 0
+    # mixed precision (doc/solver.md): bfloat16 autocast (CPU, CUDA), or float16 autocast
+    # with a GradScaler (CUDA only); the scaler is checkpointed with the model
+    _C.SOLVER.AMP = CN()
+    _C.SOLVER.AMP.ENABLED = False
+    _C.SOLVER.AMP.DTYPE = "bfloat16"    # 'bfloat16' or 'float16'
+    _C.SOLVER.AMP.EVAL = True           # evaluation runs under the same autocast
+    _C.SOLVER.AMP.INIT_SCALE = 65536.0  # float16: first loss scale
+    _C.SOLVER.AMP.GROWTH_INTERVAL = 2000  # float16: good steps before the scale doubles
     _C.SOLVER.GENERATOR = _solver_section()
+    # GANs: optimizer/lr_scheduler shared by every discriminator, and/or one section per
+    # discriminator name with its own (doc/model.md); missing parts take these defaults
     _C.SOLVER.DISCRIMINATOR = _free()
     return _C
 
@@ -64,6 +98,11 @@ def _solver_section() -> CN:
     node.OPTIMIZER = CN()
     node.OPTIMIZER.TYPE = "Adam"
     node.OPTIMIZER.PARAMS = _free(LR=0.001)
+    # param groups (doc/solver.md): [dict(pattern=REGEX, lr_mult=1.0, weight_decay_mult=1.0)],
+    # the first rule matching a parameter's whole name applies
+    node.OPTIMIZER.PARAM_GROUPS = []
+    node.OPTIMIZER.WEIGHT_DECAY_NORM = None  # weight decay of norm layers (None: params.weight_decay)
+    node.OPTIMIZER.WEIGHT_DECAY_BIAS = None  # weight decay of other biases (None: params.weight_decay)
     node.OPTIMIZER.CLIP_GRADIENTS = CN()
     node.OPTIMIZER.CLIP_GRADIENTS.ENABLED = False
     node.OPTIMIZER.CLIP_GRADIENTS.CLIP_TYPE = "norm"   # 'norm' or 'value'

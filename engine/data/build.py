@@ -3,6 +3,8 @@
 ``dataloader.train_data_set`` / ``val_data_set`` name a registered dataset; their other
 keys (``transformer`` included) are its constructor arguments.
 """
+import signal
+
 import torch
 from torch.utils.data import DataLoader, default_collate
 
@@ -23,6 +25,15 @@ def build_dataset(node, where: str):
     return build_from_cfg(BUILD_DATASET_REGISTRY, node, where)
 
 
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """DataLoader workers ignore SIGINT and SIGTERM. A terminal's Ctrl-C and Slurm's
+    SIGTERM reach every process of the job; the main process then finishes its step
+    (which may still need these workers), saves, and shuts them down itself
+    (engine/trainer/preemption.py). A worker whose main process died exits on its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _loader(dataset, batch_sampler, cfg, device, seed):
     workers = int(cfg.DATALOADER.NUM_WORKERS)
     return DataLoader(
@@ -33,6 +44,7 @@ def _loader(dataset, batch_sampler, cfg, device, seed):
         pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and device.type == "cuda",
         prefetch_factor=int(cfg.DATALOADER.PREFETCH_FACTOR) if workers > 0 else None,
         persistent_workers=False,
+        worker_init_fn=_leave_stop_signals_to_the_main_process,
         # A private generator: creating the iterator must not draw from the global RNG,
         # or a resumed run would diverge from the uninterrupted one.
         generator=torch.Generator().manual_seed(seed),

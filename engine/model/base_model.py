@@ -4,8 +4,10 @@ A user subclasses :class:`BaseModel` and writes only the maths of one step
 (``run_step`` returns a loss tensor or a dict of them) and of inference (``generator``).
 The bundle does the rest of the step in a fixed order:
 
-    zero_grad -> for each micro-batch: run_step, backward(loss / k) -> clip -> optimizer
-    step -> LR schedule step -> EMA update
+    zero_grad -> for each micro-batch: run_step (under autocast with AMP),
+    backward(loss / k) (scaled with AMP float16) -> [float16: unscale; an overflow skips
+    the step] -> before_step(losses) (may veto the step) -> clip -> optimizer step ->
+    LR schedule step -> EMA step -> [float16: scaler.update()]
 
 Everything stateful is registered by name (:meth:`register_state`) and saved/restored
 through :meth:`state_dict` / :meth:`load_state_dict`; the checkpointer knows nothing of
@@ -25,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import torch
 
 from ..checkpoint.weights import load_weights
+from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
 from ..utils.device import resolve_device
 from ..utils.errors import EngineError
@@ -36,6 +39,11 @@ __all__ = ["BaseModel"]
 logger = logging.getLogger(__name__)
 
 LossOutput = Union[torch.Tensor, Dict[str, torch.Tensor]]
+BeforeStep = Optional[Callable[[Dict[str, torch.Tensor]], bool]]
+_NULL = nullcontext()
+
+# what step_solvers() did
+STEPPED, OVERFLOW, VETOED = "stepped", "overflow", "vetoed"
 
 
 class BaseModel:
@@ -46,14 +54,22 @@ class BaseModel:
         self._states: "OrderedDict[str, Any]" = OrderedDict()
         self._networks: "OrderedDict[str, torch.nn.Module]" = OrderedDict()  # unwrapped
         self._wrapped: "OrderedDict[str, torch.nn.Module]" = OrderedDict()  # DDP/DP wrappers
+        self._solvers: "OrderedDict[str, Solver]" = OrderedDict()
+        self.amp: Amp = self.build_amp(cfg)
+        self.scaler: Optional[torch.amp.GradScaler] = self.amp.make_scaler()  # float16 only
+        self.last_step_skipped = False  # an optimizer step of the latest iteration overflowed (float16)
+        self._scaler_used = False
 
         self.g_model = self.build_network(cfg.TRAINER.MODEL.GENERATOR, "trainer.model.generator")
-        self.g_solver = Solver(self.g_model, cfg.SOLVER.GENERATOR, self.max_iter, "solver.generator")
+        self.g_solver = Solver(self.g_model, cfg.SOLVER.GENERATOR, self.max_iter, "solver.generator",
+                               scaler=self.scaler)
         self.g_ema = build_ema(self.g_model, cfg.TRAINER.MODEL.EMA)
         self.register_network("g_model", self.g_model)
-        self.register_state("g_solver", self.g_solver)
+        self.register_solver("g_solver", self.g_solver)
         if self.g_ema is not None:
             self.register_state("g_ema", self.g_ema)
+        if self.scaler is not None:
+            self.register_state("scaler", self.scaler)
 
     # ----------------------------------------------------------------- to override
     def create_model(self, params) -> Optional[torch.nn.Module]:
@@ -70,6 +86,10 @@ class BaseModel:
         raise NotImplementedError(f"{type(self).__name__} must implement generator()")
 
     # ----------------------------------------------------------------- building
+    def build_amp(self, cfg) -> Amp:
+        """Mixed precision from ``solver.amp`` (checked against ``self.device``)."""
+        return build_amp(cfg.SOLVER.AMP, self.device)
+
     def build_network(self, node, where: str) -> torch.nn.Module:
         network = self.create_model(node)
         if network is None:
@@ -91,6 +111,12 @@ class BaseModel:
         (``'d_models.patch'``)."""
         self.register_state(name, network)
         self._networks[name] = network
+
+    def register_solver(self, name: str, solver: Solver) -> None:
+        """A network's :class:`Solver`: checkpointed under ``name``; its skipped steps and
+        LR are reported by :meth:`log_values`."""
+        self.register_state(name, solver)
+        self._solvers[name] = solver
 
     def unwrapped(self, name: str) -> torch.nn.Module:
         """The network registered as ``name``, without its DDP/DP wrapper."""
@@ -128,11 +154,12 @@ class BaseModel:
             for name, wrapper in self._wrapped.items():
                 self._set_network_attribute(name, wrapper)
 
-    def no_sync(self):
-        """Skip DDP's gradient all-reduce (micro-batches before the last of a step)."""
+    def no_sync(self, names: Optional[Sequence[str]] = None):
+        """Skip DDP's gradient all-reduce (micro-batches before the last of a step) of the
+        networks ``names`` (default: all)."""
         stack = ExitStack()
-        for wrapper in self._wrapped.values():
-            if hasattr(wrapper, "no_sync"):
+        for name, wrapper in self._wrapped.items():
+            if (names is None or name in names) and hasattr(wrapper, "no_sync"):
                 stack.enter_context(wrapper.no_sync())
         return stack
 
@@ -152,6 +179,21 @@ class BaseModel:
     def lr(self) -> float:
         return self.g_solver.lr
 
+    @property
+    def skipped_steps(self) -> int:
+        """Optimizer steps skipped by the float16 GradScaler (overflow), whole run, all
+        networks (each solver's count is in its checkpointed state)."""
+        return sum(s.skipped_steps for s in self._solvers.values())
+
+    def log_values(self) -> Dict[str, float]:
+        """Numbers for the periodic log line, metrics.jsonl and TensorBoard besides the
+        losses and ``lr`` (the trainer calls it at each log step)."""
+        values: Dict[str, float] = {}
+        if self.scaler is not None:
+            values["amp_scale"] = float(self.scaler.get_scale())
+            values["skipped_steps"] = float(self.skipped_steps)
+        return values
+
     def train(self, mode: bool = True) -> "BaseModel":
         for net in self.networks:
             net.train(mode)
@@ -160,32 +202,83 @@ class BaseModel:
     def eval(self) -> "BaseModel":
         return self.train(False)
 
-    def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None) -> Dict[str, torch.Tensor]:
+    def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None,
+                        before_step: BeforeStep = None) -> Dict[str, torch.Tensor]:
         """One optimizer step over ``k`` micro-batches; returns the mean (detached) loss
-        terms. Dividing each micro-batch loss by ``k`` makes k x B equal one batch of kB."""
+        terms. Dividing each micro-batch loss by ``k`` makes k x B equal one batch of kB.
+
+        ``before_step(losses)`` (the trainer's non-finite guard) is called after every
+        backward pass and before the optimizer step; when it returns False the step is
+        skipped: gradients zeroed, no optimizer step, no EMA update, while the LR schedule
+        still advances (it follows the iteration count, see doc/resume.md). A float16
+        gradient overflow (finite losses) is the GradScaler's business, not the guard's:
+        the step is skipped and counted in :attr:`skipped_steps`."""
         if not all(net.training for net in self.networks):
             self.train()  # after evaluation; switching every step costs ~0.1 ms
         self.g_solver.zero_grad()
+        totals = self.forward_backward(self.run_step, micro_batches, epoch=epoch)
+        status = self.step_solvers([self.g_solver], totals, before_step)
+        if status == STEPPED and self.g_ema is not None:
+            self.g_ema.step(self.unwrapped("g_model"))
+        self.last_step_skipped = status == OVERFLOW
+        self.end_iteration()
+        return totals
+
+    def forward_backward(self, step: Callable[..., LossOutput], micro_batches: Sequence[Any], *,
+                         epoch: int = None, sync: Optional[Sequence[str]] = None,
+                         single: str = "loss") -> Dict[str, torch.Tensor]:
+        """``step(data, epoch=epoch)`` and backward on each micro-batch (DDP's all-reduce
+        only on the last, for the networks ``sync``); the mean loss terms (a bare tensor
+        is named ``single``)."""
         k = len(micro_batches)
         totals: Dict[str, torch.Tensor] = {}
         for i, data in enumerate(micro_batches):
-            with self.no_sync() if i < k - 1 else nullcontext():
-                losses = as_loss_dict(self.run_step(data, epoch=epoch), type(self).__name__)
+            with self.no_sync(sync) if i < k - 1 else _NULL:
+                with self.amp.autocast():
+                    losses = as_loss_dict(step(data, epoch=epoch), type(self).__name__,
+                                          step.__name__, single)
                 loss = sum(losses.values())
-                (loss / k if k > 1 else loss).backward()
+                if k > 1:
+                    loss = loss / k
+                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
             for name, value in losses.items():
                 value = value.detach() / k if k > 1 else value.detach()
                 totals[name] = totals[name] + value if name in totals else value
-        self.g_solver.step()
-        if self.g_ema is not None:
-            self.g_ema.update_parameters(self.unwrapped("g_model"))
         return totals
 
+    def step_solvers(self, solvers: Sequence[Solver], losses: Dict[str, torch.Tensor],
+                     before_step: BeforeStep = None) -> str:
+        """Clip and step ``solvers`` (their schedules advance in every case). Returns
+        ``'stepped'``, ``'overflow'`` (float16: a gradient overflowed, the scaler skipped
+        the step) or ``'vetoed'`` (``before_step`` returned False)."""
+        if self.scaler is not None:
+            self._scaler_used = True
+            finite = all([s.unscale_() for s in solvers])
+            if not finite and _all_finite(losses):  # overflow: the scaler skips and backs off
+                for s in solvers:
+                    s.step()
+                return OVERFLOW
+        if before_step is not None and not before_step(losses):
+            for s in solvers:
+                s.skip()
+            return VETOED
+        for s in solvers:
+            s.step()
+        return OVERFLOW if any(s.last_skipped for s in solvers) else STEPPED
+
+    def end_iteration(self) -> None:
+        """float16: adjust the loss scale once per iteration, after every optimizer step."""
+        if self._scaler_used:
+            self.scaler.update()
+            self._scaler_used = False
+
     @contextmanager
-    def inference_weights(self):
+    def inference_weights(self, autocast: bool = True):
         """Inside the block ``self.g_model`` is the network evaluation should use: the EMA
         copy when EMA is enabled, else the trained one (never a DDP wrapper, so ranks may
-        evaluate different numbers of batches); always in eval mode, no grad."""
+        evaluate different numbers of batches); always in eval mode, no grad. With AMP on
+        and ``solver.amp.eval`` (the default) it runs under the training autocast too;
+        ``autocast=False`` (export) keeps full precision."""
         was_training = [net.training for net in self.networks]
         with self.unwrapped_networks():
             trained = self.g_model
@@ -193,7 +286,7 @@ class BaseModel:
                 self.g_model = self.g_ema.module
             self.g_model.eval()
             try:
-                with torch.no_grad():
+                with torch.no_grad(), self.amp.eval_autocast() if autocast else _NULL:
                     yield self.g_model
             finally:
                 self.g_model = trained
@@ -221,18 +314,24 @@ class BaseModel:
             obj.load_state_dict(state[name])
 
 
-def as_loss_dict(output: LossOutput, owner: str) -> Dict[str, torch.Tensor]:
+def _all_finite(losses: Dict[str, torch.Tensor]) -> bool:
+    return bool(torch.isfinite(torch.stack([v.float().reshape(()) for v in losses.values()])).all())
+
+
+def as_loss_dict(output: LossOutput, owner: str, method: str = "run_step",
+                 single: str = "loss") -> Dict[str, torch.Tensor]:
+    """``output`` as a dict of scalar loss tensors (a bare tensor is named ``single``)."""
     if isinstance(output, torch.Tensor):
-        output = {"loss": output}
+        output = {single: output}
     if not isinstance(output, dict) or not output:
         raise EngineError(
-            f"{owner}.run_step must return a loss tensor or a non-empty dict of loss tensors, "
+            f"{owner}.{method} must return a loss tensor or a non-empty dict of loss tensors, "
             f"got {type(output).__name__}"
         )
     for name, value in output.items():
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
             raise EngineError(
-                f"{owner}.run_step returned {name!r} = {type(value).__name__}"
+                f"{owner}.{method} returned {name!r} = {type(value).__name__}"
                 f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}; "
                 f"each loss must be a scalar tensor"
             )

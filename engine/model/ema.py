@@ -1,24 +1,111 @@
-"""Exponential moving average of a network, with torch's own AveragedModel.
+"""Exponential moving average of a network: torch's ``AveragedModel`` with a decay
+warmup, an update period and a step count that is saved with it.
 
-``use_buffers=True`` averages buffers too (BatchNorm statistics), so the EMA network can
-be evaluated and exported as it is.
+Each optimizer step of the network calls :meth:`ModelEMA.step`; every ``update_every``-th
+one updates the average with torch's own EMA arithmetic
+(``torch.optim.swa_utils.get_ema_multi_avg_fn``: ``ema += (1 - d) * (w - ema)``), where
+the decay ``d`` depends on ``step``, the number of optimizer steps so far (1 at the first):
+
+* ``warmup='none'``:  ``d = decay``
+* ``warmup='exp'``:   ``d = decay * (1 - exp(-step / tau))``      (YOLOv5, timm)
+* ``warmup='ratio'``: ``d = min(decay, (1 + step) / (10 + step))`` (TensorFlow's num_updates)
+
+The first update copies the weights (``AveragedModel``'s rule). Buffers are averaged
+too (``use_buffers=True``): floating ones (BatchNorm running statistics) with the same
+decay, integer ones (``num_batches_tracked``) copied. So the EMA network can be
+evaluated and exported as it is. The step count travels in ``state_dict`` (as
+``_extra_state``), beside ``n_averaged``: a resumed run updates exactly as the
+uninterrupted one.
 """
+import math
 from typing import Optional
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..utils.errors import ConfigError
+from ..utils.registry import cfg_to_kwargs
 
-__all__ = ["build_ema"]
+__all__ = ["ModelEMA", "build_ema", "ema_decay", "EMA_WARMUPS"]
+
+EMA_WARMUPS = ("none", "exp", "ratio")
+DEFAULTS = {"enable": False, "decay_rate": 0.9999, "warmup": "none", "tau": 2000.0, "update_every": 1}
 
 
-def build_ema(network: torch.nn.Module, node, where: str = "trainer.model.ema") -> Optional[AveragedModel]:
-    if not node or not node.get("ENABLE", False):
+def ema_decay(decay: float, step: int, warmup: str = "none", tau: float = 2000.0) -> float:
+    """The decay used by the update after ``step`` optimizer steps (``step >= 1``)."""
+    if warmup == "exp":
+        return decay * (1.0 - math.exp(-step / tau))
+    if warmup == "ratio":
+        return min(decay, (1.0 + step) / (10.0 + step))
+    return decay
+
+
+class ModelEMA(AveragedModel):
+    def __init__(self, network: torch.nn.Module, decay: float = 0.9999, warmup: str = "none",
+                 tau: float = 2000.0, update_every: int = 1):
+        super().__init__(network, use_buffers=True)
+        self.multi_avg_fn = self._average
+        self.decay, self.warmup, self.tau, self.update_every = decay, warmup, tau, update_every
+        self.num_steps = 0            # optimizer steps seen (updates happen every update_every)
+        self.current_decay = decay    # the decay of the latest update
+        self.requires_grad_(False)
+
+    def step(self, network: torch.nn.Module) -> bool:
+        """Count one optimizer step of ``network``; update the average when it is due.
+        Returns whether it updated."""
+        self.num_steps += 1
+        if self.num_steps % self.update_every:
+            return False
+        self.current_decay = ema_decay(self.decay, self.num_steps, self.warmup, self.tau)
+        self.update_parameters(network)
+        return True
+
+    def _average(self, ema_tensors, tensors, n_averaged) -> None:
+        # AveragedModel groups tensors by device and dtype: one call per kind
+        if torch.is_floating_point(ema_tensors[0]) or torch.is_complex(ema_tensors[0]):
+            get_ema_multi_avg_fn(self.current_decay)(ema_tensors, tensors, n_averaged)
+        else:
+            torch._foreach_copy_(ema_tensors, tensors)
+
+    def get_extra_state(self):
+        return {"num_steps": self.num_steps}
+
+    def set_extra_state(self, state) -> None:
+        self.num_steps = int(state["num_steps"])
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if "_extra_state" not in state_dict and "n_averaged" in state_dict:
+            # written before the step count was saved: it equalled the update count
+            state_dict = dict(state_dict, _extra_state={"num_steps": int(state_dict["n_averaged"])})
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def extra_repr(self) -> str:
+        return (f"decay={self.decay}, warmup={self.warmup!r}, tau={self.tau}, "
+                f"update_every={self.update_every}")
+
+
+def build_ema(network: torch.nn.Module, node, where: str = "trainer.model.ema") -> Optional[ModelEMA]:
+    """The EMA a ``trainer.model.ema`` node asks for, or None when it is not enabled."""
+    cfg = dict(DEFAULTS)
+    if node:
+        given = cfg_to_kwargs(node)
+        unknown = sorted(set(given) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {sorted(DEFAULTS)}")
+        cfg.update(given)
+    if not cfg["enable"]:
         return None
-    decay = float(node.get("DECAY_RATE", 0.9999))
+    decay = float(cfg["decay_rate"])
     if not 0.0 < decay < 1.0:
         raise ConfigError(f"{where}.decay_rate must be in (0, 1), got {decay}")
-    ema = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-    ema.requires_grad_(False)
-    return ema
+    warmup = str(cfg["warmup"]).lower()
+    if warmup not in EMA_WARMUPS:
+        raise ConfigError(f"{where}.warmup must be one of {list(EMA_WARMUPS)}, got {cfg['warmup']!r}")
+    tau = cfg["tau"]
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
+        raise ConfigError(f"{where}.tau must be a number > 0, got {tau!r}")
+    every = cfg["update_every"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ConfigError(f"{where}.update_every must be an integer >= 1, got {every!r}")
+    return ModelEMA(network, decay, warmup, float(tau), every)

@@ -32,6 +32,7 @@ __all__ = ["BaseScheduler"]
 logger = logging.getLogger("engine.schedule")
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM/SIGINT during training: engine/trainer/preemption.py
 
 
 class BaseScheduler:
@@ -44,10 +45,22 @@ class BaseScheduler:
             cfg = load_cfg(args.config_file, args.opts)
             self.check_run_directory(cfg, args)
             return launch(self.run_worker, args.num_gpus, args.num_machines, args.machine_rank,
-                          args.dist_url, args=(cfg, args))
+                          args.dist_url, args=(cfg, args), device=cfg.TRAINER.DEVICE,
+                          parallel=cfg.TRAINER.PARALLEL, timeout=cfg.TRAINER.DIST_TIMEOUT,
+                          sync_bn=cfg.TRAINER.DDP.SYNC_BN)
         except EngineError as e:
             report_error(e)
             raise SystemExit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:  # Ctrl-C outside the loop, or twice (doc/resume.md)
+            report_interrupt()
+            raise SystemExit(EXIT_INTERRUPTED) from None
+
+    def __getstate__(self):
+        """Spawned workers receive ``self.run_worker`` by pickle; the argument parser
+        (which does not pickle) stays behind: workers get the parsed config instead."""
+        state = self.__dict__.copy()
+        state.pop("parser", None)
+        return state
 
     def check_run_directory(self, cfg, args) -> None:
         """A fresh start must not overwrite the checkpoints of an earlier run."""
@@ -67,6 +80,9 @@ class BaseScheduler:
         logger.info("engine %s, torch %s, python %s, %s", __version__, torch.__version__,
                     platform.python_version(), platform.platform())
         logger.info("command line: %s", " ".join(sys.argv))
+        if comm.get_world_size() > 1:
+            logger.info("process %d of %d (local rank %d of %d on this machine)", rank,
+                        comm.get_world_size(), comm.get_local_rank(), comm.get_local_size())
         config_text = dump_cfg(cfg)
         logger.info("resolved config (from %s):\n%s", args.config_file, config_text)
         seed_all(int(cfg.SEED))
@@ -77,6 +93,7 @@ class BaseScheduler:
             logger.info("config written to %s", config_path)
         eval_only = args.eval_only
         loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS))
+        check_same_start(trainer.start_iter, run_dir)
         if eval_only:
             if not loaded:
                 raise EngineError(
@@ -85,7 +102,29 @@ class BaseScheduler:
                 )
             return trainer.test()
         trainer.train()
+        comm.synchronize()  # every process returns after the last file is written
         return trainer
+
+
+def check_same_start(start_iter: int, run_dir: str) -> None:
+    """Every process must resume from the same iteration (one all_gather, once)."""
+    starts = comm.all_gather_object(int(start_iter))
+    if len(set(starts)) > 1:
+        raise EngineError(
+            "the processes did not find the same checkpoint to start from (iteration per rank: "
+            f"{starts}): with several machines the run directory {run_dir!r} must be on storage "
+            "they all see"
+        )
+
+
+def report_interrupt() -> None:
+    """Ctrl-C that did not let the trainer save: say what is on disk."""
+    message = ("interrupted: stopped at once, without saving; the checkpoints already written are "
+               "complete, last_checkpoint names the newest (continue with --resume)")
+    print(message, file=sys.stderr, flush=True)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and getattr(handler, "_engine_handler", False):
+            handler.emit(logging.LogRecord("engine", logging.WARNING, __file__, 0, message, None, None))
 
 
 def report_error(error: Exception) -> None:

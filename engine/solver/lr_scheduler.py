@@ -35,6 +35,8 @@ WARMUP_METHODS = ("linear", "constant")
 # metric the per-iteration step does not pass.
 UNSUPPORTED_TORCH = ("LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler",
                      "ReduceLROnPlateau", "LRScheduler", "_LRScheduler")
+# Torch schedulers that set absolute LRs (not multiples of each group's initial LR).
+ABSOLUTE_LR_TORCH = ("CyclicLR", "OneCycleLR")
 
 
 class LRMultiplier(torch.optim.lr_scheduler.LRScheduler):
@@ -179,6 +181,11 @@ def _build_torch_scheduler(optimizer, kind, params: dict, max_iter: int, where: 
             f"{LR_SCHEDULER_REGISTRY.registered_names()}, or a torch.optim.lr_scheduler "
             f"class: {supported}"
         )
+    if kind in ABSOLUTE_LR_TORCH and any(g.get("lr_mult", 1.0) != 1.0 for g in optimizer.param_groups):
+        raise ConfigError(
+            f"{where}.type: {kind} sets the same LR for every group, which would drop the "
+            f"optimizer's param_groups lr_mult; use type {MULTIPLIER_TYPES[0]!r} (its 'OneCycleLR' "
+            f"shape keeps multipliers) or remove the lr_mult rules")
     cls = getattr(lrs, kind)
     params = dict(params)
     # Stepped per iteration, so lengths measured in steps default to the whole run.

@@ -3,7 +3,17 @@
 Kept apart from the model bundle so a bundle with several networks (a GAN's generator
 and discriminators) holds one ``Solver`` each. Clipping is an explicit call between
 backward and step: no optimizer subclassing.
+
+With float16 AMP the solver is given the bundle's ``GradScaler`` and steps through it:
+unscale (before clipping, so the clipper sees true gradients) -> clip -> ``scaler.step``,
+which skips the optimizer step when a gradient overflowed. Skipped steps are counted
+(``skipped_steps``, saved with the solver's state). The bundle, not the solver, calls
+``scaler.update()``, once per iteration.
+
+The LR schedule advances on every :meth:`step` and :meth:`skip`, skipped or not: it is a
+function of the iteration count, so a resumed run and the run it continues agree.
 """
+import warnings
 from typing import Optional
 
 import torch
@@ -16,36 +26,104 @@ __all__ = ["Solver"]
 
 
 class Solver:
-    def __init__(self, network: torch.nn.Module, node, max_iter: int, where: str = "solver.generator"):
+    def __init__(self, network: torch.nn.Module, node, max_iter: int, where: str = "solver.generator",
+                 scaler: Optional[torch.amp.GradScaler] = None):
+        self.where = where
         self.optimizer = build_optimizer(network, node.OPTIMIZER, where=f"{where}.optimizer")
         self.lr_scheduler = build_lr_scheduler(
             self.optimizer, node.LR_SCHEDULER, max_iter, where=f"{where}.lr_scheduler"
         )
         self.clipper = GradientClipper.from_optimizer_node(node.OPTIMIZER, where=f"{where}.optimizer")
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.scaler = scaler if scaler is not None and scaler.is_enabled() else None
+        self.skipped_steps = 0       # optimizer steps the scaler skipped (overflow), whole run
+        self.last_skipped = False    # whether the latest step() was skipped
+        self.step_lr = self.lr       # the LR the latest step trained with
+        self._unscaled = False
+        self._stepped = False
+        if self.scaler is not None:
+            self.optimizer.register_step_post_hook(self._on_step)
+
+    def _on_step(self, optimizer, args, kwargs) -> None:
+        self._stepped = True
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
+    def requires_grad_(self, flag: bool) -> None:
+        """Switch gradient tracking of the parameters this solver trains."""
+        for p in self.params:
+            p.requires_grad_(flag)
+
+    def unscale_(self) -> bool:
+        """float16: divide the gradients by the loss scale now; True if all are finite
+        (the step will be taken). Without a scaler: True."""
+        if self.scaler is None:
+            return True
+        if not self._unscaled:
+            self.scaler.unscale_(self.optimizer)
+            self._unscaled = True
+        grads = [p.grad.detach().abs().max() for p in self.params if p.grad is not None]
+        return not grads or bool(torch.isfinite(torch.stack(grads).float()).all())
+
     def step(self) -> Optional[torch.Tensor]:
-        """Clip, step the optimizer, advance the schedule; returns the grad norm if clipped."""
-        norm = self.clipper(self.params) if self.clipper.enabled else None
-        self.optimizer.step()
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()
+        """Clip, step the optimizer (through the scaler with AMP float16), advance the
+        schedule; returns the gradient norm before clipping, if clipping is on."""
+        self.step_lr = self.lr
+        norm = None
+        if self.scaler is None:
+            if self.clipper.enabled:
+                norm = self.clipper(self.params)
+            self.optimizer.step()
+            self.last_skipped = False
+        else:
+            if self.clipper.enabled:
+                if not self._unscaled:
+                    self.scaler.unscale_(self.optimizer)
+                norm = self.clipper(self.params)
+            self._stepped = False
+            self.scaler.step(self.optimizer)  # skipped when a gradient is inf/NaN
+            self._unscaled = False
+            self.last_skipped = not self._stepped
+            self.skipped_steps += self.last_skipped
+        self.step_schedule()
         return norm
+
+    def skip(self) -> None:
+        """No optimizer step this iteration (gradients dropped); the schedule advances."""
+        self.step_lr = self.lr
+        self.zero_grad()
+        self._unscaled = False
+        self.step_schedule()
+
+    def step_schedule(self) -> None:
+        if self.lr_scheduler is None:
+            return
+        if self.lr_scheduler._step_count == 1:  # the first step may follow a skipped one:
+            with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()"
+                warnings.simplefilter("ignore", UserWarning)
+                self.lr_scheduler.step()
+        else:
+            self.lr_scheduler.step()
 
     @property
     def lr(self) -> float:
+        """The scheduled LR before per-group multipliers (``param_groups[*].lr_mult``)."""
+        for group in self.optimizer.param_groups:
+            mult = group.get("lr_mult", 1.0)
+            if mult:
+                return float(group["lr"] / mult) if mult != 1.0 else float(group["lr"])
         return float(self.optimizer.param_groups[0]["lr"])
 
     def state_dict(self):
         return {
             "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
+            "skipped_steps": self.skipped_steps,
         }
 
     def load_state_dict(self, state):
         self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_scheduler is not None and state.get("lr_scheduler") is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))

@@ -53,6 +53,7 @@ class PeriodStats:
 
     def reset(self) -> None:
         self.sums: Dict[str, float] = {}
+        self.counts: Dict[str, int] = {}  # per term: a GAN's generator may rest some steps
         self.count = 0
         self.data_time = 0.0
         self.iter_time = 0.0
@@ -60,13 +61,14 @@ class PeriodStats:
     def add(self, losses: Dict[str, float], data_time: float, iter_time: float) -> None:
         for key, value in losses.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + 1
         self.count += 1
         self.data_time += data_time
         self.iter_time += iter_time
 
     def means(self) -> Dict[str, float]:
-        n = max(self.count, 1)
-        return {k: v / n for k, v in self.sums.items()}
+        """Each loss term's mean over the steps that reported it."""
+        return {k: v / self.counts[k] for k, v in self.sums.items()}
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -77,11 +79,12 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def format_log_line(record: Dict, max_iter: int) -> str:
     losses = "  ".join(f"{k}: {v:.4g}" for k, v in record["losses"].items())
+    extra = "".join(f"  {k}: {v:.4g}" for k, v in record.get("extra", {}).items())
     eta = str(datetime.timedelta(seconds=int(record["eta_seconds"])))
     mem_kind = "max_mem" if record.get("device") == "cuda" else "max_rss"
     return (
         f"iter: {record['iter']}/{max_iter}  epoch: {record['epoch']}  {losses}  "
-        f"lr: {record['lr']:.3g}  data_time: {record['data_time']:.4f}  "
+        f"lr: {record['lr']:.3g}{extra}  data_time: {record['data_time']:.4f}  "
         f"iter_time: {record['iter_time']:.4f}  eta: {eta}  {mem_kind}: {record['max_mem_mb']:.0f}M"
     )
 

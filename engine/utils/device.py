@@ -1,12 +1,17 @@
 """Resolving ``trainer.device`` into a torch.device, refusing impossible requests early."""
+from typing import Optional
+
 import torch
 
 from .errors import EngineError
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "parse_device_spec"]
 
 
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+def parse_device_spec(spec: str) -> torch.device:
+    """``trainer.device`` as a torch.device whose index may be None ('cuda'); checks the
+    string and that CUDA exists when asked for, without creating a CUDA context (the
+    launcher calls it before starting workers)."""
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
@@ -22,13 +27,27 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
                 f"trainer.device is {spec!r} but CUDA is not available on this machine "
                 f"(torch {torch.__version__}); set trainer.device cpu (or auto)"
             )
+    elif device.type != "cpu":
+        raise EngineError(f"trainer.device: {spec!r} is not supported; use 'cpu' or 'cuda'")
+    return device
+
+
+def resolve_device(spec: str, local_rank: Optional[int] = None) -> torch.device:
+    """The device this process trains on. 'cuda' without an index means ``local_rank``
+    when given, else the current CUDA device (which the launcher sets to the process's
+    GPU; 0 in a single process)."""
+    device = parse_device_spec(spec)
+    if device.type == "cuda":
         count = torch.cuda.device_count()
-        index = device.index if device.index is not None else local_rank
+        if device.index is not None:
+            index = device.index
+        elif local_rank is not None:
+            index = local_rank
+        else:
+            index = torch.cuda.current_device()
         if index >= count:
             raise EngineError(
                 f"trainer.device asks for cuda:{index} but only {count} GPU(s) are visible"
             )
         device = torch.device("cuda", index)
-    elif device.type != "cpu":
-        raise EngineError(f"trainer.device: {spec!r} is not supported; use 'cpu' or 'cuda'")
     return device

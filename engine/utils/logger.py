@@ -11,7 +11,7 @@ import sys
 
 from tqdm import tqdm
 
-__all__ = ["setup_logger"]
+__all__ = ["setup_logger", "log_to_files"]
 
 _FORMAT = "[%(asctime)s %(name)s %(levelname)s] %(message)s"
 _DATEFMT = "%m/%d %H:%M:%S"
@@ -48,3 +48,12 @@ def setup_logger(output_dir: str = "", rank: int = 0, level: int = logging.INFO)
         file_handler._engine_handler = True
         root.addHandler(file_handler)
     return logging.getLogger("engine")
+
+
+def log_to_files(message: str, level: int = logging.ERROR) -> None:
+    """Append ``message`` to this process's log file(s) only, not the console (a launcher
+    that reports the same failure on the console calls this in its workers)."""
+    record = logging.LogRecord("engine", level, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and getattr(handler, "_engine_handler", False):
+            handler.emit(record)

@@ -8,18 +8,25 @@ when the parameters do not fit the constructor.
 """
 import difflib
 import inspect
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, List, Mapping
 
 from fvcore.common.registry import Registry as _FvcoreRegistry
 
 from .errors import ConfigError
 from .tree import lower_keys
 
-__all__ = ["Registry", "build_from_cfg", "cfg_to_kwargs", "lookup"]
+__all__ = ["Registry", "build_from_cfg", "cfg_to_kwargs", "lookup", "registered_modules"]
+
+_IMPORTED_ANYWAY = {"engine", "torch", "torchvision", "fvcore", "__main__", "__mp_main__", "builtins"}
+_REGISTRIES: List["Registry"] = []  # every registry made, so launchers can list what is in them
 
 
 class Registry(_FvcoreRegistry):
     """A name -> class/function table; ``get`` fails with the registered names listed."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        _REGISTRIES.append(self)
 
     def get(self, name: str) -> Any:
         if not isinstance(name, str) or not name:
@@ -97,3 +104,18 @@ def build_from_cfg(registry: Registry, node: Mapping, where: str, *args, **extra
     except ValueError:
         pass  # builtins without a signature: let the call itself decide
     return obj(*args, **kwargs)
+
+
+def registered_modules() -> List[str]:
+    """The modules that define the registered components outside the engine, sorted.
+
+    Spawned worker processes import these before building anything, so a component a
+    project registered in the parent process (a test module, a notebook's imports) is
+    registered in the workers too. ``__main__`` is left out: spawn re-imports it."""
+    names = set()
+    for registry in _REGISTRIES:
+        for _, obj in registry:
+            module = getattr(obj, "__module__", None)
+            if module and module.split(".")[0] not in _IMPORTED_ANYWAY:
+                names.add(module)
+    return sorted(names)

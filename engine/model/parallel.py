@@ -1,0 +1,83 @@
+"""Wrapping the bundle's trained networks for the run's parallel mode.
+
+The trainer calls :func:`wrap_for_parallel` once, after the model is built and on its
+device; it goes through :meth:`BaseModel.wrap_networks`, so the attribute the user's
+``run_step`` calls (``self.g_model``) holds the wrapper while checkpoints, EMA and
+evaluation keep the unwrapped network (a checkpoint is the same in every mode).
+
+* Several processes (``comm.get_world_size() > 1``) and ``trainer.parallel: 'ddp'``:
+  each network with trainable parameters becomes a ``DistributedDataParallel``
+  (``device_ids=[this GPU]`` on CUDA, none on CPU) with the ``trainer.ddp.*`` options;
+  with ``trainer.ddp.sync_bn`` its BatchNorm layers become ``SyncBatchNorm`` first.
+* One process driving several GPUs (``trainer.parallel: 'dp'``, launched with
+  ``--num-gpus N``): ``DataParallel`` over GPUs 0..N-1.
+* Otherwise nothing is wrapped.
+
+A network without trainable parameters (a frozen feature extractor, a fixed loss
+network) is never wrapped: there is nothing to synchronise and DDP refuses it.
+"""
+import inspect
+import logging
+
+from torch import nn
+
+from ..utils import comm
+
+__all__ = ["wrap_for_parallel", "ddp_options"]
+
+logger = logging.getLogger(__name__)
+
+_DDP_TAKES_FORWARD_SYNC_BUFFERS = "forward_sync_buffers" in inspect.signature(
+    nn.parallel.DistributedDataParallel.__init__).parameters
+
+
+def ddp_options(cfg) -> dict:
+    """DistributedDataParallel keyword arguments from ``trainer.ddp``. Newer torch calls
+    ``broadcast_buffers`` ``forward_sync_buffers`` (buffers are then always synced once
+    when wrapping, which the engine wants anyway: every rank starts from rank 0's)."""
+    node = cfg.TRAINER.DDP
+    buffers = "forward_sync_buffers" if _DDP_TAKES_FORWARD_SYNC_BUFFERS else "broadcast_buffers"
+    return {
+        "find_unused_parameters": bool(node.FIND_UNUSED_PARAMETERS),
+        buffers: bool(node.BROADCAST_BUFFERS),
+        "gradient_as_bucket_view": bool(node.GRADIENT_AS_BUCKET_VIEW),
+    }
+
+
+def _trainable(network: nn.Module) -> bool:
+    return any(p.requires_grad for p in network.parameters())
+
+
+def wrap_for_parallel(model, cfg):
+    """Wrap ``model``'s registered networks for this process's mode; returns ``model``."""
+    mode = str(cfg.TRAINER.PARALLEL).strip().lower()
+    device = model.device
+    if mode == "ddp" and comm.get_world_size() > 1:
+        options = ddp_options(cfg)
+        sync_bn = bool(cfg.TRAINER.DDP.SYNC_BN)
+        device_ids = [device.index] if device.type == "cuda" else None
+
+        def wrap(name, network):
+            if not _trainable(network):
+                logger.info("%s has no trainable parameters: not wrapped in DistributedDataParallel", name)
+                return network
+            if sync_bn:
+                network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
+            return nn.parallel.DistributedDataParallel(network, device_ids=device_ids, **options)
+
+        model.wrap_networks(wrap)
+        logger.info("DistributedDataParallel over %d processes (%s)%s: %s", comm.get_world_size(),
+                    "NCCL" if device.type == "cuda" else "gloo", ", SyncBatchNorm" if sync_bn else "",
+                    ", ".join(f"{k}={v}" for k, v in options.items()))
+    elif mode == "dp" and comm.get_gpus_per_process() > 1:
+        gpus = list(range(comm.get_gpus_per_process()))
+
+        def wrap(name, network):
+            if not _trainable(network):
+                return network
+            return nn.DataParallel(network, device_ids=gpus, output_device=gpus[0])
+
+        model.wrap_networks(wrap)
+        logger.info("DataParallel over GPUs %s", gpus)
+    return model
+

@@ -1,0 +1,109 @@
+"""Stopping cleanly on SIGTERM / SIGINT: finish the step, save a checkpoint, exit.
+
+While the training loop runs (and only then, and only in the main thread) the trainer
+installs :class:`StopSignals`. The first SIGTERM or SIGINT only records the request; the
+loop finishes the current step (its periodic log, evaluation and checkpoint included),
+saves ``model_<iteration>.pth`` (``last_checkpoint`` updated), closes its writers and
+raises :class:`TrainingInterrupted`, a ``SystemExit`` with a documented status:
+
+    SIGTERM -> 143 (128 + 15)      SIGINT -> 130 (128 + 2)
+
+Non-zero on purpose: the run is *not* finished, so a supervisor that restarts failed
+workers (torchrun ``--max-restarts``, a Kubernetes Job, a Slurm requeue script) restarts
+it, and ``train.py ... --resume`` continues from that checkpoint. See doc/resume.md.
+
+A second SIGINT while stopping (Ctrl-C twice) raises ``KeyboardInterrupt`` at once: the
+checkpoint being written is abandoned (its temporary file is removed; the write is
+atomic) and the previous complete one stays the newest. A second SIGTERM is ignored.
+
+With several processes every rank must stop after the same step (the others would wait
+forever in the next collective), so :meth:`StopSignals.requested` agrees across ranks.
+"""
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Dict, Optional
+
+import torch
+
+__all__ = ["StopSignals", "TrainingInterrupted", "EXIT_CODES", "any_rank"]
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+EXIT_CODES: Dict[int, int] = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
+
+
+class TrainingInterrupted(SystemExit):
+    """Raised by the trainer after it saved a checkpoint on SIGTERM/SIGINT; its ``code``
+    is the process exit status (143 for SIGTERM, 130 for SIGINT)."""
+
+    def __init__(self, signum: int, iteration: int, checkpoint: Optional[str]):
+        super().__init__(EXIT_CODES.get(signum, 1))
+        self.signal_name = signal.Signals(signum).name
+        self.iteration = iteration
+        self.checkpoint = checkpoint
+
+
+def any_rank(flag: int, device: torch.device) -> int:
+    """The largest of ``flag`` over all processes (``flag`` itself in one process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    tensor = torch.tensor([int(flag)], dtype=torch.int64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
+class StopSignals:
+    """Records the first SIGTERM/SIGINT while :meth:`installed` is active."""
+
+    def __init__(self):
+        self.received: Optional[int] = None  # the first stop signal, a signal number
+        self.active = False
+        self._previous = {}
+
+    @contextmanager
+    def installed(self):
+        """Install the handlers for the block (main thread only), then put back the
+        previous ones. Elsewhere (a worker thread) it does nothing."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
+        self.active = True
+        try:
+            yield self
+        finally:
+            self.active = False
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+            self._previous = {}
+
+    def _handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.received is None:
+            self.received = signum
+            _say(f"\n{name} received: finishing the current step, then saving a checkpoint and "
+                 f"exiting (status {EXIT_CODES[signum]})"
+                 + ("; press Ctrl-C again to stop at once without saving\n" if signum == signal.SIGINT else "\n"))
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt(f"second {name} while stopping")
+        _say(f"\n{name} received again: already stopping\n")
+
+    def requested(self, device: torch.device) -> Optional[int]:
+        """The stop signal if this or any other process received one, else None.
+        A collective when several processes train: call it on every rank, once per step."""
+        agreed = any_rank(self.received or 0, device)
+        if agreed and self.received is None:
+            self.received = agreed  # another rank was signalled
+        return agreed or None
+
+
+def _say(message: str) -> None:
+    """Write from a signal handler without the logging locks (stderr, unbuffered)."""
+    try:
+        os.write(2, message.encode("utf-8", "replace"))
+    except OSError:
+        pass
