@@ -13,10 +13,8 @@ keys the network does not know as they are. Tensors whose name and shape match a
 loaded; the others are reported in one table (missing, unexpected, shape mismatch); a
 file with no matching tensor is an error.
 """
-import contextvars
 import logging
-from contextlib import contextmanager
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from tabulate import tabulate
@@ -25,24 +23,11 @@ from ..utils.errors import EngineError
 from .io import is_engine_checkpoint, load_file
 
 __all__ = ["load_weights", "extract_state_dict", "strip_prefixes", "match_report",
-           "format_report", "weights_prefixes", "DEFAULT_PREFIXES"]
+           "format_report", "DEFAULT_PREFIXES"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PREFIXES = ("module.", "_orig_mod.")
-# The prefixes of the run's config (trainer.weights_prefixes), set by the trainer around
-# BaseModel.load_generator_weights, which does not take them as an argument.
-_PREFIXES = contextvars.ContextVar("engine_weights_prefixes", default=DEFAULT_PREFIXES)
-
-
-@contextmanager
-def weights_prefixes(prefixes: Iterable[str]):
-    """Inside the block, :func:`load_weights` strips ``prefixes`` by default."""
-    token = _PREFIXES.set(tuple(str(p) for p in prefixes))
-    try:
-        yield
-    finally:
-        _PREFIXES.reset(token)
 
 
 def extract_state_dict(payload, key: str = "g_model") -> Dict[str, torch.Tensor]:
@@ -120,7 +105,7 @@ def load_weights(network: torch.nn.Module, path: str, key: str = "g_model",
                  prefixes: Optional[Sequence[str]] = None) -> Dict[str, list]:
     """Load what matches from ``path`` into ``network``; returns the report
     (``loaded``, ``missing``, ``unexpected``, ``shape_mismatch`` key lists)."""
-    prefixes = _PREFIXES.get() if prefixes is None else tuple(prefixes)
+    prefixes = DEFAULT_PREFIXES if prefixes is None else tuple(str(p) for p in prefixes)
     payload = load_file(path, "trainer.weights: ")
     try:
         incoming = extract_state_dict(payload, key)

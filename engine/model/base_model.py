@@ -29,6 +29,7 @@ import torch
 from ..checkpoint.weights import load_weights
 from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
+from ..utils import comm
 from ..utils.device import resolve_device
 from ..utils.errors import EngineError
 from .build import build_network
@@ -254,7 +255,10 @@ class BaseModel:
         if self.scaler is not None:
             self._scaler_used = True
             finite = all([s.unscale_() for s in solvers])
-            if not finite and _all_finite(losses):  # overflow: the scaler skips and backs off
+            # overflow: the scaler skips and backs off. Gradients are all-reduced, so every
+            # rank sees the same ``finite``; the losses are per rank, so agree on them too
+            # (a rank going on to before_step alone would wait in its collective forever)
+            if not finite and not comm.any_rank(int(not _all_finite(losses))):
                 for s in solvers:
                     s.step()
                 return OVERFLOW
@@ -294,11 +298,12 @@ class BaseModel:
                     net.train(mode)
 
     # ----------------------------------------------------------------- state
-    def load_generator_weights(self, path: str):
-        """Fine-tuning start (``trainer.weights``): load what matches into the generator;
+    def load_generator_weights(self, path: str, prefixes: Optional[Sequence[str]] = None):
+        """Fine-tuning start (``trainer.weights``): load what matches into the generator,
+        stripping ``prefixes`` (``trainer.weights_prefixes``) from keys it does not know;
         the EMA copy, if any, starts from the loaded weights."""
         network = self.unwrapped("g_model")
-        report = load_weights(network, path)
+        report = load_weights(network, path, prefixes=prefixes)
         if self.g_ema is not None:
             self.g_ema.module.load_state_dict(network.state_dict())
         return report

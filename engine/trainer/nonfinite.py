@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ..utils.errors import ConfigError, EngineError
-from .preemption import any_rank
+from ..utils import comm
 
 __all__ = ["NonFiniteGuard", "nonfinite_terms"]
 
@@ -32,14 +32,12 @@ def nonfinite_terms(loss_dict: Dict[str, float]) -> List[str]:
 
 
 class NonFiniteGuard:
-    def __init__(self, max_skips: int, networks: Callable[[], List[torch.nn.Module]],
-                 device: torch.device):
+    def __init__(self, max_skips: int, networks: Callable[[], List[torch.nn.Module]]):
         if int(max_skips) < 0:
             raise ConfigError(f"solver.skip_nonfinite_steps must be >= 0, got {max_skips}")
         self.max_skips = int(max_skips)
         self.skipped = 0                   # skipped steps over the whole run (checkpointed)
         self._networks = networks
-        self._device = device
         self.iteration = 0
         self.skipped_now: Optional[str] = None  # why this step was skipped: 'loss' / 'gradients'
         self._buffers = []
@@ -64,9 +62,9 @@ class NonFiniteGuard:
             reason = "loss"
         elif self.max_skips and not self._gradients_finite():
             reason = "gradients"
-        if not any_rank(int(reason is not None), self._device):
+        if not comm.any_rank(int(reason is not None)):
             return True
-        reason = reason or "another process"
+        reason = reason or "loss or gradients on another process (its log.rank<N>.txt names them)"
         if self.skipped >= self.max_skips:
             raise EngineError(self.stop_message({k: float(v) for k, v in losses.items()}, reason))
         self.skipped += 1

@@ -25,9 +25,9 @@ import threading
 from contextlib import contextmanager
 from typing import Dict, Optional
 
-import torch
+from ..utils import comm
 
-__all__ = ["StopSignals", "TrainingInterrupted", "EXIT_CODES", "any_rank"]
+__all__ = ["StopSignals", "TrainingInterrupted", "EXIT_CODES"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 EXIT_CODES: Dict[int, int] = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
@@ -42,17 +42,6 @@ class TrainingInterrupted(SystemExit):
         self.signal_name = signal.Signals(signum).name
         self.iteration = iteration
         self.checkpoint = checkpoint
-
-
-def any_rank(flag: int, device: torch.device) -> int:
-    """The largest of ``flag`` over all processes (``flag`` itself in one process)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return flag
-    tensor = torch.tensor([int(flag)], dtype=torch.int64, device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return int(tensor.item())
 
 
 class StopSignals:
@@ -92,10 +81,10 @@ class StopSignals:
             raise KeyboardInterrupt(f"second {name} while stopping")
         _say(f"\n{name} received again: already stopping\n")
 
-    def requested(self, device: torch.device) -> Optional[int]:
+    def requested(self) -> Optional[int]:
         """The stop signal if this or any other process received one, else None.
         A collective when several processes train: call it on every rank, once per step."""
-        agreed = any_rank(self.received or 0, device)
+        agreed = comm.any_rank(self.received or 0)
         if agreed and self.received is None:
             self.received = agreed  # another rank was signalled
         return agreed or None

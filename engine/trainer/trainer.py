@@ -29,7 +29,6 @@ from tqdm import tqdm
 from .. import __version__
 from ..checkpoint.checkpointer import Checkpointer, periodic_name, read_entry
 from ..checkpoint.io import iter_tensors
-from ..checkpoint.weights import weights_prefixes
 from ..config.loader import dump_cfg
 from ..data.build import build_dataset, build_train_loader, build_val_loader
 from ..evaluation.build import build_evaluator
@@ -81,8 +80,7 @@ class BaseTrainer:
             raise ConfigError(f"solver.best_metric {cfg.SOLVER.BEST_METRIC!r} needs a validation dataset "
                               f"(dataloader.val_data_set.name is empty)")
         self.nonfinite_guard = NonFiniteGuard(cfg.SOLVER.SKIP_NONFINITE_STEPS,
-                                              lambda: list(getattr(self.model, "networks", [])),
-                                              self.model.device)
+                                              lambda: list(getattr(self.model, "networks", [])))
         self.stop_signals = StopSignals()
         self._saved_iter: Optional[int] = None  # iteration of the newest checkpoint saved
 
@@ -144,8 +142,7 @@ class BaseTrainer:
                     + "; move them away to start this run from scratch")
             logger.info("--resume: no checkpoint in %s; starting from scratch", self.checkpointer.folder)
         if self.cfg.TRAINER.WEIGHTS:
-            with weights_prefixes(self.cfg.TRAINER.WEIGHTS_PREFIXES):
-                self.model.load_generator_weights(self.cfg.TRAINER.WEIGHTS)
+            self.model.load_generator_weights(self.cfg.TRAINER.WEIGHTS, self.cfg.TRAINER.WEIGHTS_PREFIXES)
             return "weights"
         return ""
 
@@ -244,7 +241,7 @@ class BaseTrainer:
                         self.iterate_after(epoch, loss_dict)
                     self._after_step(epoch, loss_dict, data_time, iter_time, skipped=bool(skipped))
                     if self.iter + 1 < self.max_iter:
-                        signum = self.stop_signals.requested(self.model.device)
+                        signum = self.stop_signals.requested()
                         if signum:
                             self._stop_on_signal(signum)
                 self.iter = self.max_iter

@@ -17,7 +17,7 @@ import torch.distributed as dist
 __all__ = [
     "get_rank", "get_world_size", "is_main_process", "synchronize",
     "get_local_rank", "get_local_size", "get_gpus_per_process", "set_local_info",
-    "is_distributed", "all_reduce_sum", "reduce_mean_dict", "all_gather_object",
+    "is_distributed", "any_rank", "all_reduce_sum", "reduce_mean_dict", "all_gather_object",
     "broadcast_object", "gather_in_rank_order",
 ]
 
@@ -80,6 +80,16 @@ def synchronize() -> None:
         dist.barrier(device_ids=[torch.cuda.current_device()])
     else:
         dist.barrier()
+
+
+def any_rank(flag: int) -> int:
+    """The largest of ``flag`` over all processes (``flag`` itself in one process): how
+    every rank reaches the same verdict (stop on a signal, skip a non-finite step)."""
+    if not is_distributed():
+        return int(flag)
+    tensor = torch.tensor([int(flag)], dtype=torch.int64, device=_device())
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
 
 
 def all_reduce_sum(values: Sequence[float]) -> List[float]:
