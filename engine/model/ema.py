@@ -24,7 +24,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..utils.errors import ConfigError
-from ..utils.registry import cfg_to_kwargs
+from ..utils.registry import options_with_defaults
 
 __all__ = ["ModelEMA", "build_ema", "ema_decay", "EMA_WARMUPS"]
 
@@ -87,13 +87,7 @@ class ModelEMA(AveragedModel):
 
 def build_ema(network: torch.nn.Module, node, where: str = "trainer.model.ema") -> Optional[ModelEMA]:
     """The EMA a ``trainer.model.ema`` node asks for, or None when it is not enabled."""
-    cfg = dict(DEFAULTS)
-    if node:
-        given = cfg_to_kwargs(node)
-        unknown = sorted(set(given) - set(DEFAULTS))
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {sorted(DEFAULTS)}")
-        cfg.update(given)
+    cfg = options_with_defaults(node, DEFAULTS, where)
     if not cfg["enable"]:
         return None
     decay = float(cfg["decay_rate"])

@@ -20,7 +20,7 @@ from typing import Optional
 import torch
 
 from engine.utils.errors import ConfigError
-from engine.utils.registry import cfg_to_kwargs
+from ..utils.registry import options_with_defaults
 
 __all__ = ["Amp", "build_amp", "AMP_DTYPES"]
 
@@ -73,13 +73,7 @@ class Amp:
 
 def build_amp(node, device: torch.device, where: str = "solver.amp") -> Amp:
     """The :class:`Amp` a ``solver.amp`` node asks for on ``device``; checks the request."""
-    cfg = dict(DEFAULTS)
-    if node:
-        given = cfg_to_kwargs(node)
-        unknown = sorted(set(given) - set(DEFAULTS))
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {sorted(DEFAULTS)}")
-        cfg.update(given)
+    cfg = options_with_defaults(node, DEFAULTS, where)
     raw = cfg["dtype"]
     name = _ALIASES.get(str(raw).lower(), str(raw).lower()).replace("torch.", "")
     if name not in AMP_DTYPES:

@@ -63,8 +63,7 @@ def deploy(src: str, dst: str, *, state: str = "g_model", ema: bool = False,
 
 
 def build_parser():
-    p = parser("engine-ckpt-deploy", __doc__.split("\n")[0].split(": ", 1)[1],
-               epilog="\n".join(__doc__.split("\n")[2:]))
+    p = parser("engine-ckpt-deploy", __doc__)
     p.add_argument("src", help="an engine checkpoint (or any weights file, to convert it)")
     p.add_argument("dst", help="the weights file to write: .pth or .safetensors")
     p.add_argument("--ema", action="store_true", help="the EMA weights instead of the trained ones")

@@ -54,8 +54,7 @@ def _print_changes(changes, dst: str) -> None:
 
 
 def build_parser():
-    p = parser("engine-ckpt-rename", __doc__.split("\n")[0].split(": ", 1)[1],
-               epilog="\n".join(__doc__.split("\n")[2:]))
+    p = parser("engine-ckpt-rename", __doc__)
     p.add_argument("src", help="the checkpoint or weights file to read")
     p.add_argument("dst", help="where to write the result (.pth; .safetensors for a plain state_dict)")
     p.add_argument("-r", "--rename", nargs=2, action="append", default=[], metavar=("PATTERN", "REPLACEMENT"),

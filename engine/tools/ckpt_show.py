@@ -72,8 +72,7 @@ def describe(path: str, prefix: str = "", config: bool = False) -> str:
 
 
 def build_parser():
-    p = parser("engine-ckpt-show", __doc__.split("\n")[0].split(": ", 1)[1],
-               epilog="\n".join(__doc__.split("\n")[2:7]))
+    p = parser("engine-ckpt-show", __doc__)
     p.add_argument("path", help="a checkpoint (.pth) or weights file (.pth, .safetensors)")
     p.add_argument("--prefix", default="", help="only tensors whose dotted key starts with this, e.g. model.g_model")
     p.add_argument("--config", action="store_true", help="also print the run's config stored in the checkpoint")

@@ -36,8 +36,7 @@ def strip_keys(src: str, dst: str, prefixes: Sequence[str] = DEFAULT_PREFIXES,
 
 
 def build_parser():
-    p = parser("engine-ckpt-strip", __doc__.split("\n")[0].split(": ", 1)[1],
-               epilog="\n".join(__doc__.split("\n")[2:]))
+    p = parser("engine-ckpt-strip", __doc__)
     p.add_argument("src", help="the checkpoint or weights file to read")
     p.add_argument("dst", help="where to write the result (.pth; .safetensors for a plain state_dict)")
     p.add_argument("--prefix", action="append", default=None,

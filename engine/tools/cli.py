@@ -15,8 +15,12 @@ __all__ = ["run_tool", "EXIT_BAD_INPUT", "parser"]
 EXIT_BAD_INPUT = 2
 
 
-def parser(prog: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+def parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A tool's parser from its module docstring: ``"<module>: <one line>"``, a blank
+    line, then the examples shown under ``--help``."""
+    lines = doc.split("\n")
+    return argparse.ArgumentParser(prog=prog, description=lines[0].split(": ", 1)[-1],
+                                   epilog="\n".join(lines[2:]),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 

@@ -8,7 +8,7 @@ when the parameters do not fit the constructor.
 """
 import difflib
 import inspect
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from fvcore.common.registry import Registry as _FvcoreRegistry
 
@@ -63,6 +63,19 @@ def cfg_to_kwargs(node: Mapping) -> Dict[str, Any]:
     Python names, conventionally snake_case, so they are given back lower-case.
     """
     return lower_keys(node)
+
+
+def options_with_defaults(node: Optional[Mapping], defaults: Mapping[str, Any], where: str) -> Dict[str, Any]:
+    """A small fixed option section (``trainer.model.ema``, ``solver.amp``): ``defaults``
+    updated with what ``node`` gives; a key it does not know is an error naming ``where``."""
+    options = dict(defaults)
+    if node:
+        given = cfg_to_kwargs(node)
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {sorted(defaults)}")
+        options.update(given)
+    return options
 
 
 def lookup(registry: "Registry", name: Any, where: str) -> Any:
