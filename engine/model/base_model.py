@@ -92,7 +92,11 @@ class BaseModel:
         return build_amp(cfg.SOLVER.AMP, self.device)
 
     def build_network(self, node, where: str) -> torch.nn.Module:
-        network = self.create_model(node)
+        return self.checked_network(self.create_model(node), node, where)
+
+    def checked_network(self, network: Optional[torch.nn.Module], node, where: str) -> torch.nn.Module:
+        """``network`` (what a ``create_*`` override built) or, when None, the registry's
+        network for ``node``; checked and moved to ``self.device``."""
         if network is None:
             network = build_network(node, where)
         if not isinstance(network, torch.nn.Module):

@@ -32,7 +32,6 @@ from ..solver.solver import Solver
 from ..utils.errors import ConfigError, EngineError
 from ..utils.tree import lower_keys, upper_keys
 from .base_model import OVERFLOW, STEPPED, VETOED, BaseModel, LossOutput, as_loss_dict
-from .build import build_network
 
 __all__ = ["BaseGanModel", "discriminator_nodes", "discriminator_solver_nodes"]
 
@@ -85,12 +84,7 @@ class BaseGanModel(BaseModel):
 
     # ----------------------------------------------------------------- building
     def build_discriminator(self, name: str, node, where: str) -> torch.nn.Module:
-        network = self.create_discriminator(name, node)
-        if network is None:
-            network = build_network(node, where)
-        if not isinstance(network, torch.nn.Module):
-            raise EngineError(f"{where}: expected an nn.Module, got {type(network).__name__}")
-        return network.to(self.device)
+        return self.checked_network(self.create_discriminator(name, node), node, where)
 
     @property
     def d_model(self) -> torch.nn.Module:
