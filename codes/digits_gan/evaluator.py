@@ -12,10 +12,10 @@ from typing import Dict
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from engine.evaluation.build import EVALUATOR_REGISTRY
-from engine.evaluation.evaluator import DatasetEvaluator, _sum_reduce
+from engine.evaluation.evaluator import DatasetEvaluator
+from engine.utils import comm
 
 from ..digits.dataset import load_digits_split
 
@@ -43,8 +43,7 @@ class DigitsSampleEvaluator(DatasetEvaluator):
         self._sums = {"fake": np.zeros(12), "real": np.zeros(12)}  # 10 marginals, sum p log p, n
         self._confidence = 0.0
         # the same latents at every evaluation; other ones on each process
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        self._z = torch.Generator().manual_seed(self.seed + 7919 * rank)
+        self._z = torch.Generator().manual_seed(self.seed + 7919 * comm.get_rank())
 
     def _add(self, kind: str, images: torch.Tensor) -> np.ndarray:
         x = images.detach().float().cpu().reshape(len(images), -1).numpy()
@@ -62,7 +61,7 @@ class DigitsSampleEvaluator(DatasetEvaluator):
         self._add("real", real)
 
     def evaluate(self) -> Dict[str, float]:
-        totals = _sum_reduce(list(self._sums["fake"]) + list(self._sums["real"]) + [self._confidence])
+        totals = comm.all_reduce_sum(list(self._sums["fake"]) + list(self._sums["real"]) + [self._confidence])
         out = {}
         for kind, part in (("", totals[:12]), ("real_", totals[12:24])):
             n = max(part[11], 1.0)

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from ..utils.rng import derive_seed
 
-__all__ = ["SeededSamples", "sample_seed", "global_rng_scope", "saved_global_rng", "seed_global_rng"]
+__all__ = ["SeededSamples", "sample_seed", "saved_global_rng", "seed_global_rng"]
 
 
 AUGMENT_STREAM = 0x41554731  # domain tag: augmentation seeds never equal data-order seeds
@@ -47,14 +47,6 @@ def seed_global_rng(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.default_generator.manual_seed(seed)
-
-
-@contextmanager
-def global_rng_scope(seed: int):
-    """Seed python/numpy/torch-CPU generators inside the block, restore them after."""
-    with saved_global_rng():
-        seed_global_rng(seed)
-        yield
 
 
 class SeededSamples(Dataset):

@@ -5,7 +5,8 @@ import torch
 
 from ..utils.errors import EngineError
 from .build import EVALUATOR_REGISTRY
-from .evaluator import DatasetEvaluator, _sum_reduce
+from ..utils import comm
+from .evaluator import DatasetEvaluator
 
 __all__ = ["ClassificationEvaluator"]
 
@@ -40,7 +41,7 @@ class ClassificationEvaluator(DatasetEvaluator):
         self._count += targets.numel()
 
     def evaluate(self):
-        totals = _sum_reduce(self._correct + [self._count])
+        totals = comm.all_reduce_sum(self._correct + [self._count])
         count = max(totals[-1], 1.0)
         names = ["accuracy" if k == 1 else f"top{k}_accuracy" for k in self.topk]
         return {name: totals[i] / count for i, name in enumerate(names)}

@@ -6,7 +6,7 @@ numbers (``evaluate``). It decides how to call the model: the seed's models expo
 
 With several processes each evaluates its contiguous shard of the set (a shard may be
 empty) and ``evaluate`` runs on every rank and combines the shards: sums through
-``_sum_reduce`` (one all_reduce), per-sample lists through :func:`gather_samples`.
+``comm.all_reduce_sum`` (one all_reduce), per-sample lists through :func:`gather_samples`.
 """
 import logging
 import time
@@ -28,11 +28,6 @@ class DatasetEvaluator:
 
     def evaluate(self) -> Dict[str, float]:
         raise NotImplementedError
-
-
-def _sum_reduce(values):
-    """Sum accumulators across processes (a no-op in one process)."""
-    return comm.all_reduce_sum(values)
 
 
 def gather_samples(items) -> list:

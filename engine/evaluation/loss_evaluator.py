@@ -12,7 +12,7 @@ import torch
 from ..model.base_model import as_loss_dict
 from ..utils import comm
 from .build import EVALUATOR_REGISTRY
-from .evaluator import DatasetEvaluator, _sum_reduce
+from .evaluator import DatasetEvaluator
 
 __all__ = ["LossEvaluator"]
 
@@ -44,10 +44,9 @@ class LossEvaluator(DatasetEvaluator):
         self._samples += n
 
     def evaluate(self):
-        names = sorted(self._sums)
-        if comm.is_distributed():  # a rank with an empty shard has seen no loss names
-            names = sorted(set().union(*comm.all_gather_object(names)))
-        totals = _sum_reduce([self._sums.get(n, 0.0) for n in names] + [self._samples])
+        # a rank with an empty shard has seen no loss names
+        names = sorted(set().union(*comm.all_gather_object(sorted(self._sums))))
+        totals = comm.all_reduce_sum([self._sums.get(n, 0.0) for n in names] + [self._samples])
         count = max(totals[-1], 1.0)
         results = {f"{self.prefix}{n}": totals[i] / count for i, n in enumerate(names)}
         if len(names) > 1:

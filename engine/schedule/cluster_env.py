@@ -42,10 +42,6 @@ class JoinedGroup:
     local_size: int
     init_method: str     # 'env://' or 'tcp://HOST:PORT'
 
-    def describe(self) -> str:
-        return (f"{self.launcher}: rank {self.rank} of {self.world_size}, local rank "
-                f"{self.local_rank} of {self.local_size}, rendezvous {self.init_method}")
-
 
 def _int(env: Mapping[str, str], name: str, default: Optional[int] = None) -> int:
     value = env.get(name)

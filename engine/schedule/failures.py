@@ -22,11 +22,12 @@ import sys
 import time
 from typing import List
 
+from ..trainer.preemption import EXIT_CODES
 from ..utils.errors import EngineError
 
 __all__ = ["record_failure", "read_failures", "report_worker_failure"]
 
-STOPPED_BY_SIGNAL = (130, 143)  # engine/trainer/preemption.py: SIGINT, SIGTERM
+STOPPED_BY_SIGNAL = tuple(EXIT_CODES.values())  # SIGINT, SIGTERM: saved and stopped
 
 
 def record_failure(folder: str, rank: int, kind: str, text: str) -> None:

@@ -21,6 +21,7 @@ exist, CUDA asked for but absent, a bad URL, a busy port on machine 0, ``auto`` 
 several machines, a machine rank out of range), and a worker's failure ends the others
 and is reported once (``engine/schedule/failures.py``).
 """
+import dataclasses
 import os
 import pickle
 import shutil
@@ -32,6 +33,7 @@ from typing import Callable
 import torch
 import torch.multiprocessing as mp
 
+from ..trainer.preemption import EXIT_CODES
 from ..utils import comm
 from ..utils.device import parse_device_spec
 from ..utils.errors import EngineError
@@ -85,11 +87,8 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
     if world_size == 1:
         comm.set_local_info(0, 1)
         return main(*args)
-    if sync_bn and kind.type != "cuda":
-        raise EngineError("trainer.ddp.sync_bn needs CUDA (SyncBatchNorm has no CPU kernel); "
-                          "set it False for trainer.device cpu")
+    backend = _group_backend(kind, sync_bn)
     url = resolve_dist_url(dist_url, num_machines, machine_rank)
-    backend = "nccl" if kind.type == "cuda" else "gloo"
     if num_gpus_per_machine == 1:  # one process on this machine: it is the worker
         plan = GroupPlan(backend=backend, init_method=url, world_size=world_size, local_size=1,
                          device_type=kind.type, timeout_s=float(timeout))
@@ -116,8 +115,7 @@ def _run_in_launcher_group(main, args, group, kind, parallel, timeout, sync_bn, 
             f"trainer.parallel 'dp' runs one process, but {group.launcher} started "
             f"{group.world_size}: use trainer.parallel ddp (the default) under torchrun/Slurm"
         )
-    if sync_bn and kind.type != "cuda":
-        raise EngineError("trainer.ddp.sync_bn needs CUDA (SyncBatchNorm has no CPU kernel)")
+    backend = _group_backend(kind, sync_bn)
     if kind.type == "cuda" and kind.index is not None:
         raise EngineError(
             f"trainer.device {str(kind)!r} names one GPU, but {group.launcher} started several "
@@ -128,11 +126,19 @@ def _run_in_launcher_group(main, args, group, kind, parallel, timeout, sync_bn, 
         print(f"note: started by {group.launcher} ({group.world_size} processes); "
               f"{', '.join(given)} ignored", file=sys.stderr, flush=True)
     plan = GroupPlan(
-        backend="nccl" if kind.type == "cuda" else "gloo", init_method=group.init_method,
+        backend=backend, init_method=group.init_method,
         world_size=group.world_size, local_size=group.local_size, device_type=kind.type,
         timeout_s=float(timeout),
     )
     return run_joined(main, args, group.rank, group.local_rank, plan)
+
+
+def _group_backend(kind: torch.device, sync_bn: bool) -> str:
+    """NCCL on CUDA, gloo on CPU; SyncBatchNorm only on CUDA."""
+    if sync_bn and kind.type != "cuda":
+        raise EngineError("trainer.ddp.sync_bn needs CUDA (SyncBatchNorm has no CPU kernel); "
+                          "set it False for trainer.device cpu")
+    return "nccl" if kind.type == "cuda" else "gloo"
 
 
 def _run_data_parallel(main, args, num_gpus, num_machines, kind):
@@ -186,7 +192,7 @@ def _check_picklable(main, args) -> None:
 
 def _spawn(main, args, plan: GroupPlan) -> None:
     failure_dir = tempfile.mkdtemp(prefix="engine-workers-")
-    plan = GroupPlan(**{**plan.__dict__, "failure_dir": failure_dir})
+    plan = dataclasses.replace(plan, failure_dir=failure_dir)
     context = mp.start_processes(spawned_worker, args=(main, args, plan), nprocs=plan.local_size,
                                  join=False, start_method="spawn")
     interrupts = []
@@ -211,7 +217,7 @@ def _spawn(main, args, plan: GroupPlan) -> None:
             pass
     except (mp.ProcessRaisedException, mp.ProcessExitedException) as error:
         if signal.SIGTERM in interrupts and getattr(error, "signal_name", None) == "SIGTERM":
-            raise SystemExit(128 + signal.SIGTERM) from None  # stopped before training began
+            raise SystemExit(EXIT_CODES[signal.SIGTERM]) from None  # stopped before training began
         report_worker_failure(error, failure_dir, plan.rank_offset)
     finally:
         for sig, handler in previous.items():

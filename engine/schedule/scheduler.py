@@ -9,6 +9,7 @@ it, and a fresh start never overwrites a run directory that holds checkpoints.
 import logging
 import os
 import platform
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -19,10 +20,11 @@ from ..checkpoint.atomic import atomic_write_text
 from ..checkpoint.checkpointer import Checkpointer
 from ..config.loader import dump_cfg, load_cfg
 from ..trainer.build import build_trainer
+from ..trainer.preemption import EXIT_CODES
 from ..trainer.trainer import run_dir_of
 from ..utils import comm
-from ..utils.errors import EngineError
-from ..utils.logger import setup_logger
+from ..utils.errors import EXIT_BAD_INPUT, EngineError
+from ..utils.logger import log_to_files, setup_logger
 from ..utils.rng import seed_all
 from .argparser import default_argument_parser, parse_command_line
 from .launch import launch
@@ -31,8 +33,7 @@ __all__ = ["BaseScheduler"]
 
 logger = logging.getLogger("engine.schedule")
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM/SIGINT during training: engine/trainer/preemption.py
+EXIT_INTERRUPTED = EXIT_CODES[signal.SIGINT]  # Ctrl-C outside the loop; in it: trainer/preemption.py
 
 
 class BaseScheduler:
@@ -122,14 +123,10 @@ def report_interrupt() -> None:
     message = ("interrupted: stopped at once, without saving; the checkpoints already written are "
                "complete, last_checkpoint names the newest (continue with --resume)")
     print(message, file=sys.stderr, flush=True)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler) and getattr(handler, "_engine_handler", False):
-            handler.emit(logging.LogRecord("engine", logging.WARNING, __file__, 0, message, None, None))
+    log_to_files(message, logging.WARNING)
 
 
 def report_error(error: Exception) -> None:
     message = f"error: {error}"
     print(message, file=sys.stderr, flush=True)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler) and getattr(handler, "_engine_handler", False):
-            handler.emit(logging.LogRecord("engine", logging.ERROR, __file__, 0, message, None, None))
+    log_to_files(message, logging.ERROR)

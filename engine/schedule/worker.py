@@ -8,6 +8,7 @@ reads rank and world size from ``torch.distributed`` (``engine.utils.comm``) and
 the same in every mode.
 """
 import importlib
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -17,15 +18,15 @@ from typing import Callable, Sequence, Tuple
 import torch
 import torch.distributed as dist
 
+from ..trainer.preemption import EXIT_CODES
 from ..utils import comm
-from ..utils.errors import EngineError
+from ..utils.errors import EXIT_BAD_INPUT, EngineError
 from ..utils.logger import log_to_files
 from .failures import record_failure
 
 __all__ = ["GroupPlan", "join_group", "leave_group", "spawned_worker", "run_joined", "cuda_index_for"]
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = EXIT_CODES[signal.SIGINT]
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,9 @@ import argparse
 import sys
 from typing import Callable, Optional, Sequence
 
-from ..utils.errors import EngineError
+from ..utils.errors import EXIT_BAD_INPUT, EngineError
 
 __all__ = ["run_tool", "EXIT_BAD_INPUT", "parser"]
-
-EXIT_BAD_INPUT = 2
 
 
 def parser(prog: str, doc: str) -> argparse.ArgumentParser:

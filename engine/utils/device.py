@@ -1,6 +1,4 @@
 """Resolving ``trainer.device`` into a torch.device, refusing impossible requests early."""
-from typing import Optional
-
 import torch
 
 from .errors import EngineError
@@ -32,19 +30,13 @@ def parse_device_spec(spec: str) -> torch.device:
     return device
 
 
-def resolve_device(spec: str, local_rank: Optional[int] = None) -> torch.device:
-    """The device this process trains on. 'cuda' without an index means ``local_rank``
-    when given, else the current CUDA device (which the launcher sets to the process's
-    GPU; 0 in a single process)."""
+def resolve_device(spec: str) -> torch.device:
+    """The device this process trains on. 'cuda' without an index means the current CUDA
+    device, which the launcher sets to the process's GPU (0 in a single process)."""
     device = parse_device_spec(spec)
     if device.type == "cuda":
         count = torch.cuda.device_count()
-        if device.index is not None:
-            index = device.index
-        elif local_rank is not None:
-            index = local_rank
-        else:
-            index = torch.cuda.current_device()
+        index = device.index if device.index is not None else torch.cuda.current_device()
         if index >= count:
             raise EngineError(
                 f"trainer.device asks for cuda:{index} but only {count} GPU(s) are visible"

@@ -5,6 +5,8 @@ traceback: the message already says what, where and what to do) and exits non-ze
 Anything else escaping the engine is a bug and keeps its traceback.
 """
 
+EXIT_BAD_INPUT = 2  # the exit status of a run or a tool ended by an EngineError
+
 
 class EngineError(Exception):
     """Bad input: a config, a file, a name, a device request, a loss value."""
