@@ -31,6 +31,7 @@ from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
 from ..utils import comm
 from ..utils.device import resolve_device
+from ..utils.finite import all_finite
 from ..utils.errors import EngineError
 from .build import build_network
 from .ema import build_ema
@@ -262,7 +263,7 @@ class BaseModel:
             # overflow: the scaler skips and backs off. Gradients are all-reduced, so every
             # rank sees the same ``finite``; the losses are per rank, so agree on them too
             # (a rank going on to before_step alone would wait in its collective forever)
-            if not finite and not comm.any_rank(int(not _all_finite(losses))):
+            if not finite and not comm.any_rank(int(not all_finite(losses.values()))):
                 for s in solvers:
                     s.step()
                 return OVERFLOW
@@ -321,10 +322,6 @@ class BaseModel:
             raise EngineError(f"checkpoint lacks the model state(s) {missing}; it holds {list(state)}")
         for name, obj in self._states.items():
             obj.load_state_dict(state[name])
-
-
-def _all_finite(losses: Dict[str, torch.Tensor]) -> bool:
-    return bool(torch.isfinite(torch.stack([v.float().reshape(()) for v in losses.values()])).all())
 
 
 def as_loss_dict(output: LossOutput, owner: str, method: str = "run_step",

@@ -57,6 +57,7 @@ class BaseGanModel(BaseModel):
                                           solver_where, scaler=self.scaler)
             self.register_network(f"d_models.{name}", self.d_models[name])
             self.register_solver(f"d_solvers.{name}", self.d_solvers[name])
+        self._d_names = [f"d_models.{n}" for n in self.d_models]  # as registered
         self.gan_iteration = 0  # iterations trained (decides when G trains)
         self.register_state("gan_state", _Counter(self))
 
@@ -107,8 +108,7 @@ class BaseGanModel(BaseModel):
         if not all(net.training for net in self.networks):
             self.train()
         self.gan_iteration += 1
-        d_names = [f"d_models.{n}" for n in self.d_models]
-        d_solvers = list(self.d_solvers.values())
+        d_names, d_solvers = self._d_names, list(self.d_solvers.values())
         for solver in self._solvers.values():
             solver.zero_grad()
         with self._training(d_names, d_solvers):
@@ -122,8 +122,7 @@ class BaseGanModel(BaseModel):
             self.g_solver.step_schedule()  # G rests; its schedule follows the iterations
         elif d_status == VETOED:
             self.g_solver.skip()
-        else:
-            self.g_solver.zero_grad()
+        else:  # G's gradients were zeroed above and it tracked none in the D phase
             with self._training(["g_model"], [self.g_solver]):
                 g_losses = self.forward_backward(self.gmodel_step, micro_batches, epoch=epoch,
                                                  sync=["g_model"], single="g_loss")

@@ -18,6 +18,7 @@ from typing import Optional
 
 import torch
 
+from ..utils.finite import all_finite
 from .clip import GradientClipper
 from .lr_scheduler import build_lr_scheduler
 from .optimizer import build_optimizer
@@ -28,7 +29,6 @@ __all__ = ["Solver"]
 class Solver:
     def __init__(self, network: torch.nn.Module, node, max_iter: int, where: str = "solver.generator",
                  scaler: Optional[torch.amp.GradScaler] = None):
-        self.where = where
         self.optimizer = build_optimizer(network, node.OPTIMIZER, where=f"{where}.optimizer")
         self.lr_scheduler = build_lr_scheduler(
             self.optimizer, node.LR_SCHEDULER, max_iter, where=f"{where}.lr_scheduler"
@@ -63,8 +63,7 @@ class Solver:
         if not self._unscaled:
             self.scaler.unscale_(self.optimizer)
             self._unscaled = True
-        grads = [p.grad.detach().abs().max() for p in self.params if p.grad is not None]
-        return not grads or bool(torch.isfinite(torch.stack(grads).float()).all())
+        return all_finite(p.grad for p in self.params if p.grad is not None)
 
     def step(self) -> Optional[torch.Tensor]:
         """Clip, step the optimizer (through the scaler with AMP float16), advance the
@@ -112,7 +111,7 @@ class Solver:
         for group in self.optimizer.param_groups:
             mult = group.get("lr_mult", 1.0)
             if mult:
-                return float(group["lr"] / mult) if mult != 1.0 else float(group["lr"])
+                return float(group["lr"] / mult)
         return float(self.optimizer.param_groups[0]["lr"])
 
     def state_dict(self):

@@ -23,6 +23,7 @@ import torch
 
 from ..utils.errors import ConfigError, EngineError
 from ..utils import comm
+from ..utils.finite import all_finite
 
 __all__ = ["NonFiniteGuard", "nonfinite_terms"]
 
@@ -58,7 +59,7 @@ class NonFiniteGuard:
         if self.skipped_now:
             return False
         reason = None
-        if not bool(torch.isfinite(torch.stack([v.detach().float().reshape(()) for v in losses.values()])).all()):
+        if not all_finite(losses.values()):
             reason = "loss"
         elif self.max_skips and not self._gradients_finite():
             reason = "gradients"
@@ -75,10 +76,7 @@ class NonFiniteGuard:
         return False
 
     def _gradients_finite(self) -> bool:
-        grads = [p.grad for net in self._networks() for p in net.parameters() if p.grad is not None]
-        if not grads:
-            return True
-        return bool(torch.isfinite(torch.stack([g.detach().abs().max().float() for g in grads])).all())
+        return all_finite(p.grad for net in self._networks() for p in net.parameters() if p.grad is not None)
 
     def stop_message(self, loss_dict: Dict[str, float], reason: str = "loss") -> str:
         terms = nonfinite_terms(loss_dict)

@@ -23,7 +23,6 @@ import sys
 import time
 from typing import Dict, Optional
 
-import torch
 from tqdm import tqdm
 
 from .. import __version__
@@ -36,6 +35,7 @@ from ..evaluation.evaluator import run_evaluation
 from ..model.build import build_model
 from ..model.parallel import wrap_for_parallel
 from ..utils import comm
+from ..utils.finite import all_finite
 from ..utils.errors import ConfigError, EngineError
 from ..utils.rng import capture_rng_state, restore_rng_state
 from .best import BEST_NAME, BestTracker
@@ -397,8 +397,7 @@ def accepts_keyword(function, name: str) -> bool:
 
 def first_nonfinite(tree, prefix: str = "model") -> Optional[str]:
     """The dotted name of the first floating tensor in ``tree`` holding NaN or inf."""
-    for name, tensor in iter_tensors(tree, prefix):
-        if (tensor.is_floating_point() or tensor.is_complex()) and tensor.numel() \
-                and not bool(torch.isfinite(tensor).all()):
-            return name
-    return None
+    named = [(name, t) for name, t in iter_tensors(tree, prefix) if t.is_floating_point() or t.is_complex()]
+    if all_finite(t for _, t in named):  # one check; names only when something is wrong
+        return None
+    return next(name for name, t in named if not all_finite([t]))

@@ -1,0 +1,21 @@
+"""One test for NaN/inf over many tensors (losses, gradients, checkpoint state).
+
+Each tensor is reduced to its largest magnitude on its own device (NaN propagates, inf
+stays inf) and the peaks are checked together: one host sync however many tensors.
+"""
+from typing import Iterable
+
+import torch
+
+__all__ = ["all_finite"]
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """True when no element of any of ``tensors`` is NaN or inf (True for none)."""
+    peaks = [t.detach().abs().amax().float().reshape(()) for t in tensors if t.numel()]
+    if not peaks:
+        return True
+    devices = {p.device for p in peaks}
+    if len(devices) > 1:  # e.g. a CPU buffer beside CUDA weights: one stack per device
+        return all(all_finite([p for p in peaks if p.device == d]) for d in devices)
+    return bool(torch.isfinite(torch.stack(peaks)).all())
