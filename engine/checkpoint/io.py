@@ -7,18 +7,17 @@
 Every failure is an :class:`EngineError` naming the file and what is wrong with it, so
 the tools and ``trainer.weights`` report it in one line.
 """
-import io
 import os
 import pickle
 import re
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Iterator, Tuple
 
 import torch
 
 from ..utils.errors import EngineError
 from .atomic import atomic_write, atomic_write_bytes
 
-__all__ = ["load_file", "save_file", "is_engine_checkpoint", "iter_tensors", "tensor_dict", "is_safetensors"]
+__all__ = ["load_file", "save_file", "is_engine_checkpoint", "iter_tensors", "is_safetensors"]
 
 
 def is_safetensors(path: str) -> bool:
@@ -68,9 +67,7 @@ def save_file(path: str, obj: Any) -> None:
         # safetensors refuses shared or non-contiguous storage: give it plain copies
         atomic_write_bytes(path, save_safetensors({k: v.detach().contiguous().clone() for k, v in obj.items()}))
         return
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def is_engine_checkpoint(payload: Any) -> bool:
@@ -88,6 +85,3 @@ def iter_tensors(tree: Any, prefix: str = "") -> Iterator[Tuple[str, torch.Tenso
         for i, value in enumerate(tree):
             yield from iter_tensors(value, f"{prefix}.{i}" if prefix else str(i))
 
-
-def tensor_dict(tree: Any) -> Dict[str, torch.Tensor]:
-    return dict(iter_tensors(tree))

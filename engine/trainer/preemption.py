@@ -49,7 +49,6 @@ class StopSignals:
 
     def __init__(self):
         self.received: Optional[int] = None  # the first stop signal, a signal number
-        self.active = False
         self._previous = {}
 
     @contextmanager
@@ -60,11 +59,9 @@ class StopSignals:
             yield self
             return
         self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
-        self.active = True
         try:
             yield self
         finally:
-            self.active = False
             for sig, handler in self._previous.items():
                 signal.signal(sig, handler)
             self._previous = {}

@@ -256,19 +256,15 @@ class BaseTrainer:
     def _guarded_train_iteration(self):
         """``model.train_iteration`` with the non-finite guard as its ``before_step``."""
         guard, train_iteration = self.nonfinite_guard, self.model.train_iteration
-        if accepts_keyword(train_iteration, "before_step"):
-            def step(micro_batches, epoch):
-                guard.begin(self.iter)
-                return train_iteration(micro_batches, epoch=epoch, before_step=guard)
-            return step
-        if guard.max_skips:
+        guarded = {"before_step": guard} if accepts_keyword(train_iteration, "before_step") else {}
+        if not guarded and guard.max_skips:
             raise ConfigError(
                 f"solver.skip_nonfinite_steps needs {type(self.model).__name__}.train_iteration to take "
                 f"a before_step= argument (BaseModel.train_iteration does); set it to 0 or pass it on")
 
         def step(micro_batches, epoch):
             guard.begin(self.iter)
-            return train_iteration(micro_batches, epoch=epoch)
+            return train_iteration(micro_batches, epoch=epoch, **guarded)
         return step
 
     def _stop_on_signal(self, signum: int) -> None:
