@@ -19,10 +19,16 @@ from torch.utils.data import Sampler
 from ..utils.errors import ConfigError
 from ..utils.rng import derive_seed
 
-__all__ = ["TrainBatchSampler", "InferenceBatchSampler"]
+__all__ = ["TrainBatchSampler", "InferenceBatchSampler", "epoch_at"]
 
 Key = Tuple[int, int]
 ORDER_STREAM = 0x4F524452  # domain tag: data-order seeds never equal augmentation seeds
+
+
+def epoch_at(iteration: int, global_batch: int, dataset_size: int) -> int:
+    """The epoch step ``iteration`` (0-based) draws from: samples are consumed in global
+    batches from one epoch's order after another."""
+    return iteration * global_batch // dataset_size
 
 
 class TrainBatchSampler(Sampler):
@@ -50,7 +56,7 @@ class TrainBatchSampler(Sampler):
         self._perm_epoch, self._perm = -1, None
 
     def epoch_at(self, iteration: int) -> int:
-        return iteration * self.global_batch // self.n
+        return epoch_at(iteration, self.global_batch, self.n)
 
     def _order(self, epoch: int) -> List[int]:
         if epoch != self._perm_epoch:

@@ -30,6 +30,7 @@ from ..checkpoint.checkpointer import Checkpointer, periodic_name, read_entry
 from ..checkpoint.io import iter_tensors
 from ..config.loader import dump_cfg
 from ..data.build import build_dataset, build_train_loader, build_val_loader
+from ..data.sampler import epoch_at
 from ..evaluation.build import build_evaluator
 from ..evaluation.evaluator import run_evaluation
 from ..model.build import build_model
@@ -170,7 +171,7 @@ class BaseTrainer:
         """The epoch of step ``iteration`` (0-based), as the sampler computes it."""
         if self.train_set is None or len(self.train_set) == 0:
             return None
-        return iteration * int(self.cfg.SOLVER.TRAIN_PER_BATCH) * self.world_size // len(self.train_set)
+        return epoch_at(iteration, int(self.cfg.SOLVER.TRAIN_PER_BATCH) * self.world_size, len(self.train_set))
 
     def checkpoint_payload(self, iteration: int) -> dict:
         """Everything a resume needs. ``iteration`` = completed steps; ``epoch`` = the epoch
