@@ -149,16 +149,17 @@ class BaseModel:
             setattr(self, attr, value)
 
     @contextmanager
-    def unwrapped_networks(self):
-        """Inside the block every network attribute holds the unwrapped network."""
-        for name, network in self._networks.items():
-            if name in self._wrapped:
-                self._set_network_attribute(name, network)
+    def unwrapped_networks(self, keep: Sequence[str] = ()):
+        """Inside the block every network attribute but those named in ``keep`` holds the
+        unwrapped network."""
+        names = [name for name in self._wrapped if name not in keep]
+        for name in names:
+            self._set_network_attribute(name, self._networks[name])
         try:
             yield
         finally:
-            for name, wrapper in self._wrapped.items():
-                self._set_network_attribute(name, wrapper)
+            for name in names:
+                self._set_network_attribute(name, self._wrapped[name])
 
     def no_sync(self, names: Optional[Sequence[str]] = None):
         """Skip DDP's gradient all-reduce (micro-batches before the last of a step) of the

@@ -140,16 +140,12 @@ class BaseGanModel(BaseModel):
         others = [s for s in self._solvers.values() if all(s is not t for t in solvers)]
         for solver in others:
             solver.requires_grad_(False)
-        unwrapped = [n for n in self._wrapped if n not in names]
-        for name in unwrapped:
-            self._set_network_attribute(name, self._networks[name])
         try:
-            yield
+            with self.unwrapped_networks(keep=names):
+                yield
         finally:
             for solver in others:
                 solver.requires_grad_(True)
-            for name in unwrapped:
-                self._set_network_attribute(name, self._wrapped[name])
 
     def _losses(self, output: LossOutput, method: str, single: str) -> Dict[str, torch.Tensor]:
         return as_loss_dict(output, type(self).__name__, method, single)
