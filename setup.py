@@ -32,7 +32,8 @@ setup(
     ],
     extras_require={
         "vision": ["torchvision"],
-        "export": ["onnx", "onnxruntime"],
+        "export": ["onnx", "onnxruntime", "onnxscript"],
+        "detection": ["pycocotools"],
         "test": ["pytest", "scikit-learn", "safetensors"],
     },
     entry_points={
@@ -42,6 +43,10 @@ setup(
             "engine-ckpt-rename=engine.tools.ckpt_rename:main",
             "engine-ckpt-strip=engine.tools.ckpt_strip:main",
             "engine-ckpt-deploy=engine.tools.ckpt_deploy:main",
+            # evaluate, export and look at data (doc/tools.md, doc/export.md)
+            "engine-test=engine.tools.test:main",
+            "engine-export=engine.tools.export:main",
+            "engine-browse-dataset=engine.tools.browse_dataset:main",
         ],
     },
 )
