@@ -2,9 +2,9 @@
 
 Crops shift boxes and points by the window's offset (clipping them to the window when
 ``clip_border``); padding only adds rows and columns at the bottom and right, so no
-coordinate moves. Boxes that end up outside a crop are kept as zero-area boxes rather
-than dropped, so they stay index-aligned with whatever labels the dataset keeps beside
-them; filter them after the pipeline if your loss needs to.
+coordinate moves. Boxes that end up outside a crop are removed, together with the rows
+of the arrays named in ``bbox_label_fields`` (see :mod:`engine.transforms.fields`), so
+labels stay aligned with the boxes that remain.
 """
 import numbers
 
@@ -13,9 +13,19 @@ import numpy as np
 from engine.utils.errors import ConfigError
 
 from . import functional as F
-from .base import BaseTransform, as_rng, check_size
+from .base import BaseTransform, as_rng, check_prob, check_size
 from .build import TRANSFORM_REGISTRY
-from .fields import clip_bboxes, clip_points, image_shape, map_bboxes, map_images, map_points
+from .fields import (
+    clip_points,
+    fill_value,
+    geometric_keys,
+    image_shape,
+    map_bboxes,
+    map_images,
+    map_points,
+    record_padding,
+    settle_bboxes,
+)
 
 __all__ = ["RandomCrop", "CenterCrop", "Pad", "crop_results", "pad_results"]
 
@@ -29,7 +39,7 @@ def crop_results(results: dict, top: int, left: int, height: int, width: int,
 
     def shift_boxes(b):
         b[:, 0:4] -= np.tile(offset, 2)
-        return clip_bboxes(b, (height, width)) if clip_border else b
+        return b
 
     def shift_points(p):
         p[:, 0:2] -= offset
@@ -37,28 +47,35 @@ def crop_results(results: dict, top: int, left: int, height: int, width: int,
 
     map_bboxes(results, shift_boxes)
     map_points(results, shift_points)
+    settle_bboxes(results, (height, width), clip_border)
     results["crop_bbox"] = np.array([left, top, left + width, top + height], dtype=np.float32)
     return results
 
 
 def pad_results(results: dict, shape, pad_val=0, mask_pad_val=0) -> dict:
-    """Pad every image-like field at the bottom and right to ``shape = (h, w)``."""
-    map_images(
-        results,
-        lambda img: F.pad(img, shape, pad_val),
-        lambda mask: F.pad(mask, shape, mask_pad_val),
-    )
+    """Pad every image-like field at the bottom and right to ``shape = (h, w)``; a field's
+    ``results['pad_value']`` entry wins over ``pad_val`` / ``mask_pad_val``."""
+    h, w = image_shape(results)
+    for key, is_mask in geometric_keys(results):
+        fill = fill_value(results, key, mask_pad_val if is_mask else pad_val)
+        results[key] = F.pad(results[key], shape, fill)
     results["img_shape"] = results["pad_shape"] = tuple(int(v) for v in shape)
+    record_padding(results, 0, int(shape[0]) - h, 0, int(shape[1]) - w)
     return results
 
 
 def _check_pad_val(owner: str, name: str, value):
+    """A fill: a number, one per channel, or ``{field: fill}`` (per-field fills)."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            _check_pad_val(owner, f"{name}[{key!r}]", v)
+        return value
     values = value if isinstance(value, (list, tuple)) else [value]
     ok = bool(values) and all(isinstance(v, numbers.Real) for v in values)
     if not ok or isinstance(value, bool):
         raise ConfigError(
-            f"{owner}: {name} must be a number or a list of numbers (one per channel), "
-            f"got {value!r}"
+            f"{owner}: {name} must be a number, a list of numbers (one per channel) or a "
+            f"dict {{field: fill}}, got {value!r}"
         )
     return value
 
@@ -97,18 +114,79 @@ class _Crop(BaseTransform):
         return crop_results(results, top, left, self._size[0], self._size[1], self.clip_border)
 
 
+def _crop_ratios(owner, min_crop_ratio, max_crop_ratio, crop_step):
+    """The seed's crop grid: each side keeps a fraction drawn from
+    ``1 - max_crop_ratio, 1 - max_crop_ratio + crop_step, ..., 1 - min_crop_ratio``."""
+    def number(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+    if not (number(min_crop_ratio) and number(max_crop_ratio)
+            and 0 <= min_crop_ratio <= max_crop_ratio < 1):
+        raise ConfigError(
+            f"{owner}: min_crop_ratio and max_crop_ratio (the fraction of each side cut "
+            f"away) must satisfy 0 <= min_crop_ratio <= max_crop_ratio < 1, got "
+            f"{min_crop_ratio!r}, {max_crop_ratio!r}")
+    if not number(crop_step) or crop_step <= 0:
+        raise ConfigError(f"{owner}: crop_step must be a positive number, got {crop_step!r}")
+    count = int(np.floor((max_crop_ratio - min_crop_ratio) / crop_step + 1e-9)) + 1
+    return np.round(1.0 - max_crop_ratio + crop_step * np.arange(count), 10)
+
+
 @TRANSFORM_REGISTRY.register()
 class RandomCrop(_Crop):
-    """Crop a ``size`` window (int or ``[h, w]``) at a uniformly drawn position.
+    """With probability ``p``, crop a window at a uniformly drawn position. Two forms:
 
-    An image smaller than ``size`` is an error unless ``pad_if_needed``, which pads it at
-    the bottom/right with ``pad_val`` (images) and ``mask_pad_val`` (masks) first.
-    Records ``crop_bbox = [x1, y1, x2, y2]`` of the window in the input image.
+    - ``size`` (int or ``[h, w]``): a fixed window. An image smaller than ``size`` is an
+      error unless ``pad_if_needed``, which pads it at the bottom/right with ``pad_val``
+      (images) and ``mask_pad_val`` (masks) first.
+    - the seed's ``min_crop_ratio`` / ``max_crop_ratio`` / ``crop_step``: height and width
+      each keep a fraction ``1 - r`` of the image, ``r`` drawn independently from
+      ``min_crop_ratio, min_crop_ratio + crop_step, ..., max_crop_ratio``.
+
+    Boxes left outside the window are removed with their aligned rows. Records
+    ``crop_bbox = [x1, y1, x2, y2]`` of the window in the input image.
     """
 
-    def _offset(self, h, w, rng):
-        ch, cw = self._size
+    def __init__(self, size=None, pad_if_needed=False, pad_val=0, mask_pad_val=0,
+                 clip_border=True, min_crop_ratio=None, max_crop_ratio=None, crop_step=0.1,
+                 p=1.0):
+        name = type(self).__name__
+        by_ratio = min_crop_ratio is not None or max_crop_ratio is not None
+        if (size is None) == (not by_ratio):
+            raise ConfigError(
+                f"{name}: give either size (a fixed window) or min_crop_ratio and "
+                f"max_crop_ratio (the seed's ratio crop), got size={size!r}, "
+                f"min_crop_ratio={min_crop_ratio!r}, max_crop_ratio={max_crop_ratio!r}")
+        super().__init__(1 if size is None else size, pad_if_needed, pad_val, mask_pad_val,
+                         clip_border)
+        self.size = size
+        self.min_crop_ratio, self.max_crop_ratio, self.crop_step = (
+            min_crop_ratio, max_crop_ratio, crop_step)
+        self._ratios = None
+        if by_ratio:
+            lo = 0.0 if min_crop_ratio is None else min_crop_ratio
+            hi = lo if max_crop_ratio is None else max_crop_ratio
+            self._ratios = _crop_ratios(name, lo, hi, crop_step)
+        self.p = check_prob(name, "p", p)
+
+    def _offset(self, h, w, rng, ch=None, cw=None):
+        ch, cw = (ch, cw) if ch is not None else self._size
         return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+
+    def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
+        rng = as_rng(rng)
+        if self.p < 1.0 and rng.random() >= self.p:
+            return results
+        if self._ratios is None:
+            h, w = self._fit(results)
+            top, left = self._offset(h, w, rng)
+            return crop_results(results, top, left, self._size[0], self._size[1],
+                                self.clip_border)
+        h, w = image_shape(results)
+        keep_h, keep_w = (self._ratios[int(i)] for i in rng.integers(len(self._ratios), size=2))
+        ch, cw = max(1, int(h * keep_h + 0.5)), max(1, int(w * keep_w + 0.5))
+        top, left = self._offset(h, w, rng, min(ch, h), min(cw, w))
+        return crop_results(results, top, left, min(ch, h), min(cw, w), self.clip_border)
 
 
 @TRANSFORM_REGISTRY.register()
