@@ -9,7 +9,8 @@ from .color import RandomColorJitter
 from .compose import Compose
 from .crop import CenterCrop, Pad, RandomCrop
 from .formatting import Normalize, ToTensor
-from .geometric import RandomFlip, Resize
+from .geometric import Pad32, RandomFlip, RandomResize, Resize
+from .affine import RandomAffine, RandomPerspective, RandomRotate
 
 __all__ = [
     "functional",
