@@ -1,47 +1,132 @@
-"""Top-k accuracy of ``model.generator(batch[input_key])`` against ``batch[target_key]``."""
-from typing import Sequence
+"""Classification: top-k accuracy, per-class accuracy and the confusion matrix of
+``model.generator(batch[input_key])`` (N x C scores) against ``batch[target_key]`` (N labels).
 
+The confusion matrix (rows: ground truth, columns: the top-1 prediction) is summed over
+processes; with an ``output_dir`` it is drawn to ``confusion_matrix.png`` there after each
+evaluation. Per-sample outputs: ``{'label', 'score', 'target'}`` (the top-1 class, its
+score as the model gave it, the ground truth).
+"""
+import os
+from typing import Optional, Sequence
+
+import numpy as np
 import torch
 
-from ..utils.errors import EngineError
-from .build import EVALUATOR_REGISTRY
 from ..utils import comm
-from .evaluator import DatasetEvaluator
+from ..utils.errors import ConfigError, EngineError
+from .build import EVALUATOR_REGISTRY
+from .confusion import count_confusion, draw_confusion_matrix
+from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for
 
 __all__ = ["ClassificationEvaluator"]
 
 
 @EVALUATOR_REGISTRY.register()
 class ClassificationEvaluator(DatasetEvaluator):
+    """``accuracy`` (and ``top<k>_accuracy`` per other k); with ``per_class``,
+    ``accuracy_class_<name>`` (the share of that class's samples predicted right, NaN for
+    a class with no samples) and ``mean_class_accuracy`` (their mean over classes with
+    samples). ``num_classes`` defaults to ``len(class_names)``, else to the score width."""
+
     def __init__(self, input_key: str = "input_data", target_key: str = "target_data",
-                 topk: Sequence[int] = (1,)):
+                 topk: Sequence[int] = (1,), num_classes: Optional[int] = None,
+                 class_names: Optional[Sequence[str]] = None, per_class: bool = False):
         self.input_key, self.target_key = input_key, target_key
         self.topk = tuple(int(k) for k in topk)
+        if not self.topk or min(self.topk) < 1:
+            raise ConfigError(f"trainer.evaluator (ClassificationEvaluator): topk must be positive, got {list(topk)}")
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.class_names = None if class_names is None else list(class_names)
+        if self.num_classes is not None:
+            class_names_for(self.num_classes, self.class_names, "ClassificationEvaluator")
+        self.per_class = bool(per_class)
         self.reset()
 
     def reset(self):
         self._correct = [0.0] * len(self.topk)
         self._count = 0.0
+        self._matrix: Optional[torch.Tensor] = None  # local counts; its size is known at the first batch
+        self._last_matrix: Optional[np.ndarray] = None
+        self._samples = SampleOutputs(self)
 
     def process(self, model, batch):
-        try:
-            inputs, targets = batch[self.input_key], batch[self.target_key]
-        except (KeyError, TypeError, IndexError):
-            keys = list(batch) if isinstance(batch, dict) else type(batch).__name__
-            raise EngineError(
-                f"trainer.evaluator: batches need '{self.input_key}' and '{self.target_key}' "
-                f"(set input_key/target_key); the validation batch has {keys}"
-            ) from None
+        inputs, targets = batch_fields(batch, {"input_key": self.input_key, "target_key": self.target_key},
+                                       "ClassificationEvaluator")
         scores = model.generator(inputs)
-        targets = torch.as_tensor(targets).to(scores.device).view(-1)
-        top = scores.topk(max(self.topk), dim=1).indices
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
+            raise EngineError("ClassificationEvaluator: model.generator(inputs) must return N x C scores, got "
+                              + (f"shape {list(scores.shape)}" if isinstance(scores, torch.Tensor) else type(scores).__name__))
+        targets = torch.as_tensor(targets).to(scores.device).reshape(-1)
+        n, width = scores.shape
+        if targets.numel() != n:
+            raise EngineError(f"ClassificationEvaluator: {n} score rows but {targets.numel()} targets "
+                              f"in '{self.target_key}'")
+        if self.num_classes is not None and width != self.num_classes:
+            raise EngineError(f"ClassificationEvaluator: the model gives {width} scores per sample, "
+                              f"num_classes is {self.num_classes}")
+        if n and (targets.min() < 0 or targets.max() >= width):
+            raise EngineError(f"ClassificationEvaluator: targets must be in [0, {width}), "
+                              f"got {int(targets.min())}..{int(targets.max())}")
+        if max(self.topk) > width:
+            raise ConfigError(f"trainer.evaluator (ClassificationEvaluator): topk {max(self.topk)} > "
+                              f"{width} classes")
+        best, top = scores.topk(max(self.topk), dim=1)
         hits = top.eq(targets[:, None])
         for i, k in enumerate(self.topk):
             self._correct[i] += float(hits[:, :k].any(dim=1).sum())
-        self._count += targets.numel()
+        self._count += n
+        matrix = count_confusion(top[:, 0], targets, width).cpu()
+        if self._matrix is None:
+            self._matrix = matrix
+        elif self._matrix.shape != matrix.shape:
+            raise EngineError(f"ClassificationEvaluator: the model gave {len(self._matrix)} and then "
+                              f"{width} scores per sample")
+        else:
+            self._matrix += matrix
+        self._samples.extend({"label": int(label), "score": float(score), "target": int(target)}
+                             for label, score, target in zip(top[:, 0].tolist(), best[:, 0].tolist(),
+                                                             targets.tolist()))
+
+    def _matrix_size(self) -> int:
+        """num_classes, else the score width; a process that saw no batch learns it from
+        the others."""
+        if self.num_classes is not None:
+            return self.num_classes
+        sizes = comm.all_gather_object(None if self._matrix is None else len(self._matrix))
+        return max((s for s in sizes if s is not None), default=0)
 
     def evaluate(self):
-        totals = comm.all_reduce_sum(self._correct + [self._count])
-        count = max(totals[-1], 1.0)
-        names = ["accuracy" if k == 1 else f"top{k}_accuracy" for k in self.topk]
-        return {name: totals[i] / count for i, name in enumerate(names)}
+        size = self._matrix_size()
+        local = np.zeros((size, size), np.int64) if self._matrix is None else self._matrix.numpy()
+        if local.shape != (size, size):
+            raise EngineError(f"ClassificationEvaluator: processes saw {len(local)} and {size} classes")
+        # one all_reduce for the hit counts and the confusion matrix
+        totals = comm.all_reduce_sum(self._correct + [self._count] + local.reshape(-1).tolist())
+        k = len(self.topk)
+        count = max(totals[k], 1.0)
+        matrix = self._last_matrix = np.rint(totals[k + 1:]).astype(np.int64).reshape(size, size)
+        names = ["accuracy" if t == 1 else f"top{t}_accuracy" for t in self.topk]
+        results = {name: totals[i] / count for i, name in enumerate(names)}
+        self._samples.gather()
+        class_names = class_names_for(size, self.class_names, "ClassificationEvaluator")
+        if self.per_class:
+            support = matrix.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                recall = np.where(support > 0, np.diag(matrix) / support, np.nan)
+            results.update({f"accuracy_class_{name}": float(v) for name, v in zip(class_names, recall)})
+            results["mean_class_accuracy"] = float(np.nanmean(recall)) if (support > 0).any() else float("nan")
+        if self.output_dir and comm.is_main_process() and size:
+            draw_confusion_matrix(matrix, class_names, os.path.join(self.output_dir, "confusion_matrix.png"))
+        return results
+
+    def confusion_matrix(self) -> np.ndarray:
+        """The last evaluation's confusion matrix over all processes (rows: ground truth,
+        columns: top-1 prediction)."""
+        if self._last_matrix is None:
+            raise EngineError("ClassificationEvaluator.confusion_matrix(): call evaluate() first")
+        return self._last_matrix
+
+    def predictions(self):
+        return self._samples.result()
