@@ -4,6 +4,12 @@ Subclasses fill ``__getitem__``/``__len__`` and call ``self.data_pipeline(result
 the results dict. The pipeline draws its randomness from ``self.sample_rng``, which the
 engine's loader sets per sample from (seed, epoch, index); outside the engine's loader
 (a notebook, a quick check) a fresh generator is used.
+
+Transforms that mix samples (``MosaicTransform``) reach other samples through
+:meth:`EngineDataSet.load_results`: the dataset hands itself to every transform of its
+pipeline that has a ``bind_dataset`` method. The partners' indices come from the
+sample's own generator and ``load_results`` is deterministic, so a mixed sample is still
+a pure function of (seed, epoch, index), whatever the number of workers.
 """
 from typing import Any, Dict, List, Optional
 
@@ -26,6 +32,16 @@ class EngineDataSet(Dataset):
         else:
             self.pipeline = build_transforms(transformer or [])
         self.sample_rng: Optional[np.random.Generator] = None
+        _bind_dataset(self.pipeline, self)
+
+    def load_results(self, index: int) -> Dict[str, Any]:
+        """The results dict of sample ``index`` before augmentation, for transforms that
+        mix samples. Implement it (and let ``__getitem__`` start from it) to use
+        ``MosaicTransform`` without the seed's ``dataset=[...]`` list; it must not draw
+        random numbers."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement load_results(index), which "
+            f"MosaicTransform needs to fetch other samples")
 
     def data_pipeline(self, results: Dict[str, Any]) -> Dict[str, Any]:
         rng = self.sample_rng if self.sample_rng is not None else np.random.default_rng()
@@ -36,3 +52,11 @@ class EngineDataSet(Dataset):
 
     def __len__(self):
         raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+
+def _bind_dataset(transforms, dataset) -> None:
+    """Give ``dataset`` to each transform (nested pipelines included) that asks for it."""
+    for t in getattr(transforms, "transforms", None) or []:
+        if hasattr(t, "bind_dataset"):
+            t.bind_dataset(dataset)
+        _bind_dataset(t, dataset)

@@ -7,10 +7,12 @@ from .base import BaseTransform
 from .build import TRANSFORM_REGISTRY, build_transforms
 from .color import RandomColorJitter
 from .compose import Compose
-from .crop import CenterCrop, Pad, RandomCrop
+from .crop import CenterCrop, Pad, RandomCrop, RandomResizedCrop
 from .formatting import Normalize, ToTensor
 from .geometric import Pad32, RandomFlip, RandomResize, Resize
 from .affine import RandomAffine, RandomPerspective, RandomRotate
+from .erase import Cutout, RandomErasing
+from .mosaic import MosaicTransform
 
 __all__ = [
     "functional",

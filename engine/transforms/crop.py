@@ -13,7 +13,7 @@ import numpy as np
 from engine.utils.errors import ConfigError
 
 from . import functional as F
-from .base import BaseTransform, as_rng, check_prob, check_size
+from .base import BaseTransform, as_rng, check_prob, check_range, check_size
 from .build import TRANSFORM_REGISTRY
 from .fields import (
     clip_points,
@@ -27,7 +27,7 @@ from .fields import (
     settle_bboxes,
 )
 
-__all__ = ["RandomCrop", "CenterCrop", "Pad", "crop_results", "pad_results"]
+__all__ = ["RandomCrop", "RandomResizedCrop", "CenterCrop", "Pad", "crop_results", "pad_results"]
 
 
 def crop_results(results: dict, top: int, left: int, height: int, width: int,
@@ -238,3 +238,52 @@ class Pad(BaseTransform):
             d = self.size_divisor
             shape = (-(-h // d) * d, -(-w // d) * d)
         return pad_results(results, shape, self.pad_val, self.mask_pad_val)
+
+
+@TRANSFORM_REGISTRY.register()
+class RandomResizedCrop(BaseTransform):
+    """torchvision's RandomResizedCrop: a window covering a fraction of the area drawn
+    from ``scale`` with aspect ratio (w/h) drawn log-uniformly from ``ratio``, resized to
+    ``size`` (int or ``[h, w]``). After 10 failed draws, the centre crop of the largest
+    window within ``ratio`` is used. Boxes left outside are removed with their rows."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                 interpolation="INTER_LINEAR", clip_border=True):
+        name = type(self).__name__
+        self._size = check_size(name, "size", size)
+        self._scale = check_range(name, "scale", scale, low=1e-6, high=1.0)
+        self._ratio = check_range(name, "ratio", ratio, low=1e-6)
+        try:
+            self._flag = F.interpolation_flag(interpolation)
+        except ValueError as e:
+            raise ConfigError(f"{name}: interpolation: {e}") from None
+        self.size, self.scale, self.ratio = size, scale, ratio
+        self.interpolation, self.clip_border = interpolation, bool(clip_border)
+
+    def window(self, h: int, w: int, rng) -> tuple:
+        """``(top, left, height, width)`` of the crop for an ``h x w`` image."""
+        area = h * w
+        log_ratio = np.log(self._ratio)
+        for _ in range(10):
+            target = area * rng.uniform(*self._scale)
+            aspect = float(np.exp(rng.uniform(*log_ratio)))
+            cw, ch = int(round(np.sqrt(target * aspect))), int(round(np.sqrt(target / aspect)))
+            if 0 < cw <= w and 0 < ch <= h:
+                return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+        aspect = w / h
+        if aspect < self._ratio[0]:
+            cw, ch = w, int(round(w / self._ratio[0]))
+        elif aspect > self._ratio[1]:
+            ch, cw = h, int(round(h * self._ratio[1]))
+        else:
+            cw, ch = w, h
+        ch, cw = max(1, min(ch, h)), max(1, min(cw, w))
+        return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+    def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
+        from .geometric import resize_results
+
+        h, w = image_shape(results)
+        top, left, ch, cw = self.window(h, w, as_rng(rng))
+        crop_results(results, top, left, ch, cw, self.clip_border)
+        return resize_results(results, self._size, self._flag, self.clip_border)
