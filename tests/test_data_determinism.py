@@ -16,6 +16,7 @@ import torch
 import codes  # noqa: F401  (registers DigitsDataset)
 from engine.config import load_cfg
 from engine.data.build import build_dataset, build_train_loader
+from engine.data.dataset import EngineDataSet
 from engine.data.seeding import SeededSamples
 from engine.transforms import RandomCrop
 
@@ -240,3 +241,48 @@ def test_different_seeds_give_different_augmentations_of_the_same_key(train_set)
 def test_outside_the_loader_the_dataset_is_left_without_a_sample_rng(train_set):
     SeededSamples(train_set, seed=0)[(0, 0)]
     assert train_set.sample_rng is None
+
+
+# --------------------------------------------------------------------------- mixing transforms
+
+
+class MosaicScenes(EngineDataSet):
+    """Tiny scenes (one bright square each) for Mosaic + RandomAffine through the loader."""
+
+    def __init__(self, size=12, transformer=None):
+        super().__init__(transformer)
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+    def load_results(self, index):
+        img = np.zeros((24, 32, 3), np.uint8)
+        x, y = 2 + index % 5 * 4, 2 + index % 3 * 4
+        img[y:y + 8, x:x + 8] = 40 + 15 * index
+        return dict(img=img, bbox=np.array([[x, y, x + 8, y + 8]], np.float32),
+                    labels=np.array([index]), bbox_label_fields=["labels"])
+
+    def __getitem__(self, index):
+        r = self.data_pipeline(self.load_results(index))
+        return {"img": torch.from_numpy(r["img"]), "n_boxes": len(r["bbox"]),
+                "labels": torch.from_numpy(np.resize(r["labels"], 8)),
+                "boxes": torch.from_numpy(np.resize(r["bbox"], (8, 4)))}
+
+
+MOSAIC_PIPELINE = [
+    dict(name="MosaicTransform", max_size=32, n=4, p=0.8),
+    dict(name="RandomAffine", max_rotate_degree=20, scaling_ratio_range=[0.8, 1.2], p=1.0),
+    dict(name="Resize", target_size=[40, 40]),
+]
+
+
+def test_mosaic_and_affine_batches_are_worker_count_invariant_and_resume_exactly():
+    ds = MosaicScenes(transformer=MOSAIC_PIPELINE)
+    cfg0 = digits_cfg(dataloader__num_workers=0, solver__train_per_batch=4)
+    cfg2 = digits_cfg(dataloader__num_workers=2, solver__train_per_batch=4)
+    main = first_batches(ds, cfg0, 5)
+    assert len({b["img"].numpy().tobytes() for b in main}) == 5
+    assert max(int(b["n_boxes"].max()) for b in main) > 1  # mosaics were built
+    assert_bitwise_equal(first_batches(ds, cfg2, 5), main, "mosaic batches, 2 workers")
+    assert_bitwise_equal(first_batches(ds, cfg0, 2, start_iter=3), main[3:], "resumed at step 3")
