@@ -6,7 +6,8 @@ network's input (after the validation pipeline), ``x2 - x1`` the width (COCO's o
 
 - The batch: ``batch[input_key]`` goes to ``model.generator``; ``batch[boxes_key]`` and
   ``batch[labels_key]`` are lists with one entry per image (M x 4 boxes, M labels; M
-  varies, M = 0 for an image without objects), as a detection collate leaves them.
+  varies, M = 0 for an image without objects), as a detection collate leaves them;
+  columns after the first 4 of the boxes (a class id) are ignored.
 - The model: ``model.generator(inputs)`` returns one dict per image with ``boxes``
   (K x 4), ``scores`` (K) and ``labels`` (K), tensors or arrays, already decoded and
   filtered (NMS); ``max_detections`` of the highest scores per image are kept, as COCO.
@@ -77,6 +78,14 @@ def _defined(value: float) -> float:
     return float("nan") if value < 0 else float(value)
 
 
+def _first_columns(boxes):
+    """Ground-truth boxes may carry extra columns (a class id, as the transforms allow)."""
+    if isinstance(boxes, torch.Tensor):
+        boxes = boxes.detach().cpu().numpy()
+    boxes = np.asarray(boxes)
+    return boxes[:, :4] if boxes.ndim == 2 and boxes.shape[1] > 4 else boxes
+
+
 def _as_array(value, dtype, shape_tail, what: str) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
@@ -132,7 +141,7 @@ class DetectionEvaluator(DatasetEvaluator):
             missing = sorted({"boxes", "scores", "labels"} - set(output))
             if missing:
                 raise EngineError(f"DetectionEvaluator: a prediction lacks {missing}; it has {sorted(output)}")
-            gt = {"boxes": _as_array(gt_boxes, np.float64, (4,), f"'{self.keys['boxes_key']}'"),
+            gt = {"boxes": _as_array(_first_columns(gt_boxes), np.float64, (4,), f"'{self.keys['boxes_key']}'"),
                   "labels": _as_array(gt_labels, np.int64, (), f"'{self.keys['labels_key']}'")}
             pred = {"boxes": _as_array(output["boxes"], np.float64, (4,), "predicted boxes"),
                     "scores": _as_array(output["scores"], np.float64, (), "predicted scores"),
