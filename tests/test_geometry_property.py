@@ -30,7 +30,7 @@ def scene():
     corners = [[X1 + 0.5, Y1 + 0.5], [X2 - 0.5, Y1 + 0.5], [X2 - 0.5, Y2 - 0.5], [X1 + 0.5, Y2 - 0.5]]
     return dict(
         img=img, mask=mask,
-        bbox=np.array([[X1, Y1, X2, Y2, OBJECT_ID], [1, 1, 6, 6, GHOST_ID]], np.float32),
+        bbox=np.array([[X1, Y1, X2, Y2, OBJECT_ID], [1, 1, 14, 14, GHOST_ID]], np.float32),
         labels=np.array([10 * OBJECT_ID, 10 * GHOST_ID]),
         pts=np.array(corners + [[(X1 + X2) / 2, (Y1 + Y2) / 2]], np.float32),
         img_fields=["img", "mask"], color_fields=["img"], bbox_fields=["bbox"],

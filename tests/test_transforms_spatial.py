@@ -343,3 +343,21 @@ def test_mosaic_p_zero_and_a_dataset_without_load_results():
 def test_bad_parameters_name_the_entry(entry, pattern):
     with pytest.raises(ConfigError, match=r"transformer\[1\].*" + pattern):
         build_transforms([dict(name="Pad32"), entry])
+
+
+def test_occlusion_never_writes_into_the_callers_arrays():
+    img = np.full((20, 20, 3), 9, np.uint8)
+    for t in (Cutout(num_holes=3, p=1.0), RandomErasing(value="random", p=1.0)):
+        out = t(dict(img=img), rng())
+        assert (img == 9).all() and not (out["img"] == 9).all()
+
+
+def test_fast_mask_resize_equals_the_reference_nearest_rule():
+    import engine.transforms.functional as F
+    from engine.transforms.functional_spatial import resize_nearest
+
+    g = rng(3)
+    for _ in range(30):
+        h, w, nh, nw = (int(v) for v in g.integers(1, 70, 4))
+        m = g.integers(0, 9, (h, w)).astype(np.int64)
+        np.testing.assert_array_equal(resize_nearest(m, (nh, nw)), F.resize_mask(m, (nh, nw)))

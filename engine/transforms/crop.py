@@ -4,7 +4,9 @@ Crops shift boxes and points by the window's offset (clipping them to the window
 ``clip_border``); padding only adds rows and columns at the bottom and right, so no
 coordinate moves. Boxes that end up outside a crop are removed, together with the rows
 of the arrays named in ``bbox_label_fields`` (see :mod:`engine.transforms.fields`), so
-labels stay aligned with the boxes that remain.
+labels stay aligned with the boxes that remain. A crop is a view into its input, not a
+copy: no transform writes into the arrays it is given (``Cutout``/``RandomErasing``
+copy before painting), and ``to_tensor`` makes the final contiguous copy anyway.
 """
 import numbers
 
@@ -33,7 +35,12 @@ __all__ = ["RandomCrop", "RandomResizedCrop", "CenterCrop", "Pad", "crop_results
 def crop_results(results: dict, top: int, left: int, height: int, width: int,
                  clip_border: bool = True) -> dict:
     """Cut the ``height x width`` window at ``(top, left)`` out of every field."""
-    map_images(results, lambda img: F.crop(img, top, left, height, width))
+    h, w = image_shape(results)
+    if top < 0 or left < 0 or top + height > h or left + width > w:
+        raise ValueError(f"crop window top={top}, left={left}, {height}x{width} does not fit an "
+                         f"image of {h}x{w}")
+    # a view, not a copy: transforms never write into the arrays they are given
+    map_images(results, lambda img: img[top:top + height, left:left + width])
     results["img_shape"] = (height, width)
     offset = np.array([left, top], dtype=np.float32)
 
@@ -171,7 +178,8 @@ class RandomCrop(_Crop):
 
     def _offset(self, h, w, rng, ch=None, cw=None):
         ch, cw = (ch, cw) if ch is not None else self._size
-        return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        u, v = rng.random(2)  # one draw for both: Generator calls cost more than the crop
+        return min(int(u * (h - ch + 1)), h - ch), min(int(v * (w - cw + 1)), w - cw)
 
     def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
         rng = as_rng(rng)

@@ -27,9 +27,8 @@ def erase_results(results: dict, rects, fill=0, mask_fill=None) -> dict:
             value = value.get(key)
         if value is None:
             continue
-        arr = results[key]
-        if not arr.flags.writeable:
-            arr = results[key] = arr.copy()
+        # a copy: the array may be the dataset's own (cached) image
+        arr = results[key] = np.array(results[key], copy=True)
         for top, left, h, w in rects:
             arr[top:top + h, left:left + w] = value
     return results
@@ -107,7 +106,7 @@ class RandomErasing(BaseTransform):
                     hi = 256 if arr.dtype == np.uint8 else 1.0
                     shape = (eh, ew) + arr.shape[2:]
                     noise = rng.integers(0, 256, shape) if hi == 256 else rng.random(shape)
-                    results[key] = arr.copy() if not arr.flags.writeable else arr
-                    results[key][rect[0]:rect[0] + eh, rect[1]:rect[1] + ew] = noise
+                    results[key] = arr = arr.copy()
+                    arr[rect[0]:rect[0] + eh, rect[1]:rect[1] + ew] = noise
         results["erased"] = [rect]
         return erase_results(results, [rect], value, self.mask_fill)

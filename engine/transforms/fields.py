@@ -93,7 +93,9 @@ def image_keys(results: dict) -> List[str]:
 
 def geometric_keys(results: dict) -> List[Tuple[str, bool]]:
     """``(key, is_mask)`` for every array a geometric transform must move."""
-    return [(k, False) for k in image_keys(results)] + [(k, True) for k in mask_keys(results)]
+    masks = mask_keys(results)
+    images = [(k, False) for k in _listed(results, "img_fields", "img") if k not in masks]
+    return images + [(k, True) for k in masks]
 
 
 def color_keys(results: dict) -> List[str]:
@@ -109,16 +111,20 @@ def pts_keys(results: dict) -> List[str]:
     return _listed(results, "pts_fields", "pts")
 
 
-def image_shape(results: dict) -> Tuple[int, int]:
-    """``(h, w)`` shared by all image-like arrays; a mismatch is reported, not guessed."""
-    shapes = {k: tuple(np.shape(results[k])[:2]) for k, _ in geometric_keys(results)}
-    if len(set(shapes.values())) > 1:
-        raise ValueError(
-            f"image-like fields must share height and width to be transformed together, "
-            f"got {shapes}"
-        )
-    if shapes:
-        return next(iter(shapes.values()))
+def image_shape(results: dict, keys=None) -> Tuple[int, int]:
+    """``(h, w)`` shared by all image-like arrays; a mismatch is reported, not guessed.
+    ``keys``: the :func:`geometric_keys` when the caller already has them."""
+    keys = geometric_keys(results) if keys is None else keys
+    if keys:
+        shape = np.shape(results[keys[0][0]])[:2]
+        for k, _ in keys[1:]:
+            if np.shape(results[k])[:2] != shape:
+                shapes = {k: tuple(np.shape(results[k])[:2]) for k, _ in keys}
+                raise ValueError(
+                    f"image-like fields must share height and width to be transformed "
+                    f"together, got {shapes}"
+                )
+        return tuple(shape)
     if "img_shape" in results:
         return tuple(int(v) for v in results["img_shape"][:2])
     raise KeyError(
@@ -133,9 +139,9 @@ def map_images(
     """Apply ``image_fn`` to images and ``mask_fn`` (default ``image_fn``) to masks, then
     set ``img_shape`` to the new size, which is returned."""
     mask_fn = mask_fn or image_fn
-    for key, is_mask in geometric_keys(results):
-        results[key] = (mask_fn if is_mask else image_fn)(results[key])
     keys = geometric_keys(results)
+    for key, is_mask in keys:
+        results[key] = (mask_fn if is_mask else image_fn)(results[key])
     if keys:
         results["img_shape"] = tuple(int(v) for v in np.shape(results[keys[0][0]])[:2])
     return results.get("img_shape")

@@ -43,8 +43,10 @@ def flip_results(results: dict, direction: str, flip_pairs=()) -> dict:
     """Flip every field of ``results`` in ``direction`` (no randomness). On a mirror
     flip the rows of each ``flip_pairs`` entry ``(left, right)`` of the point arrays
     swap, so a "left eye" point still marks the left eye of the mirrored face."""
-    shape = image_shape(results)
-    map_images(results, lambda img: S.flip_image(img, direction))
+    keys = geometric_keys(results)
+    shape = image_shape(results, keys)
+    for key, _ in keys:
+        results[key] = S.flip_image(results[key], direction)
     map_bboxes(results, lambda b: F.flip_bboxes(b, shape, direction))
     map_points(results, lambda p: F.flip_points(p, shape, direction))
     if flip_pairs and direction in MIRRORS:
@@ -93,7 +95,8 @@ class RandomFlip(BaseTransform):
         rng = as_rng(rng)
         results["flip"], results["flip_direction"] = False, None
         if rng.random() < self.p:
-            direction = self._directions[int(rng.integers(len(self._directions)))]
+            choices = self._directions
+            direction = choices[int(rng.integers(len(choices)))] if len(choices) > 1 else choices[0]
             flip_results(results, direction, self.flip_pairs)
             results["flip"], results["flip_direction"] = True, direction
             results["direction"] = direction
@@ -134,7 +137,7 @@ def resize_results(results: dict, size, flag: int, clip_border: bool = True) -> 
     sx, sy = nw / w, nh / h
     for key, is_mask in geometric_keys(results):
         if is_mask:
-            results[key] = F.resize_mask(results[key], (nh, nw))
+            results[key] = S.resize_nearest(results[key], (nh, nw))
         else:
             results[key] = F.resize(results[key], (nh, nw), interpolation_of(results, key, flag))
     results["img_shape"] = (nh, nw)
