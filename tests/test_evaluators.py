@@ -84,7 +84,8 @@ def test_classification_per_sample_predictions():
 @pytest.mark.parametrize("node, batch, message", [
     ({"NUM_CLASSES": 4}, {"input_data": torch.zeros(2, 3), "target_data": torch.zeros(2)},
      "gives 3 scores per sample, num_classes is 4"),
-    ({}, {"input_data": torch.zeros(2), "target_data": torch.zeros(2)}, "must return N x C scores, got shape"),
+    ({}, {"input_data": torch.zeros(2), "target_data": torch.zeros(2)},
+     r"must return N x C scores, got a float32 tensor of shape \[2\]"),
     ({}, {"input_data": torch.zeros(2, 3), "target_data": torch.tensor([0, 3])}, r"targets must be in \[0, 3\)"),
     ({}, {"input_data": torch.zeros(2, 3), "target_data": torch.zeros(3)}, "2 score rows but 3 targets"),
 ])
@@ -231,7 +232,10 @@ def test_detection_matches_pycocotools_on_the_same_data(tmp_path):
     from pycocotools.cocoeval import COCOeval
 
     preds, gts = random_detection_set(np.random.default_rng(3))
-    _, results = evaluate(DET, [det_batch(preds[:4], gts[:4]), det_batch(preds[4:], gts[4:])])
+    first = det_batch(preds[:4], gts[:4])
+    # boxes that carry their class id as a 5th column (as the transforms allow): ignored
+    first["bbox"] = [np.concatenate([b, l[:, None]], axis=1) for b, l in zip(first["bbox"], first["labels"])]
+    _, results = evaluate(DET, [first, det_batch(preds[4:], gts[4:])])
     # the same data written as COCO files and read the documented way (COCO(file), loadRes)
     xywh = lambda b: [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]  # noqa: E731
     anns = []
@@ -313,7 +317,7 @@ def test_retrieval_perfect_and_degenerate_sets():
 
 
 def test_retrieval_bad_input():
-    with pytest.raises(EngineError, match="must return N x D embeddings, got shape"):
+    with pytest.raises(EngineError, match="must return N x D embeddings, got a float32 tensor of shape \\[3\\]"):
         build_evaluator(RET).process(Identity(), {"input_data": torch.zeros(3), "target_data": torch.zeros(3)})
     with pytest.raises(EngineError, match="3 embeddings but 2 labels"):
         build_evaluator(RET).process(Identity(), {"input_data": torch.zeros(3, 2), "target_data": torch.zeros(2)})

@@ -16,7 +16,7 @@ from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
 from .confusion import count_confusion, draw_confusion_matrix
-from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for
+from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for, describe
 
 __all__ = ["ClassificationEvaluator"]
 
@@ -56,8 +56,8 @@ class ClassificationEvaluator(DatasetEvaluator):
                                        "ClassificationEvaluator")
         scores = model.generator(inputs)
         if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
-            raise EngineError("ClassificationEvaluator: model.generator(inputs) must return N x C scores, got "
-                              + (f"shape {list(scores.shape)}" if isinstance(scores, torch.Tensor) else type(scores).__name__))
+            raise EngineError("ClassificationEvaluator: model.generator(inputs) must return N x C scores, "
+                              f"got {describe(scores)}")
         targets = torch.as_tensor(targets).to(scores.device).reshape(-1)
         n, width = scores.shape
         if targets.numel() != n:

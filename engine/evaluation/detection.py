@@ -27,7 +27,7 @@ import torch
 
 from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
-from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for, gather_samples
+from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for, describe, gather_samples
 
 __all__ = ["DetectionEvaluator", "coco_evaluate"]
 
@@ -132,7 +132,7 @@ class DetectionEvaluator(DatasetEvaluator):
         if not isinstance(outputs, (list, tuple)) or not all(isinstance(o, dict) for o in outputs):
             raise EngineError("DetectionEvaluator: model.generator(inputs) must return a list with one "
                               "dict(boxes=K x 4, scores=K, labels=K) per image, got "
-                              f"{type(outputs).__name__}")
+                              f"{describe(outputs)}")
         if not (len(outputs) == len(boxes) == len(labels)):
             raise EngineError(f"DetectionEvaluator: {len(outputs)} predictions, {len(boxes)} entries in "
                               f"'{self.keys['boxes_key']}' and {len(labels)} in '{self.keys['labels_key']}' "
@@ -146,7 +146,8 @@ class DetectionEvaluator(DatasetEvaluator):
             pred = {"boxes": _as_array(output["boxes"], np.float64, (4,), "predicted boxes"),
                     "scores": _as_array(output["scores"], np.float64, (), "predicted scores"),
                     "labels": _as_array(output["labels"], np.int64, (), "predicted labels")}
-            if len(gt["boxes"]) != len(gt["labels"]) or not (len(pred["boxes"]) == len(pred["scores"]) == len(pred["labels"])):
+            lengths_fit = len(pred["boxes"]) == len(pred["scores"]) == len(pred["labels"])
+            if len(gt["boxes"]) != len(gt["labels"]) or not lengths_fit:
                 raise EngineError("DetectionEvaluator: boxes, scores and labels of one image differ in length "
                                   f"(ground truth {len(gt['boxes'])}/{len(gt['labels'])}, prediction "
                                   f"{len(pred['boxes'])}/{len(pred['scores'])}/{len(pred['labels'])})")

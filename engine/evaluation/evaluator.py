@@ -18,6 +18,8 @@ import logging
 import time
 from typing import Any, Dict, List, Optional
 
+import torch
+
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 
@@ -71,6 +73,13 @@ def batch_fields(batch, keys: Dict[str, str], owner: str) -> list:
             f"trainer.evaluator ({owner}): batches need {wanted} (set {'/'.join(keys)}); "
             f"the validation batch has {present}"
         ) from None
+
+
+def describe(value) -> str:
+    """What a model returned, for an error message: a tensor's shape, else its type."""
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).replace('torch.', '')} tensor of shape {list(value.shape)}"
+    return type(value).__name__
 
 
 def class_names_for(num_classes: int, class_names, owner: str) -> List[str]:

@@ -13,7 +13,7 @@ import torch
 
 from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
-from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, gather_samples
+from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, describe, gather_samples
 
 __all__ = ["RetrievalEvaluator", "tpr_at_fpr"]
 
@@ -65,9 +65,8 @@ class RetrievalEvaluator(DatasetEvaluator):
                                        "RetrievalEvaluator")
         embeddings = model.generator(inputs)
         if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
-            raise EngineError("RetrievalEvaluator: model.generator(inputs) must return N x D embeddings, got "
-                              + (f"shape {list(embeddings.shape)}" if isinstance(embeddings, torch.Tensor)
-                                 else type(embeddings).__name__))
+            raise EngineError("RetrievalEvaluator: model.generator(inputs) must return N x D embeddings, "
+                              f"got {describe(embeddings)}")
         labels = torch.as_tensor(targets).reshape(-1)
         if labels.numel() != len(embeddings):
             raise EngineError(f"RetrievalEvaluator: {len(embeddings)} embeddings but {labels.numel()} "

@@ -16,7 +16,7 @@ from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
 from .confusion import all_reduce_matrix, count_confusion, draw_confusion_matrix
-from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for
+from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for, describe
 
 __all__ = ["SegmentationEvaluator", "iou_from_confusion"]
 
@@ -59,7 +59,7 @@ class SegmentationEvaluator(DatasetEvaluator):
         """The predicted label map, N x H x W, checked against the target's shape."""
         if not isinstance(output, torch.Tensor):
             raise EngineError(f"SegmentationEvaluator: model.generator(inputs) must return a tensor, "
-                              f"got {type(output).__name__}")
+                              f"got {describe(output)}")
         if output.dim() == 4:
             if output.shape[1] != self.num_classes:
                 raise EngineError(f"SegmentationEvaluator: the model gives {output.shape[1]} class scores "
@@ -68,7 +68,7 @@ class SegmentationEvaluator(DatasetEvaluator):
             output = output.argmax(dim=1)
         elif output.dim() != 3 or output.is_floating_point():
             raise EngineError(f"SegmentationEvaluator: model.generator(inputs) must give N x C x H x W "
-                              f"scores or N x H x W integer labels, got {output.dtype} {list(output.shape)}")
+                              f"scores or N x H x W integer labels, got {describe(output)}")
         if output.shape != target.shape:
             raise EngineError(f"SegmentationEvaluator: predictions {list(output.shape)} and targets "
                               f"'{self.target_key}' {list(target.shape)} differ in shape (N x H x W)")
