@@ -94,3 +94,9 @@ def test_masks_boxes_and_points_are_drawn():
     assert tuple(tile[24, 10]) == B.V.color_of(4)  # the box's left edge (x=10 after 2x)
     assert tile[16, 16].any() and not tile[36, 36].any()  # mask overlay inside only
     assert tuple(tile[20, 20]) == B.V.color_of(0)  # the point
+
+
+def test_val_split_uses_epoch_zero(tmp_path):
+    (path,) = B.browse(CONFIG, split="val", num=2, epoch=5, tile_size=16, output_dir=str(tmp_path),
+                       overrides=["dataloader.num_workers", "0"])
+    assert Path(path).name == "val_epoch0_000000-000001.png" and Path(path).is_file()

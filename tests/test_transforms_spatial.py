@@ -361,3 +361,20 @@ def test_fast_mask_resize_equals_the_reference_nearest_rule():
         h, w, nh, nw = (int(v) for v in g.integers(1, 70, 4))
         m = g.integers(0, 9, (h, w)).astype(np.int64)
         np.testing.assert_array_equal(resize_nearest(m, (nh, nw)), F.resize_mask(m, (nh, nw)))
+
+
+def test_scale_and_pad_offset_compose_over_a_resize_and_pad_pipeline():
+    img = np.zeros((45, 70, 3), np.uint8)
+    img[29:32, 51:54] = 255  # centred on (52.5, 30.5)
+    out = build_transforms([
+        dict(name="Resize", target_size=50, keep_ratio=True, interpolation="INTER_NEAREST"),
+        dict(name="Pad32"),
+        dict(name="Resize", target_size=[96, 128], interpolation="INTER_NEAREST"),
+        dict(name="Pad", size=[100, 130]),
+    ])(dict(img=img), rng())
+    (sx, sy), (top, _, left, _) = out["scale"], out["pad_offset"]
+    x, y = 52.5 * sx + left, 30.5 * sy + top
+    ys, xs = np.nonzero(out["img"][..., 0])
+    assert xs.min() <= x <= xs.max() + 1 and ys.min() <= y <= ys.max() + 1
+    assert (45 * sy + top + out["pad_offset"][1], 70 * sx + left + out["pad_offset"][3]) == \
+        pytest.approx(out["img"].shape[:2])

@@ -32,8 +32,9 @@ The seed's per-field conventions, read by every spatial transform:
   list means the same. When a transform removes a box (it left the image, or shrank
   below a threshold), the same rows go from these arrays.
 - ``scale`` (``[sx, sy]``) and ``pad_offset`` (``[top, bottom, left, right]``): written by
-  the resizing and padding transforms so that ``x_out = x_in * sx + left`` maps the
-  original image to the output, accumulated over the whole pipeline.
+  the resizing and padding transforms and composed, so that in a pipeline of resizes and
+  pads ``x_out = x_in * sx + left`` maps the original image to the output. Crops and
+  warps leave them alone and record their own geometry (``crop_bbox``, ``warp_matrix``).
 """
 from typing import Callable, List, Tuple
 

@@ -90,7 +90,8 @@ class MosaicTransform(BaseTransform):
     ``3 * max_size - 2b`` (n=3, 9). ``pad_val`` fills the empty canvas (114, as in the
     seed); masks are filled with their ``pad_value`` entry or ``mask_pad_val``.
     ``dataset``: the seed's list ``[[img_path, bboxes, labels], ...]`` (images read with
-    OpenCV and converted to RGB unless ``to_rgb=False``); without it the partners come
+    OpenCV and converted to RGB unless ``to_rgb=False``; their labels fill the main
+    sample's first ``bbox_label_fields`` key); without it the partners come
     from the bound dataset's ``load_results``. Records ``mosaic_indices``.
     """
 
@@ -244,9 +245,13 @@ class MosaicTransform(BaseTransform):
             if key not in out:
                 src = "bbox" if "bbox" in tile else None
                 out[key] = tile[src] if src else np.zeros((0, main[key].shape[1]), np.float32)
-            for k in bbox_aligned_keys(main, key):
+            for n, k in enumerate(bbox_aligned_keys(main, key)):
                 if k not in out:
-                    out[k] = tile.get("labels", [])
+                    if n > 0 or "labels" not in tile:  # the list form has labels only
+                        raise EngineError(
+                            f"MosaicTransform: a partner sample has no '{k}' (listed in "
+                            f"bbox_label_fields); its keys: {sorted(tile)}")
+                    out[k] = tile["labels"]  # the list's labels fill the first aligned key
                 if isinstance(main[k], np.ndarray) and not isinstance(out[k], np.ndarray):
                     out[k] = np.asarray(out[k], main[k].dtype)
         for key in pts_keys(main):
