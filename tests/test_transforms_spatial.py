@@ -378,3 +378,14 @@ def test_scale_and_pad_offset_compose_over_a_resize_and_pad_pipeline():
     assert xs.min() <= x <= xs.max() + 1 and ys.min() <= y <= ys.max() + 1
     assert (45 * sy + top + out["pad_offset"][1], 70 * sx + left + out["pad_offset"][3]) == \
         pytest.approx(out["img"].shape[:2])
+
+
+def test_a_labels_key_follows_the_boxes_by_default():
+    s = dict(img=np.zeros((20, 20), np.uint8), bbox=np.array([[0, 0, 4, 4], [12, 12, 18, 18]], np.float32),
+             labels=np.array([1, 2]))
+    r = build_transforms([dict(name="CenterCrop", size=[10, 10])])(s, rng())  # keeps 5..15
+    assert r["labels"].tolist() == [2] and len(r["bbox"]) == 1
+    s = dict(img=np.zeros((20, 20), np.uint8), labels=np.array([1, 2, 3]),
+             bbox=np.array([[0, 0, 4, 4], [12, 12, 18, 18]], np.float32))
+    with pytest.raises(ValueError, match="labels.*3 rows.*2"):
+        build_transforms([dict(name="CenterCrop", size=[10, 10])])(s, rng())

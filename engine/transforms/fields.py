@@ -29,7 +29,8 @@ The seed's per-field conventions, read by every spatial transform:
 - ``bbox_label_fields``: keys of per-box arrays (labels, scores, ids; numpy arrays,
   tensors or lists) whose rows follow the boxes. A list applies to every bbox field; a
   dict ``{bbox_key: [keys]}`` names them per bbox field. The seed's ``bbox_cls_fields``
-  list means the same. When a transform removes a box (it left the image, or shrank
+  list means the same. Without either, a key named ``labels`` follows the boxes when
+  there is one bbox field. When a transform removes a box (it left the image, or shrank
   below a threshold), the same rows go from these arrays.
 - ``scale`` (``[sx, sy]``) and ``pad_offset`` (``[top, bottom, left, right]``): written by
   the resizing and padding transforms and composed, so that in a pipeline of resizes and
@@ -215,8 +216,8 @@ def bbox_aligned_keys(results: dict, bbox_key: str) -> List[str]:
     spec = results.get("bbox_label_fields")
     if spec is None:
         spec = results.get("bbox_cls_fields")
-    if spec is None:
-        return []
+    if spec is None:  # the common name, when there is one set of boxes it can belong to
+        return ["labels"] if "labels" in results and len(bbox_keys(results)) == 1 else []
     if isinstance(spec, dict):
         keys = list(spec.get(bbox_key) or [])
     elif isinstance(spec, str):
