@@ -38,6 +38,8 @@ def get_default_cfg() -> CN:
     _C.TRAINER.WEIGHTS_PREFIXES = ["module.", "_orig_mod."]
     _C.TRAINER.LOG_PERIOD = 20          # iterations between log lines / metrics records
     _C.TRAINER.PROGRESS_BAR = True      # tqdm bar with ETA (only drawn on a terminal)
+    # extra hooks (doc/trainer.md#hooks): [dict(name='EarlyStopping', monitor='val_loss'), ...]
+    _C.TRAINER.HOOKS = []
     # several processes/GPUs (doc/distributed.md)
     _C.TRAINER.PARALLEL = "ddp"         # 'ddp': one process per GPU (or CPU process); 'dp': DataParallel, one process
     _C.TRAINER.DIST_TIMEOUT = 1800      # seconds a collective (or joining the group) may wait for the others

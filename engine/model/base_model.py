@@ -29,12 +29,12 @@ import torch
 from ..checkpoint.weights import load_weights
 from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
-from ..utils import comm
 from ..utils.device import resolve_device
-from ..utils.finite import all_finite
 from ..utils.errors import EngineError
+from ..utils.events import EventStore
 from .build import build_network
 from .ema import build_ema
+from .step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepResult, decide, split_terms
 
 __all__ = ["BaseModel"]
 
@@ -44,8 +44,7 @@ LossOutput = Union[torch.Tensor, Dict[str, torch.Tensor]]
 BeforeStep = Optional[Callable[[Dict[str, torch.Tensor]], bool]]
 _NULL = nullcontext()
 
-# what step_solvers() did
-STEPPED, OVERFLOW, VETOED = "stepped", "overflow", "vetoed"
+VETOED = SKIPPED  # the former name of a step before_step refused
 
 
 class BaseModel:
@@ -57,6 +56,9 @@ class BaseModel:
         self._networks: "OrderedDict[str, torch.nn.Module]" = OrderedDict()  # unwrapped
         self._wrapped: "OrderedDict[str, torch.nn.Module]" = OrderedDict()  # DDP/DP wrappers
         self._solvers: "OrderedDict[str, Solver]" = OrderedDict()
+        self._solver_names: Dict[int, str] = {}  # id(solver) -> registered name (gradient norms)
+        # where log() records; the trainer hands over its own store (engine/utils/events.py)
+        self.event_store = EventStore()
         self.amp: Amp = self.build_amp(cfg)
         self.scaler: Optional[torch.amp.GradScaler] = self.amp.make_scaler()  # float16 only
         self.last_step_skipped = False  # an optimizer step of the latest iteration overflowed (float16)
@@ -123,6 +125,12 @@ class BaseModel:
         LR are reported by :meth:`log_values`."""
         self.register_state(name, solver)
         self._solvers[name] = solver
+        self._solver_names[id(solver)] = name
+
+    @property
+    def solvers(self) -> "OrderedDict[str, Solver]":
+        """The registered solvers by name (``g_solver``, ``d_solvers.<name>``)."""
+        return OrderedDict(self._solvers)
 
     def unwrapped(self, name: str) -> torch.nn.Module:
         """The network registered as ``name``, without its DDP/DP wrapper."""
@@ -182,6 +190,10 @@ class BaseModel:
         """The trained networks, unwrapped (what train()/eval() switch)."""
         return list(self._networks.values())
 
+    def named_networks(self) -> "OrderedDict[str, torch.nn.Module]":
+        """The trained networks, unwrapped, by registered name."""
+        return OrderedDict(self._networks)
+
     @property
     def lr(self) -> float:
         return self.g_solver.lr
@@ -191,6 +203,12 @@ class BaseModel:
         """Optimizer steps skipped by the float16 GradScaler (overflow), whole run, all
         networks (each solver's count is in its checkpointed state)."""
         return sum(s.skipped_steps for s in self._solvers.values())
+
+    def log(self, name: str, value, reduce: str = "mean") -> None:
+        """Record a number (a float or a scalar tensor, read to the host only at the log
+        period) for the log line, metrics.jsonl and TensorBoard: the mean over the
+        logging period and over processes (``reduce='last'``: the latest value)."""
+        self.event_store.log(name, value, reduce)
 
     def log_values(self) -> Dict[str, float]:
         """Numbers for the periodic log line, metrics.jsonl and TensorBoard besides the
@@ -210,9 +228,11 @@ class BaseModel:
         return self.train(False)
 
     def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None,
-                        before_step: BeforeStep = None) -> Dict[str, torch.Tensor]:
-        """One optimizer step over ``k`` micro-batches; returns the mean (detached) loss
-        terms. Dividing each micro-batch loss by ``k`` makes k x B equal one batch of kB.
+                        before_step: BeforeStep = None) -> StepResult:
+        """One optimizer step over ``k`` micro-batches; returns a :class:`StepResult`: the
+        mean (detached) loss terms, a dict, with the step's outcome (stepped, skipped,
+        overflow; an agreed stop signal; gradient norms). Dividing each micro-batch loss
+        by ``k`` makes k x B equal one batch of kB.
 
         ``before_step(losses)`` (the trainer's non-finite guard) is called after every
         backward pass and before the optimizer step; when it returns False the step is
@@ -224,26 +244,35 @@ class BaseModel:
             self.train()  # after evaluation; switching every step costs ~0.1 ms
         self.g_solver.zero_grad()
         totals = self.forward_backward(self.run_step, micro_batches, epoch=epoch)
-        status = self.step_solvers([self.g_solver], totals, before_step)
-        if status == STEPPED and self.g_ema is not None:
+        outcome = self.step_solvers([self.g_solver], totals, before_step)
+        if outcome.status == STEPPED and self.g_ema is not None:
             self.g_ema.step(self.unwrapped("g_model"))
-        self.last_step_skipped = status == OVERFLOW
+        self.last_step_skipped = outcome.status == OVERFLOW
         self.end_iteration()
-        return totals
+        return StepResult(totals, outcome)
 
     def forward_backward(self, step: Callable[..., LossOutput], micro_batches: Sequence[Any], *,
                          epoch: int = None, sync: Optional[Sequence[str]] = None,
                          single: str = "loss") -> Dict[str, torch.Tensor]:
         """``step(data, epoch=epoch)`` and backward on each micro-batch (DDP's all-reduce
         only on the last, for the networks ``sync``); the mean loss terms (a bare tensor
-        is named ``single``)."""
+        is named ``single``). Entries that are not loss terms (engine/model/step.py) are
+        logged through :meth:`log`, not summed."""
         k = len(micro_batches)
         totals: Dict[str, torch.Tensor] = {}
         for i, data in enumerate(micro_batches):
             with self.no_sync(sync) if i < k - 1 else _NULL:
                 with self.amp.autocast():
-                    losses = as_loss_dict(step(data, epoch=epoch), type(self).__name__,
+                    output = as_loss_dict(step(data, epoch=epoch), type(self).__name__,
                                           step.__name__, single)
+                losses, logged = split_terms(output)
+                if not losses:
+                    raise EngineError(
+                        f"{type(self).__name__}.{step.__name__} returned no loss term: none of "
+                        f"{sorted(output)} is a tensor that requires grad (a loss computed from "
+                        f"a trained network); numbers and detached tensors are only logged")
+                for name, value in logged.items():
+                    self.event_store.log(name, value)
                 loss = sum(losses.values())
                 if k > 1:
                     loss = loss / k
@@ -254,27 +283,27 @@ class BaseModel:
         return totals
 
     def step_solvers(self, solvers: Sequence[Solver], losses: Dict[str, torch.Tensor],
-                     before_step: BeforeStep = None) -> str:
-        """Clip and step ``solvers`` (their schedules advance in every case). Returns
-        ``'stepped'``, ``'overflow'`` (float16: a gradient overflowed, the scaler skipped
-        the step) or ``'vetoed'`` (``before_step`` returned False)."""
+                     before_step: BeforeStep = None) -> Outcome:
+        """Ask ``before_step`` (engine/model/step.py ``decide``), then clip and step
+        ``solvers`` or skip them (their schedules advance in every case). The outcome's
+        status is ``'stepped'``, ``'overflow'`` (float16: a gradient overflowed, the
+        scaler skipped the step) or ``'skipped'`` (``before_step`` refused it); its
+        ``grad_norms`` holds each stepped solver's gradient norm when it computed one."""
+        overflow = False
         if self.scaler is not None:
             self._scaler_used = True
-            finite = all([s.unscale_() for s in solvers])
-            # overflow: the scaler skips and backs off. Gradients are all-reduced, so every
-            # rank sees the same ``finite``; the losses are per rank, so agree on them too
-            # (a rank going on to before_step alone would wait in its collective forever)
-            if not finite and not comm.any_rank(int(not all_finite(losses.values()))):
-                for s in solvers:
-                    s.step()
-                return OVERFLOW
-        if before_step is not None and not before_step(losses):
+            overflow = not all([s.unscale_() for s in solvers])
+        outcome = decide(before_step, losses, overflow)
+        if outcome.status == SKIPPED:
             for s in solvers:
                 s.skip()
-            return VETOED
+            return outcome
         for s in solvers:
-            s.step()
-        return OVERFLOW if any(s.last_skipped for s in solvers) else STEPPED
+            norm = s.step()
+            if norm is not None:
+                outcome.grad_norms[self._solver_names.get(id(s), "solver")] = norm
+        outcome.status = OVERFLOW if any(s.last_skipped for s in solvers) else STEPPED
+        return outcome
 
     def end_iteration(self) -> None:
         """float16: adjust the loss scale once per iteration, after every optimizer step."""
@@ -327,7 +356,8 @@ class BaseModel:
 
 def as_loss_dict(output: LossOutput, owner: str, method: str = "run_step",
                  single: str = "loss") -> Dict[str, torch.Tensor]:
-    """``output`` as a dict of scalar loss tensors (a bare tensor is named ``single``)."""
+    """``output`` as a dict of scalar tensors and numbers (a bare tensor is named
+    ``single``); which entries are loss terms: engine/model/step.py."""
     if isinstance(output, torch.Tensor):
         output = {single: output}
     if not isinstance(output, dict) or not output:
@@ -336,10 +366,12 @@ def as_loss_dict(output: LossOutput, owner: str, method: str = "run_step",
             f"got {type(output).__name__}"
         )
     for name, value in output.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
             raise EngineError(
                 f"{owner}.{method} returned {name!r} = {type(value).__name__}"
                 f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}; "
-                f"each loss must be a scalar tensor"
+                f"each entry must be a scalar tensor (a loss) or a number (logged)"
             )
     return output

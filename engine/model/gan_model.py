@@ -31,7 +31,8 @@ from ..config.loader import merge_checked
 from ..solver.solver import Solver
 from ..utils.errors import ConfigError, EngineError
 from ..utils.tree import lower_keys, upper_keys
-from .base_model import OVERFLOW, STEPPED, VETOED, BaseModel, LossOutput, as_loss_dict
+from .base_model import BaseModel, LossOutput, as_loss_dict
+from .step import OVERFLOW, SKIPPED, STEPPED, StepResult
 
 __all__ = ["BaseGanModel", "discriminator_nodes", "discriminator_solver_nodes"]
 
@@ -102,9 +103,9 @@ class BaseGanModel(BaseModel):
 
     # ----------------------------------------------------------------- training
     def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None,
-                        before_step=None) -> Dict[str, torch.Tensor]:
+                        before_step=None) -> StepResult:
         """The D step, then the G step when due (module docstring); returns the mean
-        (detached) loss terms of both."""
+        (detached) loss terms of both with the iteration's outcome."""
         if not all(net.training for net in self.networks):
             self.train()
         self.gan_iteration += 1
@@ -114,25 +115,26 @@ class BaseGanModel(BaseModel):
         with self._training(d_names, d_solvers):
             totals = self.forward_backward(self.dmodel_step, micro_batches, epoch=epoch,
                                            sync=d_names, single="d_loss")
-        d_status = g_status = self.step_solvers(d_solvers, totals, before_step)
+        outcome = self.step_solvers(d_solvers, totals, before_step)
         for solver in d_solvers:
             solver.zero_grad()  # stale D gradients must not reach the guard's G-step check
 
         if self.gan_iteration % self.g_step:
             self.g_solver.step_schedule()  # G rests; its schedule follows the iterations
-        elif d_status == VETOED:
+        elif outcome.status == SKIPPED:
             self.g_solver.skip()
         else:  # G's gradients were zeroed above and it tracked none in the D phase
             with self._training(["g_model"], [self.g_solver]):
                 g_losses = self.forward_backward(self.gmodel_step, micro_batches, epoch=epoch,
                                                  sync=["g_model"], single="g_loss")
             totals = _merge(totals, g_losses, type(self).__name__)
-            g_status = self.step_solvers([self.g_solver], g_losses, before_step)
-            if g_status == STEPPED and self.g_ema is not None:
+            g_outcome = self.step_solvers([self.g_solver], g_losses, before_step)
+            if g_outcome.status == STEPPED and self.g_ema is not None:
                 self.g_ema.step(self.unwrapped("g_model"))
-        self.last_step_skipped = OVERFLOW in (d_status, g_status)
+            outcome = outcome.merged(g_outcome)
+        self.last_step_skipped = outcome.status == OVERFLOW
         self.end_iteration()
-        return totals
+        return StepResult(totals, outcome)
 
     @contextmanager
     def _training(self, names: List[str], solvers: List[Solver]):

@@ -39,6 +39,8 @@ class Solver:
         self.skipped_steps = 0       # optimizer steps the scaler skipped (overflow), whole run
         self.last_skipped = False    # whether the latest step() was skipped
         self.step_lr = self.lr       # the LR the latest step trained with
+        # compute the gradient norm even when clipping is off (GradientNormMonitor sets it)
+        self.measure_norm = False
         self._unscaled = False
         self._stepped = False
         if self.scaler is not None:
@@ -67,19 +69,19 @@ class Solver:
 
     def step(self) -> Optional[torch.Tensor]:
         """Clip, step the optimizer (through the scaler with AMP float16), advance the
-        schedule; returns the gradient norm before clipping, if clipping is on."""
+        schedule; returns the gradient norm before clipping (a 0-dim tensor, still on the
+        device) when clipping is on or ``measure_norm`` is set, else None."""
         self.step_lr = self.lr
         norm = None
         if self.scaler is None:
-            if self.clipper.enabled:
-                norm = self.clipper(self.params)
+            norm = self._clip_or_measure()
             self.optimizer.step()
             self.last_skipped = False
         else:
-            if self.clipper.enabled:
+            if self.clipper.enabled or self.measure_norm:
                 if not self._unscaled:
                     self.scaler.unscale_(self.optimizer)
-                norm = self.clipper(self.params)
+                norm = self._clip_or_measure()
             self._stepped = False
             self.scaler.step(self.optimizer)  # skipped when a gradient is inf/NaN
             self._unscaled = False
@@ -87,6 +89,14 @@ class Solver:
             self.skipped_steps += self.last_skipped
         self.step_schedule()
         return norm
+
+    def _clip_or_measure(self) -> Optional[torch.Tensor]:
+        if self.clipper.enabled:
+            return self.clipper(self.params)
+        if not self.measure_norm:
+            return None
+        grads = [p.grad for p in self.params if p.grad is not None]
+        return torch.nn.utils.get_total_norm(grads, self.clipper.norm_type) if grads else None
 
     def skip(self) -> None:
         """No optimizer step this iteration (gradients dropped); the schedule advances."""

@@ -13,16 +13,20 @@
   that is again non-finite stops training as with ``N == 0``. With skipping on, the
   gradients are checked too (a finite loss can still overflow in backward).
 
-The guard is the ``before_step`` callback of ``BaseModel.train_iteration``. With several
-processes all ranks agree on the verdict (a NaN on one rank must stop or skip all).
+The guard is the ``before_step`` gate of ``BaseModel.train_iteration``
+(engine/model/step.py): in one collective per step (per phase for a GAN) every process
+agrees on the non-finite verdict (a NaN on one rank must stop or skip all), on a float16
+overflow, and on a stop signal (SIGTERM/SIGINT, preemption.py). The verdict comes back in
+the step's result; nothing is read back from the guard afterwards.
 """
 import math
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import torch
 
-from ..utils.errors import ConfigError, EngineError
+from ..model.step import OVERFLOW, SKIPPED, STEPPED, Outcome, host_floats
 from ..utils import comm
+from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
 
 __all__ = ["NonFiniteGuard", "nonfinite_terms"]
@@ -33,47 +37,44 @@ def nonfinite_terms(loss_dict: Dict[str, float]) -> List[str]:
 
 
 class NonFiniteGuard:
-    def __init__(self, max_skips: int, networks: Callable[[], List[torch.nn.Module]]):
+    def __init__(self, max_skips: int, networks: Callable[[], List[torch.nn.Module]],
+                 stop_flag: Callable[[], int] = lambda: 0):
         if int(max_skips) < 0:
             raise ConfigError(f"solver.skip_nonfinite_steps must be >= 0, got {max_skips}")
         self.max_skips = int(max_skips)
         self.skipped = 0                   # skipped steps over the whole run (checkpointed)
         self._networks = networks
+        self._stop_flag = stop_flag        # this process's stop signal number, 0 if none
         self.iteration = 0
-        self.skipped_now: Optional[str] = None  # why this step was skipped: 'loss' / 'gradients'
         self._buffers = []
 
     # ------------------------------------------------------------ per step
     def begin(self, iteration: int) -> None:
         """Before the step's forward passes: remember the buffers when skipping is on."""
         self.iteration = iteration
-        self.skipped_now = None
         if self.max_skips:
             self._buffers = [(b, b.detach().clone()) for net in self._networks() for b in net.buffers()]
 
-    def __call__(self, losses: Dict[str, torch.Tensor]) -> bool:
-        """``before_step``: True to take the optimizer step, False to skip it; raises
-        when the step is non-finite and no skip is left. A bundle with several phases per
-        iteration (a GAN's D and G steps) calls it once per phase: from the first
-        non-finite phase on, the iteration's remaining steps are skipped, counted once."""
-        if self.skipped_now:
-            return False
-        reason = None
-        if not all_finite(losses.values()):
-            reason = "loss"
-        elif self.max_skips and not self._gradients_finite():
-            reason = "gradients"
-        if not comm.any_rank(int(reason is not None)):
-            return True
-        reason = reason or "loss or gradients on another process (its log.rank<N>.txt names them)"
+    def decide(self, losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
+        """The gate (engine/model/step.py): take the step, let the float16 scaler skip it
+        (``overflow`` with finite losses everywhere), or skip it as non-finite; raises
+        when it is non-finite and no skip is left. The losses are read to the host once."""
+        floats = dict(zip(losses, host_floats(losses.values())))
+        bad_loss = not all(math.isfinite(v) for v in floats.values())
+        bad_grads = bool(self.max_skips) and not overflow and not bad_loss and not self._gradients_finite()
+        local = "loss" if bad_loss else "gradients" if bad_grads else ""
+        stop, bad_loss, bad_grads, overflow = comm.all_reduce_max(
+            [self._stop_flag(), bad_loss, bad_grads, overflow])
+        if not (bad_loss or bad_grads):
+            return Outcome(OVERFLOW if overflow else STEPPED, stop=stop, floats=floats)
+        reason = local or "loss or gradients on another process (its log.rank<N>.txt names them)"
         if self.skipped >= self.max_skips:
-            raise EngineError(self.stop_message({k: float(v) for k, v in losses.items()}, reason))
+            raise EngineError(self.stop_message(floats, reason))
         self.skipped += 1
-        self.skipped_now = reason
         with torch.no_grad():
             for buffer, saved in self._buffers:
                 buffer.copy_(saved)
-        return False
+        return Outcome(SKIPPED, reason, stop=stop, floats=floats)
 
     def _gradients_finite(self) -> bool:
         return all_finite(p.grad for net in self._networks() for p in net.parameters() if p.grad is not None)

@@ -17,7 +17,7 @@ import torch.distributed as dist
 __all__ = [
     "get_rank", "get_world_size", "is_main_process", "synchronize",
     "get_local_rank", "get_local_size", "get_gpus_per_process", "set_local_info",
-    "is_distributed", "any_rank", "all_reduce_sum", "reduce_mean_dict", "all_gather_object",
+    "is_distributed", "any_rank", "all_reduce_max", "all_reduce_sum", "reduce_mean_dict", "all_gather_object",
     "broadcast_object", "gather_in_rank_order",
 ]
 
@@ -85,11 +85,18 @@ def synchronize() -> None:
 def any_rank(flag: int) -> int:
     """The largest of ``flag`` over all processes (``flag`` itself in one process): how
     every rank reaches the same verdict (stop on a signal, skip a non-finite step)."""
+    return all_reduce_max([flag])[0]
+
+
+def all_reduce_max(flags: Sequence[int]) -> List[int]:
+    """Element-wise maxima over processes of a few integers, in one collective: the
+    training step agrees on its stop signal, non-finite verdict and AMP overflow at once."""
+    flags = [int(f) for f in flags]
     if not is_distributed():
-        return int(flag)
-    tensor = torch.tensor([int(flag)], dtype=torch.int64, device=_device())
+        return flags
+    tensor = torch.tensor(flags, dtype=torch.int64, device=_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return int(tensor.item())
+    return tensor.tolist()
 
 
 def all_reduce_sum(values: Sequence[float]) -> List[float]:

@@ -1,0 +1,121 @@
+"""Hooks: behaviour added to the training loop without subclassing the trainer.
+
+A hook is a :class:`HookBase` subclass; the trainer calls its stages in the loop:
+
+    before_train()                     once, before the first step of this session
+    before_step()                      before each step fetches its data
+    after_step()                       after each optimizer step (``trainer.step_result``)
+    after_eval(results)                after each evaluation the loop schedules
+    after_train()                      once at the end, also after an error (close files)
+
+Hooks run in ``priority`` order, lowest first (equal priorities: in registration order),
+at every stage. ``self.trainer`` is the trainer (set by ``register_hooks``). What
+``state_dict()`` returns travels in every checkpoint (``payload['trainer'][state_key]``)
+and is handed back to ``load_state_dict`` on ``--resume``, so a resumed run continues a
+hook's counters exactly. Hooks run on every process: a decision that stops or saves must
+come out the same on every rank (evaluation results and the iteration are the same
+everywhere; reduce anything else with ``engine.utils.comm``).
+"""
+from typing import Any, Dict, List, Optional, Sequence
+
+from ...utils.errors import ConfigError
+from ...utils.registry import Registry, build_from_cfg
+
+__all__ = ["HookBase", "WriterHook", "Priority", "BUILD_HOOK_REGISTRY", "build_hooks"]
+
+BUILD_HOOK_REGISTRY = Registry("BUILD_HOOK")
+BUILD_HOOK_REGISTRY.__doc__ = "Hooks named in trainer.hooks = [dict(name=..., **kwargs)]."
+
+STAGES = ("before_train", "before_step", "after_step", "after_eval", "after_train")
+
+
+class Priority:
+    """The built-ins' places (doc/trainer.md lists them); user hooks default to NORMAL."""
+
+    HIGHEST = 0          # ModelSummary
+    SEED_METHODS = 10    # before_loop / iterate_before / iterate_after / after_loop
+    NONFINITE = 20       # non-finite skip accounting
+    MONITOR = 30         # LearningRateMonitor, GradientNormMonitor
+    NORMAL = 50          # user hooks
+    LOGGER = 60          # the period's record to every writer
+    WRITER = 65          # console, metrics.jsonl, TensorBoard (write order)
+    EVAL = 70            # periodic and final evaluation; after_eval follows at once
+    EARLY_STOPPING = 75
+    BEST = 80            # model_best.pth, ModelCheckpoint (top-k)
+    CHECKPOINT = 90      # periodic checkpoints
+    PREEMPTION = 95      # SIGTERM/SIGINT: stop after this step
+    LOWEST = 100         # progress bar
+
+
+class HookBase:
+    priority: int = Priority.NORMAL
+    trainer: Any = None  # set by trainer.register_hooks
+
+    def before_train(self) -> None:
+        pass
+
+    def before_step(self) -> None:
+        pass
+
+    def after_step(self) -> None:
+        pass
+
+    def after_eval(self, results: Dict[str, float]) -> None:
+        pass
+
+    def after_train(self) -> None:
+        pass
+
+    @property
+    def state_key(self) -> str:
+        """The key of this hook's state in checkpoints (the class name by default)."""
+        return type(self).__name__
+
+    def state_dict(self) -> Dict[str, Any]:
+        """What must survive a resume; empty: nothing is saved."""
+        return {}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(priority={self.priority})"
+
+
+class WriterHook(HookBase):
+    """A place training records go. The trainer calls ``write(record, step)`` on the main
+    process for each record: ``{'type': 'train', 'iter', 'epoch', <logged values>...}``
+    every log period, ``{'type': 'eval', 'iter', <results>}`` after each evaluation,
+    ``{'type': 'skip', ...}`` for a skipped non-finite step. ``open()`` comes before the
+    first record, ``close()`` after the last (training or ``--eval-only``)."""
+
+    priority = Priority.WRITER
+
+    def open(self) -> None:
+        pass
+
+    def write(self, record: Dict[str, Any], step: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement write(record, step)")
+
+    def close(self) -> None:
+        pass
+
+
+def overrides(hook: HookBase, stage: str) -> bool:
+    """Whether ``hook`` does something at ``stage`` (the loop calls only those)."""
+    return getattr(type(hook), stage) is not getattr(HookBase, stage)
+
+
+def build_hooks(nodes: Optional[Sequence], where: str = "trainer.hooks") -> List[HookBase]:
+    """The hooks of ``trainer.hooks``: a list of ``dict(name=..., **kwargs)``."""
+    if not nodes:
+        return []
+    if not isinstance(nodes, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list of dict(name=..., **kwargs), got {nodes!r}")
+    hooks = []
+    for i, node in enumerate(nodes):
+        hook = build_from_cfg(BUILD_HOOK_REGISTRY, node, f"{where}[{i}]")
+        if not isinstance(hook, HookBase):
+            raise ConfigError(f"{where}[{i}]: {type(hook).__name__} is not a HookBase subclass")
+        hooks.append(hook)
+    return hooks

@@ -1,0 +1,129 @@
+"""The loop's own behaviours as hooks: the seed's four methods, non-finite skip
+accounting, evaluation, stopping on SIGTERM/SIGINT and the progress bar."""
+import logging
+import signal
+import sys
+
+from tqdm import tqdm
+
+from ..nonfinite import nonfinite_terms
+from .base import HookBase, Priority
+
+__all__ = ["SeedMethods", "NonFiniteSkips", "PeriodicEval", "Preemption", "ProgressBar"]
+
+logger = logging.getLogger("engine.trainer")
+
+
+class SeedMethods(HookBase):
+    """Calls the seed's trainer methods, so a ``BaseTrainer`` subclass that overrides
+    them keeps working: ``before_loop()``, ``iterate_before(epoch)``,
+    ``iterate_after(epoch, loss_dict)`` (not for a skipped step) and ``after_loop()``
+    (only when training finished, not after an error or a stop signal)."""
+
+    priority = Priority.SEED_METHODS
+
+    def before_train(self) -> None:
+        self.trainer.before_loop()
+
+    def before_step(self) -> None:
+        self.trainer.iterate_before(self.trainer.epoch)
+
+    def after_step(self) -> None:
+        result = self.trainer.step_result
+        if not result.skipped:
+            self.trainer.iterate_after(self.trainer.epoch, result.floats())
+
+    def after_train(self) -> None:
+        if self.trainer.finished:
+            self.trainer.after_loop()
+
+
+class NonFiniteSkips(HookBase):
+    """A step the non-finite guard skipped (``solver.skip_nonfinite_steps``): a warning
+    naming the terms, and a ``'skip'`` record in metrics.jsonl."""
+
+    priority = Priority.NONFINITE
+
+    def __init__(self, guard):
+        self.guard = guard
+
+    def after_step(self) -> None:
+        result = self.trainer.step_result
+        if not result.skipped:
+            return
+        done, losses = self.trainer.iter + 1, result.floats()
+        terms = nonfinite_terms(losses)
+        logger.warning("iteration %d: non-finite %s (%s): step skipped, %d of solver.skip_nonfinite_steps=%d used",
+                       done, result.outcome.reason, ", ".join(f"{n}={losses[n]}" for n in terms) or "losses finite",
+                       self.guard.skipped, self.guard.max_skips)
+        self.trainer.write({"type": "skip", "iter": done, "reason": result.outcome.reason, "nonfinite": terms,
+                            "skipped_total": self.guard.skipped})
+
+
+class PeriodicEval(HookBase):
+    """Evaluate every ``solver.eval_period`` steps (0: only at the end), after the last
+    step, and after a step in which a hook asked to stop; then ``after_eval(results)``
+    on every hook."""
+
+    priority = Priority.EVAL
+
+    def __init__(self, period: int):
+        self.period = int(period)
+
+    def after_step(self) -> None:
+        trainer = self.trainer
+        done = trainer.iter + 1
+        due = self.period > 0 and done % self.period == 0
+        final = done == trainer.max_iter or (trainer.stop_request is not None and not trainer.stop_request.signum)
+        if due or final:
+            trainer.call_hooks("after_eval", trainer.evaluate(done))
+
+
+class Preemption(HookBase):
+    """SIGTERM/SIGINT (preemption.py): the handlers are installed for the loop; a signal
+    agreed by every process in a step's collective stops the run after that step (the
+    trainer saves ``model_<iteration>.pth`` and exits 143 / 130). On the last step the
+    run just finishes."""
+
+    priority = Priority.PREEMPTION
+
+    def __init__(self, signals):
+        self.signals = signals
+        self._installed = None
+
+    def before_train(self) -> None:
+        self._installed = self.signals.installed()
+        self._installed.__enter__()
+
+    def after_step(self) -> None:
+        signum = self.trainer.step_result.outcome.stop
+        if signum and self.trainer.iter + 1 < self.trainer.max_iter:
+            self.trainer.request_stop(f"{signal.Signals(signum).name} received", signum=signum)
+
+    def after_train(self) -> None:
+        if self._installed is not None:
+            self._installed.__exit__(None, None, None)
+            self._installed = None
+
+
+class ProgressBar(HookBase):
+    """A tqdm bar with ETA on stderr (only drawn on a terminal; trainer.progress_bar)."""
+
+    priority = Priority.LOWEST
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._bar = None
+
+    def before_train(self) -> None:
+        trainer = self.trainer
+        self._bar = tqdm(total=trainer.max_iter, initial=trainer.start_iter, desc="train", dynamic_ncols=True,
+                         file=sys.stderr, disable=None if self.enabled else True)
+
+    def after_step(self) -> None:
+        self._bar.update(1)
+
+    def after_train(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

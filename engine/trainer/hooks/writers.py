@@ -1,0 +1,131 @@
+"""Where training numbers go: the period's record (:class:`MetricsLogger`) and the
+writers that receive every record: a readable log line, metrics.jsonl, TensorBoard.
+
+Only the main process writes (the trainer calls writers on rank 0 only); the record is
+built on every process because the event store's flush is a collective.
+"""
+import datetime
+import json
+import logging
+import os
+import resource
+from typing import Any, Dict
+
+import torch
+
+from .base import HookBase, Priority, WriterHook
+
+__all__ = ["MetricsLogger", "ConsoleWriter", "JsonWriter", "TensorboardWriter", "peak_memory_mb",
+           "format_log_line"]
+
+logger = logging.getLogger("engine.trainer")
+
+# record keys that are not scalars to plot
+NOT_SCALARS = ("type", "iter", "epoch", "eta_seconds", "max_mem_mb")
+TIMES = ("data_time", "iter_time")
+
+
+class MetricsLogger(HookBase):
+    """Every ``trainer.log_period`` steps (and at the last one, or when stopping): the
+    event store's means over the period and over processes, with ``lr``, times, ETA and
+    memory, as one ``'train'`` record to every writer. A period made only of skipped
+    (non-finite) steps writes nothing: its losses would be NaN."""
+
+    priority = Priority.LOGGER
+
+    def __init__(self, period: int):
+        self.period = max(1, int(period))
+        self.good_steps = 0  # steps of this period that were not skipped
+
+    def after_step(self) -> None:
+        trainer = self.trainer
+        done = trainer.iter + 1
+        self.good_steps += not trainer.step_result.skipped
+        if done % self.period and done != trainer.max_iter and trainer.stop_request is None:
+            return
+        if not self.good_steps:
+            return
+        self.good_steps = 0
+        values = trainer.event_store.flush()  # every process: one collective
+        times = {key: values.pop(key, 0.0) for key in TIMES}
+        record = {"type": "train", "iter": done, "epoch": trainer.epoch, **values,
+                  **trainer.model.log_values(), **times,
+                  "eta_seconds": times["iter_time"] * (trainer.max_iter - done),
+                  "max_mem_mb": peak_memory_mb(trainer.model.device)}
+        trainer.write(record)
+
+
+class ConsoleWriter(WriterHook):
+    """The log line (log.txt and the console) of each ``'train'`` record."""
+
+    def __init__(self, max_iter: int, device: torch.device):
+        self.max_iter, self.device = max_iter, device
+
+    def write(self, record: Dict[str, Any], step: int) -> None:
+        if record.get("type") == "train":
+            logger.info(format_log_line(record, self.max_iter, self.device))
+
+
+class JsonWriter(WriterHook):
+    """metrics.jsonl: one JSON object per record, flushed each time."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._file = None
+
+    def open(self) -> None:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: Dict[str, Any], step: int) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TensorboardWriter(WriterHook):
+    """``train/<name>`` for each scalar of a ``'train'`` record, ``eval/<name>`` for
+    each result of an ``'eval'`` one."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self._writer = None
+
+    def open(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(log_dir=self.log_dir)
+
+    def write(self, record: Dict[str, Any], step: int) -> None:
+        kind = record.get("type")
+        if kind not in ("train", "eval"):
+            return
+        for key, value in record.items():
+            if key not in NOT_SCALARS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._writer.add_scalar(f"{kind}/{key}", value, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def format_log_line(record: Dict[str, Any], max_iter: int, device: torch.device) -> str:
+    values = "  ".join(f"{k}: {v:.4g}" for k, v in record.items()
+                       if k not in NOT_SCALARS + TIMES and isinstance(v, (int, float)))
+    times = "  ".join(f"{k}: {record[k]:.4f}" for k in TIMES if k in record)
+    eta = str(datetime.timedelta(seconds=int(record["eta_seconds"])))
+    mem_kind = "max_mem" if device.type == "cuda" else "max_rss"
+    return (f"iter: {record['iter']}/{max_iter}  epoch: {record['epoch']}  {values}  {times}  "
+            f"eta: {eta}  {mem_kind}: {record['max_mem_mb']:.0f}M")

@@ -1,0 +1,157 @@
+"""The trainer's checkpoints: what one holds, saving it safely, and resuming from it.
+
+A checkpoint is a ``torch.save``d dict: ``model`` (the bundle's state), ``iteration``
+(completed steps), ``epoch`` (of the next step), ``data`` (what the sample-stream
+position is derived from, resume_check.py), ``trainer`` (the non-finite skip count and
+every hook's ``state_dict`` under its ``state_key``; ``stopped`` when a hook ended the
+run early), ``rng``, ``config`` and ``engine_version``. See doc/resume.md.
+"""
+import inspect
+import logging
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from .. import __version__
+from ..config.loader import dump_cfg
+from ..checkpoint.io import iter_tensors
+from ..data.sampler import epoch_at
+from ..utils import comm
+from ..utils.errors import EngineError
+from ..utils.finite import all_finite
+from ..utils.rng import capture_rng_state, restore_rng_state
+from .resume_check import check_data_position, data_position, report_config_changes
+
+__all__ = ["TrainerState", "StopRequest", "run_dir_of", "accepts_keyword", "first_nonfinite"]
+
+logger = logging.getLogger("engine.trainer")
+
+# payload['trainer'] keys that are not hook states
+OWN_KEYS = ("nonfinite", "stopped")
+
+
+@dataclass
+class StopRequest:
+    """Why the run stops early (``trainer.request_stop``)."""
+
+    reason: str
+    signum: int = 0  # a stop signal: save, exit 143/130; 0: finish cleanly, exit 0
+
+
+def run_dir_of(cfg) -> str:
+    return os.path.join(cfg.OUTPUT_DIR, cfg.OUTPUT_LOG_NAME)
+
+
+class TrainerState:
+    """BaseTrainer's checkpoint methods (they use only attributes BaseTrainer.__init__ sets)."""
+
+    def resume_or_load(self, resume: bool = True) -> str:
+        """--resume: continue from the newest complete checkpoint (fresh start if none).
+        Otherwise load ``trainer.weights`` into the generator, if set. Returns what was
+        loaded: 'checkpoint', 'weights' or ''."""
+        if resume:
+            self.checkpointer.remove_stale_temporaries()
+            found = self.checkpointer.load_latest()
+            failures = self.checkpointer.load_failures
+            if found is not None:
+                path, payload = found
+                self.model.load_state_dict(payload["model"])
+                self.start_iter = int(payload["iteration"])
+                if "rng" in payload:
+                    restore_rng_state(payload["rng"])
+                self.restore_trainer_state(payload, path)
+                logger.info("resumed from %s at iteration %d", path, self.start_iter)
+                if failures:
+                    logger.warning("resumed from %s, the newest checkpoint that loads; not used: %s", path,
+                                   "; ".join(f"{p} ({reason})" for p, reason in failures))
+                return "checkpoint"
+            if failures:
+                raise EngineError(
+                    f"--resume: none of the {len(failures)} checkpoint(s) in {self.checkpointer.folder!r} "
+                    f"loads: " + "; ".join(f"{p} ({reason})" for p, reason in failures)
+                    + "; move them away to start this run from scratch")
+            logger.info("--resume: no checkpoint in %s; starting from scratch", self.checkpointer.folder)
+        if self.cfg.TRAINER.WEIGHTS:
+            self.model.load_generator_weights(self.cfg.TRAINER.WEIGHTS, self.cfg.TRAINER.WEIGHTS_PREFIXES)
+            return "weights"
+        return ""
+
+    def restore_trainer_state(self, payload: dict, path: str) -> None:
+        """The trainer's own part of a checkpoint: the skipped non-finite steps, every
+        hook's state (model_best.pth's best is read too: it may be newer), whether a hook
+        had stopped the run; then check that the data stream and config still match."""
+        state = payload.get("trainer") or {}
+        self.resumed_from = path
+        self.nonfinite_guard.load_state_dict(state.get("nonfinite") or {})
+        self.resume_state = {k: v for k, v in state.items() if k not in OWN_KEYS}
+        for hook in self.hooks:
+            hook.load_state_dict(self.resume_state.get(hook.state_key) or {})
+        if state.get("stopped"):
+            self.stop_request = StopRequest(state["stopped"])
+        if self.train_set is not None:
+            check_data_position(payload.get("data"), self._data_position(self.start_iter), self.start_iter)
+        report_config_changes(payload.get("config"), dump_cfg(self.cfg))
+
+    def _data_position(self, iteration: int) -> dict:
+        size = len(self.train_set) if self.train_set is not None else None
+        return data_position(self.cfg, iteration, size, self.world_size)
+
+    def _epoch_at(self, iteration: int) -> Optional[int]:
+        """The epoch of step ``iteration`` (0-based), as the sampler computes it."""
+        if self.train_set is None or len(self.train_set) == 0:
+            return None
+        return epoch_at(iteration, int(self.cfg.SOLVER.TRAIN_PER_BATCH) * self.world_size, len(self.train_set))
+
+    def checkpoint_payload(self, iteration: int) -> dict:
+        """Everything a resume needs. ``iteration`` = completed steps; ``epoch`` = the epoch
+        of the next step; ``data`` = what the sample-stream position is derived from."""
+        trainer = {"nonfinite": self.nonfinite_guard.state_dict()}
+        for hook in self.hooks:
+            state = hook.state_dict()
+            if state:
+                trainer[hook.state_key] = state
+        if self.stop_request is not None and not self.stop_request.signum:
+            trainer["stopped"] = self.stop_request.reason
+        return {
+            "model": self.model.state_dict(),
+            "iteration": iteration,
+            "epoch": self._epoch_at(iteration),
+            "data": self._data_position(iteration),
+            "trainer": trainer,
+            "rng": capture_rng_state(),
+            "config": dump_cfg(self.cfg),
+            "engine_version": __version__,
+        }
+
+    def save_checkpoint(self, name: str, iteration: int, *, update_last: bool = True) -> Optional[str]:
+        """Save ``checkpoints/<name>`` atomically (and name it in ``last_checkpoint``
+        unless ``update_last`` is False). Refuses, with an error, to write a state that
+        holds NaN or inf: the good checkpoints on disk stay the newest."""
+        payload = self.checkpoint_payload(iteration)
+        bad = first_nonfinite(payload["model"])
+        if bad is not None:
+            raise EngineError(
+                f"refusing to save checkpoint {name} at iteration {iteration}: {bad} holds NaN or inf "
+                f"values; training stopped, the checkpoints already written are kept as they were "
+                f"(newest: {self.checkpointer.last_name() or 'none'})")
+        path = self.checkpointer.save(name, payload, update_last=update_last)
+        comm.synchronize()  # rank 0 writes; nobody goes on before the file exists
+        if update_last:
+            self.saved_iter = iteration
+        return path
+
+
+def accepts_keyword(function, name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def first_nonfinite(tree, prefix: str = "model") -> Optional[str]:
+    """The dotted name of the first floating tensor in ``tree`` holding NaN or inf."""
+    named = [(name, t) for name, t in iter_tensors(tree, prefix) if t.is_floating_point() or t.is_complex()]
+    if all_finite(t for _, t in named):  # one check; names only when something is wrong
+        return None
+    return next(name for name, t in named if not all_finite([t]))
