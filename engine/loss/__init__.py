@@ -1,11 +1,16 @@
 """Losses: a registry of loss classes and weighted, config-driven sums of them."""
 from .build import LOSS_ARCH_REGISTRY, build_loss
-from .dice import DiceLoss
+from .dice import BinaryDiceLoss, DiceLoss, GeneralizedDiceLoss
 from .focal import FocalLoss
-from .pipe import LossCompose, LossKeyCompose
+from .iou import IOULoss
+from .ohem import OnlineHardExampleMiningCELoss
+from .perceptual import VggLoss
+from .pipe import LossCompose, LossKeyCompose, LossKeyCompose2, pop_logged_values
+from .ssim import SSIMLoss
 from .term import LossTerm
 
 __all__ = [
     "LOSS_ARCH_REGISTRY", "build_loss", "LossTerm", "LossCompose", "LossKeyCompose",
-    "FocalLoss", "DiceLoss",
+    "LossKeyCompose2", "pop_logged_values", "FocalLoss", "DiceLoss", "BinaryDiceLoss",
+    "GeneralizedDiceLoss", "IOULoss", "OnlineHardExampleMiningCELoss", "SSIMLoss", "VggLoss",
 ]

@@ -1,16 +1,20 @@
 """Weighted sums of configured losses: a single sum, or one sum per named key.
 
-``LossKeyCompose`` returns a dict so a model's ``run_step`` can hand it straight to the
-trainer, which logs each key separately and backpropagates their sum.
+``LossKeyCompose`` called in the engine's form returns a dict so a model's ``run_step``
+can hand it straight to the trainer, which logs each key separately and backpropagates
+their sum. Called in the seed's list form (:mod:`engine.loss.pairing`) it returns the
+total, as the seed does, and keeps each key's value in :attr:`last_values`;
+:func:`pop_logged_values` is how the trainer finds those values to log them.
 """
-from typing import Any, Dict, Mapping, Sequence
+from typing import Any, Dict, Iterable, Mapping, Sequence, Union
 
 from torch import Tensor, nn
 
 from ..utils.errors import ConfigError
+from .pairing import pair, seed_form
 from .term import LossTerm
 
-__all__ = ["LossCompose", "LossKeyCompose"]
+__all__ = ["LossCompose", "LossKeyCompose", "LossKeyCompose2", "pop_logged_values"]
 
 _DEFAULT_WHERE = "trainer.model.loss"
 
@@ -38,19 +42,25 @@ class LossCompose(nn.Module):
             LossTerm.from_cfg(entry, f"{where}[{i}]") for i, entry in enumerate(loss_cfgs)
         )
 
-    def forward(self, inputs: Any) -> Tensor:
-        total = self.terms[0](inputs)
-        for term in self.terms[1:]:
-            total = total + term(inputs)
-        return total
+    def forward(self, inputs: Any, by_order: bool = False) -> Tensor:
+        return _sum(term(inputs, by_order) for term in self.terms)
 
 
 class LossKeyCompose(nn.Module):
-    """One :class:`LossCompose` per key; returns ``{key: weighted sum}`` (keys lower-case).
+    """One weighted sum per key (keys lower-case) of that key's losses.
 
-    ``loss_cfgs``: ``dict(loss1=[entries...], loss2=[entries...])``. Inputs are a
-    tuple/list or a dict shared by every key, or a dict whose keys are exactly the loss
-    keys (any case), each value being that key's own inputs (a tuple or a dict).
+    ``loss_cfgs``: ``dict(loss1=[entry, (entry, entry), ...], loss2=[...])``; an entry is a
+    dict, a tuple (or list) of entries is a *group*: several losses applied to the same
+    input, counting as one loss when inputs are paired with losses.
+
+    Called with (the first that fits wins):
+
+    1. a dict whose values at the loss keys are *lists of inputs* (the seed's form,
+       :mod:`engine.loss.pairing`): returns the **total**, one scalar tensor; each key's
+       value, detached, is in :attr:`last_values`;
+    2. a dict whose keys are exactly the loss keys, each value that key's one input (a
+       tuple or a dict): returns ``{key: tensor}``;
+    3. one tuple/list or dict shared by every key: returns ``{key: tensor}``.
     """
 
     def __init__(self, loss_cfgs: Mapping, where: str = _DEFAULT_WHERE):
@@ -59,25 +69,37 @@ class LossKeyCompose(nn.Module):
             raise ConfigError(
                 f"{where}: expected a dict of named loss lists, e.g. "
                 f"dict(loss1=[dict(name='MSELoss')]), got {type(loss_cfgs).__name__} "
-                f"{loss_cfgs!r}" + (" (a plain list is for LossCompose)"
+                f"{loss_cfgs!r}" + (" (a plain list is for LossCompose or LossKeyCompose2)"
                                     if isinstance(loss_cfgs, (list, tuple)) else "")
             )
         if not loss_cfgs:
             raise ConfigError(f"{where}: no losses configured; add e.g. loss1=[dict(name=...)].")
-        groups: Dict[str, LossCompose] = {}
+        self.where = where
+        groups: Dict[str, nn.ModuleList] = {}
         for key, entries in loss_cfgs.items():
             name = str(key).lower()
             if name in groups:
                 raise ConfigError(f"{where}: loss key '{name}' is given twice (keys ignore case).")
-            groups[name] = LossCompose(entries, f"{where}.{name}")
+            groups[name] = _losses_of_key(entries, f"{where}.{name}")
         try:
             self.groups = nn.ModuleDict(groups)
         except KeyError as e:
             raise ConfigError(f"{where}: a loss key can not be used as a name: {e}") from None
+        #: ``{key: detached value}`` of the latest call in the seed's list form.
+        self.last_values: Dict[str, Tensor] = {}
 
-    def forward(self, inputs: Any) -> Dict[str, Tensor]:
+    def forward(self, inputs: Any) -> Union[Tensor, Dict[str, Tensor]]:
+        keys = list(self.groups.keys())
+        lists = seed_form(inputs, keys, self.where)
+        if lists is not None:
+            per_key = {key: _sum(loss(item, True) for loss, item in
+                                 pair(key, lists[key], self.groups[key], self.where))
+                       for key in keys}
+            self.last_values = {key: value.detach() for key, value in per_key.items()}
+            return _sum(per_key.values())
         per_key = self._split(inputs)
-        return {key: group(per_key[key]) for key, group in self.groups.items()}
+        return {key: _sum(loss(per_key[key]) for loss in losses)
+                for key, losses in self.groups.items()}
 
     def _split(self, inputs: Any) -> Dict[str, Any]:
         if isinstance(inputs, Mapping) and inputs:
@@ -85,3 +107,73 @@ class LossKeyCompose(nn.Module):
             if set(lowered) == set(self.groups.keys()):
                 return lowered
         return {key: inputs for key in self.groups.keys()}
+
+
+class LossKeyCompose2(LossCompose):
+    """The seed's recommended form: a list of entries called with one dict of named
+    tensors, each entry reading its ``input_name``; returns the total (one scalar).
+
+    It is :class:`LossCompose` (which also takes a tuple) that also keeps each entry's
+    detached value in :attr:`last_values`, named by the entry's ``name`` (a repeated
+    name gets ``_<index in the list>``), for the log."""
+
+    def __init__(self, loss_cfgs: Sequence, where: str = _DEFAULT_WHERE):
+        super().__init__(loss_cfgs, where)
+        names = [type(term.loss).__name__ for term in self.terms]
+        self.value_names = [n if names.index(n) == i else f"{n}_{i}" for i, n in enumerate(names)]
+        self.last_values: Dict[str, Tensor] = {}
+
+    def forward(self, inputs: Any, by_order: bool = False) -> Tensor:
+        values = [term(inputs, by_order) for term in self.terms]
+        self.last_values = {n: v.detach() for n, v in zip(self.value_names, values)}
+        return _sum(values)
+
+
+def pop_logged_values(owner: Any) -> Dict[str, Tensor]:
+    """The :attr:`last_values` of every seed-form composition ``owner`` (a model) holds as
+    an attribute (or inside a dict/list attribute), emptied once read.
+
+    The trainer calls it after each ``run_step`` and logs what it returns, so the per-key
+    values of ``total = self.loss(dict(loss1=[...]))`` reach the log line and
+    metrics.jsonl although ``run_step`` returned only the total. A name held by two
+    compositions is prefixed by the attribute (``loss_d.loss1``)."""
+    found: Dict[str, Tensor] = {}
+    for attr, value in vars(owner).items():
+        for module in _compositions(value):
+            for name, v in module.last_values.items():
+                found[f"{attr}.{name}" if name in found else name] = v
+            module.last_values = {}
+    return found
+
+
+def _compositions(value: Any) -> Iterable[Any]:
+    if isinstance(value, (LossKeyCompose, LossKeyCompose2)):
+        return [value]
+    items = value.values() if isinstance(value, (Mapping, nn.ModuleDict)) else (
+        value if isinstance(value, (list, tuple, nn.ModuleList)) else ())
+    return [v for v in items if isinstance(v, (LossKeyCompose, LossKeyCompose2))]
+
+
+def _losses_of_key(entries: Any, where: str) -> nn.ModuleList:
+    """A key's losses: a term per entry dict, a :class:`LossCompose` per tuple group."""
+    if isinstance(entries, (Mapping, str)) or not isinstance(entries, Sequence):
+        raise ConfigError(
+            f"{where}: expected a list of loss entries [dict(name=..., param=...), ...] (a "
+            f"tuple of entries inside it is a group), got {type(entries).__name__} {entries!r}"
+        )
+    if len(entries) == 0:
+        raise ConfigError(f"{where}: the list of losses is empty; name at least one.")
+    losses = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, (list, tuple)):
+            losses.append(LossCompose(entry, f"{where}[{i}]"))
+        else:
+            losses.append(LossTerm.from_cfg(entry, f"{where}[{i}]"))
+    return nn.ModuleList(losses)
+
+
+def _sum(values: Iterable[Tensor]) -> Tensor:
+    total = None
+    for value in values:
+        total = value if total is None else total + value
+    return total

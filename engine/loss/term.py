@@ -62,16 +62,22 @@ class LossTerm(nn.Module):
         input_name = _input_name(entry.get("input_name"), f"{where}.input_name")
         return cls(build_loss(node, where), weight, input_name, where)
 
-    def forward(self, inputs: Any) -> Tensor:
-        loss = self.loss(*self.select(inputs))
+    def forward(self, inputs: Any, by_order: bool = False) -> Tensor:
+        loss = self.loss(*self.select(inputs, by_order))
         return loss if self.lambda_weight == 1.0 else loss * self.lambda_weight
 
-    def select(self, inputs: Any) -> Tuple[Any, ...]:
-        """The positional arguments this term's loss gets from ``inputs``."""
+    def select(self, inputs: Any, by_order: bool = False) -> Tuple[Any, ...]:
+        """The positional arguments this term's loss gets from ``inputs``.
+
+        ``by_order``: a dict given to an entry without ``input_name`` passes its values in
+        the dict's order (the seed's list form, where each dict is built for its loss)
+        instead of being an error."""
         if isinstance(inputs, (tuple, list)):
             return tuple(inputs)
         if isinstance(inputs, Mapping):
             available = sorted(map(str, inputs.keys()))
+            if self.input_name is None and by_order:
+                return tuple(inputs.values())
             if self.input_name is None:
                 raise ConfigError(
                     f"{self.where}: the loss inputs are a dict (keys {available}) but this "
