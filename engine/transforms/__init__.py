@@ -6,6 +6,12 @@ from . import functional
 from .base import BaseTransform
 from .build import TRANSFORM_REGISTRY, build_transforms
 from .color import RandomColorJitter
+from .color_base import BasicColorTransform
+from .composition import OneOf, RandomApply, SomeOf
+from .filters import (RandomCLAHE, RandomCompress, RandomGaussianBlur, RandomGaussianNoise,
+                      RandomSharpen)
+from .photometric import (RandomBrightness, RandomBrightnessContrast, RandomContrast,
+                          RandomGamma, RandomHue, RandomSaturation, RandomToneCurve, ToGray)
 from .compose import Compose
 from .crop import CenterCrop, Pad, RandomCrop, RandomResizedCrop
 from .formatting import Normalize, ToTensor
@@ -26,6 +32,23 @@ __all__ = [
     "CenterCrop",
     "Pad",
     "RandomColorJitter",
+    "BasicColorTransform",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomSaturation",
+    "RandomHue",
+    "RandomGamma",
+    "RandomBrightnessContrast",
+    "RandomToneCurve",
+    "ToGray",
+    "RandomGaussianBlur",
+    "RandomSharpen",
+    "RandomCLAHE",
+    "RandomCompress",
+    "RandomGaussianNoise",
+    "OneOf",
+    "SomeOf",
+    "RandomApply",
     "Normalize",
     "ToTensor",
 ]

@@ -11,13 +11,17 @@ from engine.utils.registry import Registry, build_from_cfg
 
 from .compose import Compose
 
-__all__ = ["TRANSFORM_REGISTRY", "build_transforms"]
+__all__ = ["TRANSFORM_REGISTRY", "BUILD_TRANSFORMER_REGISTRY", "build_transforms"]
 
 TRANSFORM_REGISTRY = Registry("TRANSFORM")
 TRANSFORM_REGISTRY.__doc__ = """
 Data augmentation transforms, called as ``t(results, rng) -> results``.
 Register your own with ``@TRANSFORM_REGISTRY.register()``.
 """
+
+#: The seed's name for the same registry (``from engine.transforms.build import
+#: BUILD_TRANSFORMER_REGISTRY``): one registry, two names.
+BUILD_TRANSFORMER_REGISTRY = TRANSFORM_REGISTRY
 
 
 def build_transforms(cfg_list, where: str = "dataloader.train_data_set.transformer") -> Compose:

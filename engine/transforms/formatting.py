@@ -53,9 +53,14 @@ def _check_keys(owner: str, keys):
 class Normalize(BaseTransform):
     """``(img - mean) / std`` per channel, as float32, on the image fields (``img_fields``
     that are not masks, or ``keys``). ``to_rgb`` swaps BGR to RGB first (for images read
-    with ``cv2.imread`` and not converted). Records ``img_norm_cfg``."""
+    with ``cv2.imread`` and not converted). Records ``img_norm_cfg``.
 
-    def __init__(self, mean, std, to_rgb: bool = False, keys=None):
+    The defaults are the seed's: ImageNet statistics in 0..255 units, RGB order. A
+    ``uint8`` image is normalised in one pass through a per-channel float32 table
+    (:func:`functional.normalize`), with no intermediate float copy."""
+
+    def __init__(self, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375),
+                 to_rgb: bool = False, keys=None):
         name = type(self).__name__
         self.mean = _check_stats(name, "mean", mean)
         self.std = _check_stats(name, "std", std, nonzero=True)

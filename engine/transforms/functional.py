@@ -14,6 +14,23 @@ import cv2
 import numpy as np
 import torch
 
+from .functional_color import (  # noqa: F401  (re-exported: F.adjust_brightness, ...)
+    add_noise,
+    adjust_brightness,
+    adjust_contrast,
+    adjust_gamma,
+    adjust_hue,
+    adjust_saturation,
+    apply_lut,
+    brightness_contrast,
+    clahe,
+    image_compression,
+    move_tone_curve,
+    normalize,
+    sharpen,
+    to_gray,
+)
+
 __all__ = [
     "INTERPOLATIONS",
     "interpolation_flag",
@@ -33,6 +50,14 @@ __all__ = [
     "adjust_hue",
     "adjust_gamma",
     "gaussian_blur",
+    "apply_lut",
+    "brightness_contrast",
+    "move_tone_curve",
+    "to_gray",
+    "clahe",
+    "image_compression",
+    "sharpen",
+    "add_noise",
 ]
 
 INTERPOLATIONS = {
@@ -48,9 +73,6 @@ INTERPOLATIONS = {
     )
     if hasattr(cv2, name)
 }
-
-_RGB_TO_GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
 
 def interpolation_flag(name: Union[str, int]) -> int:
     """The OpenCV flag for an interpolation given by its cv2 name (``'INTER_LINEAR'``)."""
@@ -90,25 +112,6 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)
     return tensor.float()
-
-
-def normalize(img: np.ndarray, mean, std, to_rgb: bool = False) -> np.ndarray:
-    """``(img - mean) / std`` per channel, in float32. ``to_rgb`` swaps BGR to RGB first."""
-    img = np.asarray(img, dtype=np.float32)
-    channels = img.shape[2] if img.ndim == 3 else 1
-    if to_rgb and channels == 3:
-        img = img[:, :, ::-1]
-    mean = np.asarray(mean, dtype=np.float32).reshape(-1)
-    std = np.asarray(std, dtype=np.float32).reshape(-1)
-    for name, value in (("mean", mean), ("std", std)):
-        if value.size not in (1, channels):
-            raise ValueError(
-                f"normalize: {name} has {value.size} values but the image has "
-                f"{channels} channel(s)"
-            )
-    if img.ndim == 2:
-        mean, std = mean[0], std[0]
-    return ((img - mean) / std).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -208,72 +211,14 @@ def flip_points(points: np.ndarray, img_shape: Tuple[int, int], direction: str) 
 # ----------------------------------------------------------------------------- colour
 
 
-def _finish(out: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Back to the input's dtype, saturating: [0, 255] for uint8, [0, 1] for floats."""
-    if like.dtype == np.uint8:
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    return np.clip(out, 0.0, 1.0).astype(like.dtype)
-
-
-def _is_rgb(img: np.ndarray) -> bool:
-    return img.ndim == 3 and img.shape[2] == 3
-
-
-def _gray(img: np.ndarray) -> np.ndarray:
-    if _is_rgb(img):
-        return img.astype(np.float32) @ _RGB_TO_GRAY
-    return img.astype(np.float32).reshape(img.shape[:2] + (-1,)).mean(axis=2)
-
-
-def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:
-    """Multiply by ``factor`` (1 keeps the image, 0 gives black)."""
-    return _finish(img.astype(np.float32) * factor, img)
-
-
-def adjust_contrast(img: np.ndarray, factor: float) -> np.ndarray:
-    """Blend with the mean grey level (1 keeps the image, 0 gives flat grey)."""
-    mean = float(_gray(img).mean())
-    return _finish(img.astype(np.float32) * factor + mean * (1.0 - factor), img)
-
-
-def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
-    """Blend an RGB image with its greyscale (1 keeps it, 0 gives grey)."""
-    if not _is_rgb(img):
-        return img.copy()
-    gray = _gray(img)[:, :, None]
-    return _finish(img.astype(np.float32) * factor + gray * (1.0 - factor), img)
-
-
-def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
-    """Rotate the hue of an RGB image by ``factor`` turns, ``factor`` in [-0.5, 0.5]."""
-    if not -0.5 <= factor <= 0.5:
-        raise ValueError(f"hue factor must be in [-0.5, 0.5], got {factor}")
-    if not _is_rgb(img) or factor == 0:
-        return img.copy()
-    if img.dtype == np.uint8:
-        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL)  # hue in 0..255 for a full turn
-        shift = int(round(factor * 256))
-        hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + shift) % 256).astype(np.uint8)
-        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
-    hsv = cv2.cvtColor(np.clip(img, 0, 1).astype(np.float32), cv2.COLOR_RGB2HSV)  # degrees
-    hsv[:, :, 0] = (hsv[:, :, 0] + factor * 360.0) % 360.0
-    return _finish(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), img)
-
-
-def adjust_gamma(img: np.ndarray, gamma: float, gain: float = 1.0) -> np.ndarray:
-    """``gain * x ** gamma`` on intensities scaled to [0, 1] (gamma > 1 darkens)."""
-    if gamma <= 0:
-        raise ValueError(f"gamma must be positive, got {gamma}")
-    if img.dtype == np.uint8:
-        table = 255.0 * gain * (np.arange(256, dtype=np.float32) / 255.0) ** gamma
-        return _finish(table, img)[img]
-    return _finish(gain * np.clip(img.astype(np.float32), 0, 1) ** gamma, img)
-
-
 def gaussian_blur(img: np.ndarray, kernel_size: int, sigma: float = 0.0) -> np.ndarray:
-    """Gaussian blur with an odd square kernel; ``sigma=0`` derives it from the size."""
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"gaussian_blur: kernel_size must be odd and positive, got {kernel_size}")
+    """Gaussian blur with an odd square kernel; ``sigma=0`` derives sigma from the size,
+    ``kernel_size=0`` (with ``sigma > 0``) derives the size from sigma, as in OpenCV."""
+    if kernel_size == 0 and sigma > 0:
+        pass
+    elif kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"gaussian_blur: kernel_size must be odd and positive (or 0 with "
+                         f"sigma > 0), got {kernel_size}")
     out = cv2.GaussianBlur(img, (int(kernel_size), int(kernel_size)), sigma)
     return _keep_channels(out, img)
 

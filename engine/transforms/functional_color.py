@@ -1,0 +1,251 @@
+"""Colour operations on numpy images, built for speed: uint8 look-up tables and OpenCV.
+
+Augmentation runs on every sample of every epoch, so these avoid float round trips on
+``uint8`` images: a point operation (brightness, contrast, gamma, tone curve, the fused
+normalisation) is a 256-entry table built once per call and applied with ``cv2.LUT`` in a
+single pass; everything else is one or two OpenCV calls. Inputs are never modified.
+
+Conventions (those of :mod:`engine.transforms.functional`, which re-exports these):
+``uint8`` in gives ``uint8`` out, saturated rather than wrapped; float images are taken
+to be in [0, 1] and are clipped to it. Operations that need colour (saturation, hue, grey,
+CLAHE in Lab) assume RGB order and three channels; a one-channel image is handled as grey.
+"""
+import cv2
+import numpy as np
+
+__all__ = [
+    "apply_lut",
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_saturation",
+    "adjust_hue",
+    "adjust_gamma",
+    "brightness_contrast",
+    "move_tone_curve",
+    "to_gray",
+    "clahe",
+    "image_compression",
+    "sharpen",
+    "add_noise",
+    "normalize",
+]
+
+_LEVELS = np.arange(256, dtype=np.float32)
+_GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601, the weights of cv2.COLOR_RGB2GRAY
+
+
+def _is_rgb(img: np.ndarray) -> bool:
+    return img.ndim == 3 and img.shape[2] == 3
+
+
+def _keep_channels(out: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """OpenCV drops a trailing channel axis of size 1; put it back."""
+    if like.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    return out
+
+
+def _table(values: np.ndarray) -> np.ndarray:
+    """A float curve over the 256 levels -> a uint8 table (rounded, saturated)."""
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def apply_lut(img: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[img]`` for a ``uint8`` image with ``cv2.LUT`` (one pass, any channel count).
+
+    ``table`` holds 256 entries (one table for every channel) or 256 x C (one per channel);
+    its dtype is the output's, so a float32 table maps straight to float32.
+    """
+    if table.ndim == 2:
+        table = table.reshape(256, 1, table.shape[1])
+    return _keep_channels(cv2.LUT(img, table), img)
+
+
+def _float(img: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.clip(values, 0.0, 1.0).astype(img.dtype, copy=False)
+
+
+def _gray_mean(img: np.ndarray) -> float:
+    """The mean of the image's grey version, without making it (grey is linear in RGB)."""
+    means = cv2.mean(img)
+    if _is_rgb(img):
+        return float(sum(w * m for w, m in zip(_GRAY_WEIGHTS, means)))
+    channels = img.shape[2] if img.ndim == 3 else 1
+    return float(sum(means[:min(channels, 4)]) / min(channels, 4))
+
+
+def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:
+    """Multiply by ``factor`` (1 keeps the image, 0 gives black)."""
+    if img.dtype == np.uint8:
+        return apply_lut(img, _table(_LEVELS * factor))
+    return _float(img, img * np.float32(factor))
+
+
+def adjust_contrast(img: np.ndarray, factor: float) -> np.ndarray:
+    """Blend with the mean grey level (1 keeps the image, 0 gives flat grey)."""
+    mean = _gray_mean(img)
+    if img.dtype == np.uint8:
+        return apply_lut(img, _table(_LEVELS * factor + mean * (1.0 - factor)))
+    return _float(img, img * np.float32(factor) + np.float32(mean * (1.0 - factor)))
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """RGB -> grey, kept as three equal channels (so the rest of the pipeline is unchanged).
+    A one-channel image is returned as a copy."""
+    if not _is_rgb(img):
+        return img.copy()
+    return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
+    """Blend an RGB image with its greyscale (1 keeps it, 0 gives grey); others copied."""
+    if not _is_rgb(img):
+        return img.copy()
+    out = cv2.addWeighted(img, float(factor), to_gray(img), 1.0 - float(factor), 0.0)
+    return out if img.dtype == np.uint8 else _float(img, out)
+
+
+def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
+    """Rotate the hue of an RGB image by ``factor`` turns, ``factor`` in [-0.5, 0.5]."""
+    if not -0.5 <= factor <= 0.5:
+        raise ValueError(f"hue factor must be in [-0.5, 0.5], got {factor}")
+    if not _is_rgb(img) or factor == 0:
+        return img.copy()
+    if img.dtype == np.uint8:
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL)  # hue in 0..255 for a full turn
+        table = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+        table[:, 0] = (np.arange(256) + int(round(factor * 256))) % 256
+        return cv2.cvtColor(apply_lut(hsv, table), cv2.COLOR_HSV2RGB_FULL)
+    hsv = cv2.cvtColor(np.clip(img, 0, 1).astype(np.float32), cv2.COLOR_RGB2HSV)  # degrees
+    hsv[:, :, 0] = (hsv[:, :, 0] + factor * 360.0) % 360.0
+    return _float(img, cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB))
+
+
+def adjust_gamma(img: np.ndarray, gamma: float, gain: float = 1.0) -> np.ndarray:
+    """``gain * x ** gamma`` on intensities scaled to [0, 1] (gamma > 1 darkens)."""
+    if gamma <= 0:
+        raise ValueError(f"gamma must be positive, got {gamma}")
+    if img.dtype == np.uint8:
+        return apply_lut(img, _table(255.0 * gain * (_LEVELS / 255.0) ** gamma))
+    return _float(img, gain * np.clip(img, 0, 1) ** np.float32(gamma))
+
+
+def brightness_contrast(img: np.ndarray, alpha: float, beta: float, beta_by_max=True):
+    """``alpha * x + beta * M``: ``alpha`` scales contrast, ``beta`` shifts brightness by a
+    fraction of ``M``, the dtype's maximum (255, or 1 for floats) when ``beta_by_max``,
+    else ``alpha`` times the image's mean (the seed's and albumentations' rule)."""
+    if beta_by_max:
+        shift = beta * (255.0 if img.dtype == np.uint8 else 1.0)
+    else:
+        means = cv2.mean(img)
+        channels = min(img.shape[2] if img.ndim == 3 else 1, 4)
+        shift = alpha * beta * sum(means[:channels]) / channels
+    if img.dtype == np.uint8:
+        return apply_lut(img, _table(_LEVELS * alpha + shift))
+    return _float(img, img * np.float32(alpha) + np.float32(shift))
+
+
+def move_tone_curve(img: np.ndarray, low_y: float, high_y: float) -> np.ndarray:
+    """Remap intensities through the cubic Bezier curve with control points
+    ``(0, 0), (1/3, low_y), (2/3, high_y), (1, 1)`` (``low_y, high_y`` in [0, 1]): lifting
+    ``low_y`` brightens the shadows, lowering ``high_y`` darkens the highlights."""
+    for name, v in (("low_y", low_y), ("high_y", high_y)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"move_tone_curve: {name} must be in [0, 1], got {v}")
+
+    def curve(t):
+        return 3 * (1 - t) ** 2 * t * low_y + 3 * (1 - t) * t ** 2 * high_y + t ** 3
+
+    if img.dtype == np.uint8:
+        return apply_lut(img, _table(curve(_LEVELS / 255.0) * 255.0))
+    return _float(img, curve(np.clip(img, 0, 1)))
+
+
+_CLAHE_CACHE = {}
+
+
+def clahe(img: np.ndarray, clip_limit: float = 2.0, tile_grid_size=(8, 8)) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation of a ``uint8`` image: on the grey
+    levels of a one-channel image, on the lightness (Lab L) of an RGB one."""
+    if img.dtype != np.uint8:
+        raise TypeError(f"clahe needs a uint8 image, got {img.dtype}")
+    grid = (int(tile_grid_size[0]), int(tile_grid_size[1]))
+    op = _CLAHE_CACHE.get(grid)
+    if op is None:
+        op = _CLAHE_CACHE[grid] = cv2.createCLAHE(tileGridSize=grid)
+    op.setClipLimit(float(clip_limit))
+    if not _is_rgb(img):
+        return _keep_channels(op.apply(img.reshape(img.shape[:2])), img)
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+    cv2.insertChannel(op.apply(cv2.extractChannel(lab, 0)), lab, 0)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def image_compression(img: np.ndarray, quality: int, image_type: str = ".jpg") -> np.ndarray:
+    """Encode with ``image_type`` (``.jpg``/``.jpeg``/``.webp``) at ``quality`` and decode,
+    leaving the compression artefacts. Channels are encoded in the order given (as
+    albumentations does); float images go through uint8."""
+    flags = {".jpg": cv2.IMWRITE_JPEG_QUALITY, ".jpeg": cv2.IMWRITE_JPEG_QUALITY,
+             ".webp": cv2.IMWRITE_WEBP_QUALITY}
+    if image_type not in flags:
+        raise ValueError(f"image_compression: unknown image_type {image_type!r}; "
+                         f"expected one of {sorted(flags)}")
+    src = img if img.dtype == np.uint8 else np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(image_type, src, (int(flags[image_type]), int(quality)))
+    if not ok:
+        raise ValueError(f"image_compression: OpenCV could not encode a {src.shape} image "
+                         f"as {image_type}")
+    out = _keep_channels(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), img)
+    return out if img.dtype == np.uint8 else (out / np.float32(255)).astype(img.dtype)
+
+
+def sharpen(img: np.ndarray, alpha: float, lightness: float) -> np.ndarray:
+    """Blend the image with its 3x3 Laplacian-sharpened version: ``alpha`` is the weight of
+    the sharpened image (0 keeps the image), ``lightness`` the centre weight's excess over
+    8 (1 keeps the mean brightness)."""
+    kernel = np.full((3, 3), -alpha, np.float32)
+    kernel[1, 1] = (1 - alpha) + alpha * (8 + lightness)
+    out = _keep_channels(cv2.filter2D(img, -1, kernel), img)
+    return out if img.dtype == np.uint8 else _float(img, out)
+
+
+def add_noise(img: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``img + noise`` (noise in the image's units: 0..255 for uint8, 0..1 for floats),
+    saturated. ``noise`` is float32 with the image's shape, or H x W x 1 for grey noise."""
+    if img.dtype == np.uint8:
+        if noise.ndim == 3 and noise.shape[2] == 1 and img.ndim == 3 and img.shape[2] > 1:
+            noise = np.broadcast_to(noise, img.shape)
+        out = cv2.add(img, noise, dtype=cv2.CV_8U)
+        return _keep_channels(out, img)
+    return _float(img, img + noise)
+
+
+def normalize(img: np.ndarray, mean, std, to_rgb: bool = False) -> np.ndarray:
+    """``(img - mean) / std`` per channel, as float32; ``to_rgb`` swaps BGR to RGB first.
+
+    A ``uint8`` image is mapped in one pass through a float32 table per channel (256
+    entries), with no intermediate float copy; other dtypes take one float32 copy
+    normalised in place.
+    """
+    img = np.asarray(img)
+    channels = img.shape[2] if img.ndim == 3 else 1
+    mean = np.asarray(mean, dtype=np.float32).reshape(-1)
+    std = np.asarray(std, dtype=np.float32).reshape(-1)
+    for name, value in (("mean", mean), ("std", std)):
+        if value.size not in (1, channels):
+            raise ValueError(
+                f"normalize: {name} has {value.size} values but the image has "
+                f"{channels} channel(s)"
+            )
+    if to_rgb and channels == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.dtype == np.uint8 else img[:, :, ::-1]
+    if img.dtype == np.uint8 and channels <= 512:
+        width = 1 if img.ndim == 2 or (mean.size == 1 and std.size == 1) else channels
+        table = (_LEVELS[:, None] - np.broadcast_to(mean, (width,))) / np.broadcast_to(std, (width,))
+        return apply_lut(img, table.astype(np.float32) if width > 1 else table.reshape(256))
+    out = img.astype(np.float32)
+    if img.ndim == 2:
+        mean, std = mean[:1], std[:1]
+    out -= mean
+    out *= np.float32(1.0) / std
+    return out

@@ -1,0 +1,39 @@
+"""The seed's module of transform classes (``engine.transforms.transforms``), as aliases.
+
+``from engine.transforms.transforms import BasicColorTransform`` (to write a pixel
+transform with ``apply(img, **params)`` / ``get_params(results)``) and the seed's class
+names all resolve to the engine's own classes; nothing here is a second implementation.
+"""
+from .affine import RandomAffine
+from .color import RandomColorJitter
+from .color_base import BasicColorTransform
+from .crop import RandomCrop
+from .filters import RandomCLAHE, RandomCompress, RandomGaussianBlur, RandomSharpen
+from .formatting import Normalize
+from .geometric import Pad32, RandomFlip, RandomResize, Resize
+from .photometric import (RandomBrightness, RandomBrightnessContrast, RandomContrast,
+                          RandomGamma, RandomHue, RandomSaturation, RandomToneCurve, ToGray)
+
+__all__ = [
+    "BasicColorTransform",
+    "RandomAffine",
+    "RandomFlip",
+    "Resize",
+    "RandomResize",
+    "RandomCrop",
+    "RandomToneCurve",
+    "RandomBrightnessContrast",
+    "RandomGaussianBlur",
+    "ToGray",
+    "Normalize",
+    "RandomColorJitter",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomSaturation",
+    "RandomHue",
+    "RandomGamma",
+    "RandomCLAHE",
+    "RandomCompress",
+    "RandomSharpen",
+    "Pad32",
+]
