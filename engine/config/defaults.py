@@ -28,9 +28,22 @@ def get_default_cfg() -> CN:
     _C.DATALOADER.SHUFFLE = True        # training order; evaluation is always in order
     _C.DATALOADER.TRAIN_DATA_SET = _free(NAME="")
     _C.DATALOADER.VAL_DATA_SET = _free(NAME="")
+    # a third split (the seed's): --eval-only and engine-test evaluate it when it is set
+    _C.DATALOADER.TEST_DATA_SET = _free(NAME="")
 
     _C.TRAINER = CN()
     _C.TRAINER.NAME = "BaseTrainer"
+    # the seed's epoch mode: solver.max_iter, checkpoint_period and eval_period count epochs
+    _C.TRAINER.ENABLE_EPOCH_METHOD = False
+    # how this process runs, filled by the scheduler for user code (the seed's paradigm);
+    # values given in a config are replaced (engine/schedule/paradigm.py)
+    _C.TRAINER.PARADIGM = CN()
+    _C.TRAINER.PARADIGM.TYPE = "NORMAL"   # 'NORMAL' one process, 'DP' DataParallel, 'DDP' process group
+    _C.TRAINER.PARADIGM.GPU_ID = None     # DDP: this process's local rank (its GPU on CUDA)
+    _C.TRAINER.PARADIGM.GLOBAL_RANK = 0
+    _C.TRAINER.PARADIGM.WORLD_SIZE = 1
+    _C.TRAINER.PARADIGM.NUM_PER_GPUS = 1  # processes (DDP) or GPUs (DP) on this machine
+    _C.TRAINER.PRINT_CONFIG = False     # also print the resolved config on the console
     _C.TRAINER.DEVICE = "auto"          # 'auto' (cuda if available), 'cuda', 'cuda:1', 'cpu'
     _C.TRAINER.WEIGHTS = ""             # weights to start from (fine-tuning); not a resume
     # key prefixes stripped from trainer.weights keys the network does not know as they

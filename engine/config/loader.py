@@ -1,100 +1,51 @@
 """Config files (.py or .yaml) and command-line overrides into one checked CfgNode.
 
-Checks happen here, once, before anything is written or launched: a missing file, a
-syntax error (with its line), an unknown engine key (with the nearest valid names), a
-value of the wrong type. Each raises :class:`ConfigError` with one readable message.
+Checks happen here, once, before anything is written or launched: a file that is not a
+config (files.py), its ``_base_`` chain (inherit.py), an unknown engine key (with the
+nearest valid names), a value of the wrong type, a seed alias given beside our key with
+another value (aliases.py), a value out of range (values.py). Each raises
+:class:`ConfigError` with one readable message.
 """
 import ast
 import difflib
-import os
-import runpy
-import traceback
-import types
 from typing import Any, Dict, Sequence
 
 import yaml
 
 from ..utils.errors import ConfigError
-from .defaults import get_default_cfg
 from ..utils.tree import lower_keys
+from .aliases import translate_aliases
+from .defaults import get_default_cfg
+from .inherit import read_with_bases
 from .node import CfgNode, to_node_value, to_upper_tree
+from .values import check_values
 
 __all__ = ["load_cfg", "read_config_file", "merge_checked", "apply_overrides", "dump_cfg"]
 
 
 def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
-    """Defaults <- config file <- ``KEY VALUE`` overrides; frozen and checked."""
+    """Defaults <- config file (and its ``_base_`` files) <- ``KEY VALUE`` overrides;
+    seed aliases moved to our keys, values range-checked, frozen."""
     cfg = get_default_cfg()
-    merge_checked(cfg, to_upper_tree(read_config_file(path)), source=path)
+    merge_checked(cfg, _read_tree(path), source=path)
     apply_overrides(cfg, overrides)
     _mirror_loss_alias(cfg)
+    check_values(cfg)
     cfg.freeze()
     return cfg
 
 
 def read_config_file(path: str) -> Dict[str, Any]:
+    """The file's settings as plain dicts (keys lower-case), its bases merged in."""
+    return lower_keys(_read_tree(path))
+
+
+def _read_tree(path: str) -> Dict[str, Any]:
     if not path:
         raise ConfigError("no config file given: pass --config-file FILE (.py or .yaml)")
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path!r} (cwd: {os.getcwd()})")
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".py":
-        tree = _read_python(path)
-    elif ext in (".yaml", ".yml"):
-        tree = _read_yaml(path)
-    else:
-        raise ConfigError(f"config file {path!r}: expected a .py, .yaml or .yml file")
+    tree = read_with_bases(path)
     if not tree:
         raise ConfigError(f"config file {path!r} defines no settings")
-    return tree
-
-
-def _read_python(path: str) -> Dict[str, Any]:
-    """Module-level names of the file; names starting with '_', modules, functions and
-    classes are helpers of the file, not settings."""
-    try:
-        namespace = runpy.run_path(path, run_name="__engine_config__")
-    except SyntaxError as e:
-        raise ConfigError(
-            f"config file {path!r}, line {e.lineno}: syntax error: {e.msg}\n    {(e.text or '').rstrip()}"
-        ) from None
-    except Exception as e:  # an error while executing the user's config code
-        line = _line_in(path, e)
-        raise ConfigError(
-            f"config file {path!r}{line}: {type(e).__name__}: {e}"
-        ) from None
-    return {
-        k: v
-        for k, v in namespace.items()
-        if not k.startswith("_")
-        and not isinstance(v, (types.ModuleType, types.FunctionType, type))
-    }
-
-
-def _line_in(path: str, exc: BaseException) -> str:
-    real = os.path.realpath(path)
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if os.path.realpath(frame.filename) == real:
-            return f", line {frame.lineno}"
-    return ""
-
-
-def _read_yaml(path: str) -> Dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            tree = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"config file {path!r}{where}: YAML syntax error: {problem}") from None
-    if tree is None:
-        return {}
-    if not isinstance(tree, dict):
-        raise ConfigError(
-            f"config file {path!r}: expected a mapping of sections at the top level, "
-            f"got {type(tree).__name__}"
-        )
     return tree
 
 
@@ -174,7 +125,8 @@ def apply_overrides(cfg: CfgNode, overrides: Sequence[str]) -> None:
         for p in parts[:-1]:
             leaf = leaf.setdefault(p, {})
         leaf[parts[-1]] = to_upper_tree(_parse_literal(raw))
-        merge_checked(cfg, tree, source=f"command-line override {key!r}")
+        source = f"command-line override {key!r}"
+        merge_checked(cfg, translate_aliases(tree, source), source=source)
 
 
 def _parse_literal(raw: str):
