@@ -60,14 +60,16 @@ def _check_text(path: str, kind: str) -> None:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise ConfigError(f"config file {path!r}, line {line}: contains NUL bytes: not a text "
                           f"file (a binary file named like a config?)")
-    encoding = "utf-8"
+    encoding, cookie_error = "utf-8", None
     if kind == "python":
         try:
             encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-        except SyntaxError as e:
-            raise ConfigError(f"config file {path!r}: {e}") from None
+        except SyntaxError as e:  # not UTF-8 without a cookie, or an unknown cookie
+            cookie_error = e
     try:
         data.decode(encoding)
+        if cookie_error is not None:
+            raise ConfigError(f"config file {path!r}: {cookie_error}")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
