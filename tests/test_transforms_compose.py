@@ -111,11 +111,11 @@ def test_bad_composition_config_names_the_entry(entry, pattern):
 # ---------------------------------------------------------------- the seed's aliases
 
 
-class CustomAug(BasicColorTransform):
+class DocCustomAug(BasicColorTransform):
     """data_aug.md's example, as written there (global ``random`` in get_params)."""
 
     def __init__(self, param=(0.2, 0.5), p=0.5):
-        super(CustomAug, self).__init__(p, )
+        super(DocCustomAug, self).__init__(p, )
         self.param = param
 
     def apply(self, img: np.ndarray, **params) -> np.ndarray:
@@ -127,15 +127,15 @@ class CustomAug(BasicColorTransform):
 
 def test_seed_registry_is_ours_and_custom_aug_builds_by_name():
     assert BUILD_TRANSFORMER_REGISTRY is TRANSFORM_REGISTRY
-    if "CustomAug" not in BUILD_TRANSFORMER_REGISTRY:
-        BUILD_TRANSFORMER_REGISTRY.register(CustomAug)
-    t = TransformCompose([dict(name="CustomAug", param=(0.5, 0.5), p=1.0)])
+    if "DocCustomAug" not in BUILD_TRANSFORMER_REGISTRY:
+        BUILD_TRANSFORMER_REGISTRY.register(DocCustomAug)
+    t = TransformCompose([dict(name="DocCustomAug", param=(0.5, 0.5), p=1.0)])
     out = t(dict(img=np.full((2, 2, 3), 100, np.uint8), color_fields=["img"]))
     assert out["img"].max() == 50
 
 
 def test_get_params_draws_are_seeded_from_the_rng_and_leave_global_state_alone():
-    t = CustomAug(p=1.0)
+    t = DocCustomAug(p=1.0)
     state = random.getstate(), np.random.get_state()[1].copy()
     outs = [t(dict(img=image()), np.random.default_rng(s))["img"] for s in (5, 5, 6)]
     assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])

@@ -1,0 +1,181 @@
+"""Time each augmentation op of ``engine.transforms`` beside albumentations' equivalent.
+
+Both run on the same 480x640 RGB uint8 images (smooth synthetic scenes: gradients,
+shapes, a little noise, so JPEG and CLAHE see image-like content), in one process on one
+thread (``cv2.setNumThreads(0)``: OpenCV runs every call on the calling thread; torch
+intra-op threads 1), with and without a uint8 label mask. Rounds are interleaved: in each
+round every op is timed for the engine and for albumentations, the one that goes first
+alternating, so a slow spell of a shared machine hits both. Each timing calls the
+pipeline on every image ``--reps`` times and gives images/s; the ratio is engine /
+albumentations per round, reported as the median over rounds (and the worst round).
+
+The engine side runs through its public path (``build_transforms`` of the config
+entries, one ``numpy.random.Generator`` per timing, as the loader gives one per sample);
+albumentations through ``A.Compose`` with a seed. Parameters are set so that both do the
+same work (p=1, the same ranges).
+
+Run from the repository root (albumentations: ``pip install -r benchmarks/requirements.txt``)::
+
+    python benchmarks/augment.py                    # the table in doc/benchmarks.md
+    python benchmarks/augment.py --rounds 3 --json /tmp/augment.json
+    python benchmarks/augment.py --engine-only      # without albumentations
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.transforms import build_transforms  # noqa: E402
+
+H, W = 480, 640
+IMG_SIZE = 256
+
+# The pipeline of the seed's data_aug.md ("定义配置文件"), with img_size = 256.
+SEED_PIPELINE = [
+    dict(name="RandomAffine", max_rotate_degree=30, border_ratio=1.2, p=1.0),
+    dict(name="RandomFlip", direction=["horizontal", "vertical", "diagonal"], p=0.1),
+    dict(name="RandomCrop", p=1.0, max_crop_ratio=0.25, min_crop_ratio=0.05, crop_step=0.05),
+    dict(name="Resize", target_size=IMG_SIZE, interpolation="INTER_LINEAR", keep_ratio=False,
+         clip_border=True),
+    dict(name="RandomResize", max_edge_length=[256], padding_size=IMG_SIZE,
+         interpolation="INTER_LINEAR", keep_ratio=False, clip_border=True),
+]
+
+
+def ops(A):
+    """``(name, engine config list, albumentations transform list or None)``."""
+    a = A is not None
+    return [
+        ("HorizontalFlip", [dict(name="RandomFlip", direction="horizontal", p=1.0)],
+         a and [A.HorizontalFlip(p=1)]),
+        ("Resize 240x320", [dict(name="Resize", target_size=[240, 320])],
+         a and [A.Resize(240, 320, interpolation=cv2.INTER_LINEAR)]),
+        ("RandomCrop 384x512", [dict(name="RandomCrop", size=[384, 512])],
+         a and [A.RandomCrop(384, 512)]),
+        ("Normalize", [dict(name="Normalize")], a and [A.Normalize()]),
+        ("RandomBrightnessContrast", [dict(name="RandomBrightnessContrast", p=1.0)],
+         a and [A.RandomBrightnessContrast(p=1)]),
+        ("GaussianBlur 3-7", [dict(name="RandomGaussianBlur", blur_limit=[3, 7], p=1.0)],
+         a and [A.GaussianBlur(blur_limit=(3, 7), sigma_limit=0, p=1)]),
+        ("CLAHE", [dict(name="RandomCLAHE", clip_limit=4.0, p=1.0)],
+         a and [A.CLAHE(clip_limit=4.0, tile_grid_size=(8, 8), p=1)]),
+        ("ImageCompression jpg 80-100",
+         [dict(name="RandomCompress", quality_lower=80, quality_upper=100, p=1.0)],
+         a and [A.ImageCompression(quality_range=(80, 100), compression_type="jpeg", p=1)]),
+        ("ToGray", [dict(name="ToGray")], a and [A.ToGray(p=1)]),
+        ("Affine", [dict(name="RandomAffine", rotate_degree_range=[-30, 30],
+                         max_translate_ratio=0.1, scaling_ratio_range=[0.8, 1.2],
+                         max_shear_degree=5, border_ratio=1.0, p=1.0)],
+         a and [A.Affine(rotate=(-30, 30), translate_percent=(-0.1, 0.1), scale=(0.8, 1.2),
+                         shear=(-5, 5), fill=114, p=1)]),
+        ("seed data_aug.md pipeline", SEED_PIPELINE,
+         a and [A.Affine(rotate=(-30, 30), fill=114, p=1),
+                A.OneOf([A.HorizontalFlip(p=1), A.VerticalFlip(p=1),
+                         A.Compose([A.HorizontalFlip(p=1), A.VerticalFlip(p=1)])], p=0.1),
+                A.RandomSizedCrop(min_max_height=(360, 456), size=(456, 608), w2h_ratio=4 / 3,
+                                  p=1),
+                A.Resize(IMG_SIZE, IMG_SIZE),
+                A.LongestMaxSize(256), A.PadIfNeeded(IMG_SIZE, IMG_SIZE)]),
+    ]
+
+
+def scenes(count: int, seed: int = 0):
+    """Smooth RGB scenes with shapes and mild noise, and label masks of the shapes."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    out = []
+    for _ in range(count):
+        base = np.stack([xx / W, yy / H, (xx + yy) / (W + H)], -1) * rng.uniform(80, 200, 3)
+        img = base.astype(np.uint8)
+        mask = np.zeros((H, W), np.uint8)
+        for label in range(1, 6):
+            x, y = int(rng.integers(0, W - 120)), int(rng.integers(0, H - 120))
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            cv2.rectangle(img, (x, y), (x + int(rng.integers(30, 120)), y + 90), colour, -1)
+            cv2.rectangle(mask, (x, y), (x + 60, y + 90), label, -1)
+        noise = rng.normal(0, 6, img.shape).astype(np.float32)
+        out.append((cv2.add(img, noise, dtype=cv2.CV_8U), mask))
+    return out
+
+
+def time_engine(pipeline, images, reps, with_mask):
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(reps):
+        for img, mask in images:
+            pipeline(dict(img=img, mask=mask) if with_mask else dict(img=img), rng)
+    return reps * len(images) / (time.perf_counter() - start)
+
+
+def time_albu(pipeline, images, reps, with_mask):
+    start = time.perf_counter()
+    for _ in range(reps):
+        for img, mask in images:
+            pipeline(image=img, mask=mask) if with_mask else pipeline(image=img)
+    return reps * len(images) / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--engine-only", action="store_true",
+                        help="time the engine's ops alone (no albumentations needed)")
+    parser.add_argument("--json", help="write every timing here")
+    args = parser.parse_args(argv)
+
+    cv2.setNumThreads(0)
+    cv2.ocl.setUseOpenCL(False)
+    torch.set_num_threads(1)
+    A = None
+    if not args.engine_only:
+        try:
+            import albumentations as A  # noqa: N812  (benchmark-only dependency)
+        except ImportError:
+            sys.exit("augment.py: albumentations is not installed; pip install -r "
+                     "benchmarks/requirements.txt, or pass --engine-only")
+    images = scenes(args.images)
+    table = []
+    for name, cfg, albu in ops(A):
+        engine = build_transforms(cfg)
+        theirs = A.Compose(albu, seed=0) if A is not None else None
+        for with_mask in (False, True):
+            mine, other = [], []
+            for r in range(args.rounds):
+                order = (0, 1) if r % 2 == 0 else (1, 0)
+                for who in order:
+                    if who == 0:
+                        mine.append(time_engine(engine, images, args.reps, with_mask))
+                    elif theirs is not None:
+                        other.append(time_albu(theirs, images, args.reps, with_mask))
+            row = dict(op=name, mask=with_mask, engine=statistics.median(mine))
+            if other:
+                ratios = [m / o for m, o in zip(mine, other)]
+                row.update(albumentations=statistics.median(other),
+                           ratio=statistics.median(ratios), worst=min(ratios))
+            table.append(row)
+            print(_line(row), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(args=vars(args), rows=table), indent=1))
+    return table
+
+
+def _line(row):
+    text = f"{row['op']:<30} mask={'yes' if row['mask'] else 'no ':<3} engine {row['engine']:8.1f}/s"
+    if "ratio" in row:
+        text += (f"  albumentations {row['albumentations']:8.1f}/s  ratio {row['ratio']:.2f}x"
+                 f" (worst round {row['worst']:.2f}x)")
+    return text
+
+
+if __name__ == "__main__":
+    main()
