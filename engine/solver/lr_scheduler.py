@@ -25,11 +25,12 @@ from engine.utils.registry import cfg_to_kwargs, lookup
 
 from .build import LR_SCHEDULER_REGISTRY, _Constant, _exact, fit_kwargs
 
-__all__ = ["LRMultiplier", "with_warmup", "build_lr_scheduler"]
+__all__ = ["LRMultiplier", "WarmupPolynomialDecay", "with_warmup", "build_lr_scheduler"]
 
 logger = logging.getLogger(__name__)
 
 MULTIPLIER_TYPES = ("LRMultiplierScheduler", "LRMultiplier")
+POLY_TYPE = "WarmupPolynomialDecay"  # the seed's own scheduler type, beside the multiplier
 WARMUP_METHODS = ("linear", "constant")
 # Torch schedulers a config cannot drive: they take callables, other schedulers, or a
 # metric the per-iteration step does not pass.
@@ -75,6 +76,65 @@ class LRMultiplier(torch.optim.lr_scheduler.LRScheduler):
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+class WarmupPolynomialDecay(torch.optim.lr_scheduler.LRScheduler):
+    """The seed's ``type='WarmupPolynomialDecay'`` (its parameters and formula).
+
+    With ``w = warmup_iter``, ``T = max_iter``, ``i`` the iteration (held at ``T`` past
+    the end) and the warmup factor ``f = warmup_factor * (1 - i/w) + i/w`` ('linear') or
+    ``warmup_factor`` ('constant') for ``i < w``::
+
+        i < w:                 lr = base * f * (1 - i/T) ** power
+        i >= w, simple=True:   lr = base * (1 - (i-w)/(T-w)) ** 0.9     (the seed fixes 0.9)
+        i >= w, simple=False:  lr = (base - end_lr) * (1 - (i-w)/(T-w)) ** power + end_lr
+
+    ``end_lr`` is an absolute LR (the same for every param group). Stateless like
+    :class:`LRMultiplier`: ``state_dict`` is ``base_lrs`` and ``last_epoch``.
+    """
+
+    state_dict = LRMultiplier.state_dict
+    load_state_dict = LRMultiplier.load_state_dict
+
+    def __init__(self, optimizer, max_iter: int, end_lr: float = 0.0001, power: float = 1.0,
+                 warmup_factor: float = 0.001, warmup_iter: int = 1000,
+                 warmup_method: str = "linear", simple: bool = True, last_epoch: int = -1):
+        if not (isinstance(max_iter, int) and not isinstance(max_iter, bool) and max_iter > 0):
+            raise ConfigError(f"max_iter must be a positive integer, got {max_iter!r}")
+        if not (isinstance(warmup_iter, int) and not isinstance(warmup_iter, bool) and 0 <= warmup_iter):
+            raise ConfigError(f"warmup_iter must be a non-negative integer, got {warmup_iter!r}")
+        if warmup_iter > max_iter:
+            raise ConfigError(f"warmup_iter={warmup_iter} is longer than max_iter={max_iter} (the "
+                              f"seed's default warmup_iter is 1000: set it for a shorter run)")
+        if not (isinstance(power, (int, float)) and power > 0):
+            raise ConfigError(f"power must be > 0 so that the LR decays, got {power!r}")
+        if warmup_method not in WARMUP_METHODS:
+            raise ConfigError(f"warmup_method must be one of {list(WARMUP_METHODS)}, got {warmup_method!r}")
+        self.max_iter, self.end_lr, self.power = max_iter, float(end_lr), float(power)
+        self.warmup_factor, self.warmup_iter = float(warmup_factor), warmup_iter
+        self.warmup_method, self.simple = warmup_method, bool(simple)
+        super().__init__(optimizer, last_epoch=last_epoch)
+
+    def _factor(self, i: int) -> float:
+        if i >= self.warmup_iter:
+            return 1.0
+        if self.warmup_method == "constant":
+            return self.warmup_factor
+        alpha = i / self.warmup_iter
+        return self.warmup_factor * (1 - alpha) + alpha
+
+    def lr_at(self, base_lr: float, iteration: int) -> float:
+        i = min(max(iteration, 0), self.max_iter)
+        factor, w, total = self._factor(i), self.warmup_iter, self.max_iter
+        if factor < 1:
+            return base_lr * factor * (1.0 - i / total) ** self.power
+        rest = 1.0 - ((i - w) / (total - w) if total > w else 1.0)
+        if self.simple:
+            return base_lr * rest ** 0.9
+        return (base_lr - self.end_lr) * rest ** self.power + self.end_lr
+
+    def get_lr(self):
+        return [self.lr_at(base, self.last_epoch) for base in self.base_lrs]
 
 
 def with_warmup(shape: Callable[[float], float], max_iter: int, warmup_iter: int,
@@ -123,6 +183,15 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, node, max_iter: int,
     if kind in MULTIPLIER_TYPES:
         multiplier, total = _build_multiplier(params, max_iter, f"{where}.params")
         return LRMultiplier(optimizer, multiplier, total)
+    if kind == POLY_TYPE:
+        params = dict(params)
+        params.setdefault("max_iter", max_iter)
+        kwargs = fit_kwargs(WarmupPolynomialDecay, params, f"{where}.params ({kind})",
+                            skip=("optimizer", "last_epoch"))
+        try:
+            return WarmupPolynomialDecay(optimizer, **kwargs)
+        except ConfigError as e:
+            raise ConfigError(f"{where}.params ({kind}): {e}") from None
     return _build_torch_scheduler(optimizer, kind, params, max_iter, where)
 
 
@@ -176,7 +245,7 @@ def _build_torch_scheduler(optimizer, kind, params: dict, max_iter: int, where: 
     if kind not in supported:
         hint = " (it needs callables, other schedulers or a metric)" if kind in UNSUPPORTED_TORCH else ""
         raise ConfigError(
-            f"{where}.type: {kind!r} is not a known LR scheduler{hint}. Use "
+            f"{where}.type: {kind!r} is not a known LR scheduler{hint}. Use {POLY_TYPE!r}, "
             f"{MULTIPLIER_TYPES[0]!r} with params.lr_scheduler_param.name one of "
             f"{LR_SCHEDULER_REGISTRY.registered_names()}, or a torch.optim.lr_scheduler "
             f"class: {supported}"

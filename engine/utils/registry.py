@@ -15,7 +15,7 @@ from fvcore.common.registry import Registry as _FvcoreRegistry
 from .errors import ConfigError
 from .tree import lower_keys
 
-__all__ = ["Registry", "build_from_cfg", "cfg_to_kwargs", "lookup", "registered_modules"]
+__all__ = ["Registry", "build_from_cfg", "check_cfg", "cfg_to_kwargs", "lookup", "registered_modules"]
 
 _IMPORTED_ANYWAY = {"engine", "torch", "torchvision", "fvcore", "__main__", "__mp_main__", "builtins"}
 _REGISTRIES: List["Registry"] = []  # every registry made, so launchers can list what is in them
@@ -97,6 +97,14 @@ def build_from_cfg(registry: Registry, node: Mapping, where: str, *args, **extra
     ``where`` is the dotted config path of ``node`` (e.g. ``dataloader.train_data_set``),
     used in every error message.
     """
+    obj, kwargs = check_cfg(registry, node, where, *args, **extra)
+    return obj(*args, **kwargs)
+
+
+def check_cfg(registry: Registry, node: Mapping, where: str, *args, **extra):
+    """What :func:`build_from_cfg` checks, without constructing: ``(class, kwargs)`` once
+    the name is registered and the parameters fit its signature. The launching process
+    calls this to refuse a config before any worker starts (engine/schedule/precheck.py)."""
     if node is None or not isinstance(node, Mapping):
         raise ConfigError(f"{where}: expected a dict with a 'name' key, got {node!r}")
     kwargs = cfg_to_kwargs(node)
@@ -104,19 +112,32 @@ def build_from_cfg(registry: Registry, node: Mapping, where: str, *args, **extra
     obj = lookup(registry, name, f"{where}.name")
     kwargs.update(extra)
     try:
-        inspect.signature(obj).bind(*args, **kwargs)
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return obj, kwargs  # builtins without a signature: let the call itself decide
+    try:
+        sig.bind(*args, **kwargs)
     except TypeError as e:
-        try:
-            sig = str(inspect.signature(obj))
-        except (TypeError, ValueError):
-            sig = "(...)"
         raise ConfigError(
-            f"{where}: the parameters given do not fit {name}{sig}: {e}. "
+            f"{where}: the parameters given do not fit {name}{sig}: {e}{_did_you_mean(sig, kwargs)}. "
             f"Given: {sorted(kwargs)}"
         ) from None
-    except ValueError:
-        pass  # builtins without a signature: let the call itself decide
-    return obj(*args, **kwargs)
+    return obj, kwargs
+
+
+def _did_you_mean(sig: inspect.Signature, kwargs: Mapping) -> str:
+    """`` (did you mean 'hidden' for 'hiden'?)`` for keywords the signature lacks."""
+    params = sig.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return ""
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    hints = []
+    for key in kwargs:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"'{close[0]}' for '{key}'")
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def registered_modules() -> List[str]:
