@@ -1,0 +1,78 @@
+"""The detection example: one box and class per digit on 64x64 scenes built from
+scikit-learn's digits (codes/digits_scenes), a small anchor-free (CenterNet-style)
+detector, COCO mAP on 300 validation scenes.
+
+Run:  python train.py --config-file codes/configs/digits_det.py
+Same run as codes/configs/digits_det.yaml; numbers in doc/examples.md.
+"""
+output_dir = "./output"
+output_log_name = "digits_det"
+seed = 42
+
+_mean, _std = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
+
+dataloader = dict(
+    num_workers=2,
+    train_data_set=dict(
+        name="DigitScenesDataset",
+        split="train",
+        num_scenes=4000,
+        task="detection",
+        transformer=[
+            # half the samples: a 2x2 mosaic of four scenes (128 x 128) cut back to 64 x 64;
+            # boxes cut below the thresholds are removed with their labels
+            dict(name="MosaicTransform", max_size=64, n=4, p=0.5, pad_val=0),
+            dict(name="RandomCrop", size=[64, 64]),
+            dict(name="RandomAffine", rotate_degree_range=[-5, 5], scaling_ratio_range=[0.9, 1.1],
+                 max_translate_ratio=0.05, border_ratio=1.0, border_val=0, p=0.5),
+            dict(name="RandomColorJitter", brightness_limit=[0.7, 1.3], brightness_p=0.5,
+                 contrast_limit=[0.7, 1.3], contrast_p=0.5),
+            dict(name="Normalize", mean=_mean, std=_std),
+            dict(name="ToTensor"),
+        ],
+    ),
+    val_data_set=dict(
+        name="DigitScenesDataset",
+        split="val",
+        num_scenes=300,
+        task="detection",
+        transformer=[
+            dict(name="Normalize", mean=_mean, std=_std),
+            dict(name="ToTensor"),
+        ],
+    ),
+)
+
+trainer = dict(
+    name="BaseTrainer",
+    device="cpu",
+    log_period=50,
+    model=dict(
+        name="DigitsDetector",
+        generator=dict(name="TinyCenterNet", num_classes=10, width=16),
+    ),
+    evaluator=dict(name="DetectionEvaluator", num_classes=10),
+)
+
+solver = dict(
+    train_per_batch=16,
+    test_per_batch=100,
+    max_iter=1000,
+    checkpoint_period=500,
+    eval_period=500,
+    max_keep=2,
+    best_metric="mAP_50",
+    generator=dict(
+        optimizer=dict(type="AdamW", params=dict(lr=0.003, weight_decay=0.0001)),
+        lr_scheduler=dict(
+            enabled=True,
+            type="LRMultiplierScheduler",
+            params=dict(
+                lr_scheduler_param=dict(name="WarmupCosineLR"),
+                warmup_factor=0.01,
+                warmup_iter=50,
+                warmup_method="linear",
+            ),
+        ),
+    ),
+)

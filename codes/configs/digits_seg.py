@@ -1,0 +1,76 @@
+"""The segmentation example: per-pixel digit classes on 64x64 scenes built from
+scikit-learn's digits (codes/digits_scenes), a small U-Net, mIoU on 300 validation scenes.
+
+Run:  python train.py --config-file codes/configs/digits_seg.py
+Same run as codes/configs/digits_seg.yaml; numbers in doc/examples.md.
+"""
+output_dir = "./output"
+output_log_name = "digits_seg"
+seed = 42
+
+_mean, _std = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
+
+dataloader = dict(
+    num_workers=2,
+    train_data_set=dict(
+        name="DigitScenesDataset",
+        split="train",
+        num_scenes=4000,
+        task="segmentation",
+        transformer=[
+            # image and mask move together; the mask is resampled with nearest neighbours
+            dict(name="RandomAffine", rotate_degree_range=[-10, 10], scaling_ratio_range=[0.8, 1.2],
+                 max_translate_ratio=0.1, border_ratio=1.0, border_val=0, p=0.5),
+            dict(name="RandomColorJitter", brightness_limit=[0.7, 1.3], brightness_p=0.5,
+                 contrast_limit=[0.7, 1.3], contrast_p=0.5),
+            dict(name="Normalize", mean=_mean, std=_std),
+            dict(name="ToTensor"),
+        ],
+    ),
+    val_data_set=dict(
+        name="DigitScenesDataset",
+        split="val",
+        num_scenes=300,
+        task="segmentation",
+        transformer=[
+            dict(name="Normalize", mean=_mean, std=_std),
+            dict(name="ToTensor"),
+        ],
+    ),
+)
+
+trainer = dict(
+    name="BaseTrainer",
+    device="cpu",
+    log_period=50,
+    model=dict(
+        name="DigitsSegmenter",
+        generator=dict(name="TinyUNet", num_classes=11, width=16),
+        loss=dict(seg=[dict(name="CrossEntropyLoss", param=dict(lambda_weight=1.0))]),
+    ),
+    evaluator=dict(name="SegmentationEvaluator", num_classes=11,
+                   class_names=["background", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+)
+
+solver = dict(
+    train_per_batch=16,
+    test_per_batch=100,
+    max_iter=1000,
+    checkpoint_period=500,
+    eval_period=500,
+    max_keep=2,
+    best_metric="mIoU",
+    generator=dict(
+        optimizer=dict(type="AdamW", params=dict(lr=0.003, weight_decay=0.0001)),
+        lr_scheduler=dict(
+            enabled=True,
+            type="LRMultiplierScheduler",
+            params=dict(
+                lr_scheduler_param=dict(name="WarmupCosineLR"),
+                warmup_factor=0.01,
+                warmup_iter=50,
+                warmup_method="linear",
+            ),
+        ),
+    ),
+)

@@ -1,0 +1,80 @@
+"""The segmentation and detection examples end to end: short runs through train.py whose
+metric improves and whose run directory is complete, the .py and .yaml configs equal, and
+exact resume of the detection example with MosaicTransform on (doc/examples.md gives the
+full runs' numbers; tests/test_examples_full.py, marked slow, checks their targets)."""
+import json
+import os
+import signal
+
+import pytest
+
+from conftest import ROOT, run_train
+from engine.config.loader import load_cfg
+from fault_tolerance_helpers import load, run_child, run_here, tensor_differences
+
+CONFIGS = os.path.join(ROOT, "codes", "configs")
+
+# (config, metric, overrides that make it a ~10 s run)
+EXAMPLES = {
+    "digits_seg": ("mIoU", ["solver.max_iter", "120", "solver.eval_period", "40",
+                            "trainer.model.generator.width", "8"]),
+    "digits_det": ("mAP_50", ["solver.max_iter", "120", "solver.eval_period", "40"]),
+}
+
+
+def short_argv(name, out, *extra):
+    return ["--config-file", os.path.join(CONFIGS, f"{name}.py"), "output_dir", str(out),
+            "dataloader.num_workers", "0", "trainer.progress_bar", "False", "trainer.log_period", "20",
+            "dataloader.train_data_set.num_scenes", "400", "dataloader.val_data_set.num_scenes", "60",
+            "solver.checkpoint_period", "40", "solver.generator.lr_scheduler.params.warmup_iter", "10",
+            *extra]
+
+
+def eval_records(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [r for r in map(json.loads, f) if r["type"] == "eval"]
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_trains_through_train_py_and_its_metric_improves(tmp_path, name):
+    metric, extra = EXAMPLES[name]
+    result = run_train(short_argv(name, tmp_path, *extra), timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / name
+    evals = eval_records(run_dir)
+    assert [r["iter"] for r in evals] == [40, 80, 120]
+    first, last = evals[0][metric], evals[-1][metric]
+    assert last > first, f"{name}: {metric} went from {first} to {last}"
+    for path in ("config.yaml", "log.txt", "metrics.jsonl", "checkpoints/model_final.pth",
+                 "checkpoints/model_best.pth", "checkpoints/last_checkpoint"):
+        assert (run_dir / path).is_file(), path
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_python_and_yaml_configs_are_the_same_run(name):
+    import codes  # noqa: F401  (registers the examples' components)
+
+    assert load_cfg(os.path.join(CONFIGS, f"{name}.py")) == load_cfg(os.path.join(CONFIGS, f"{name}.yaml"))
+
+
+def test_detection_with_mosaic_resumes_bitwise_after_a_kill(tmp_path):
+    """Mosaic draws its three partner scenes from the sample's generator: after a SIGKILL
+    and --resume, with 2 loader workers, the end state equals the uninterrupted run's."""
+    def argv(out):
+        return ["--config-file", os.path.join(CONFIGS, "digits_det.py"), "--resume", "output_dir", str(out),
+                "dataloader.num_workers", "2", "trainer.progress_bar", "False", "trainer.log_period", "1",
+                "dataloader.train_data_set.num_scenes", "64", "dataloader.val_data_set.num_scenes", "16",
+                "trainer.model.generator.width", "8", "solver.train_per_batch", "8",
+                "solver.max_iter", "12", "solver.checkpoint_period", "4", "solver.eval_period", "6",
+                "solver.generator.lr_scheduler.params.warmup_iter", "2", "trainer.name", "FaultTrainer"]
+
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    assert run_here(argv(reference)) == 0
+    assert run_child(argv(resumed), {"kill_after": 6}, tmp_path / "child.log") == -signal.SIGKILL
+    assert (resumed / "digits_det" / "checkpoints" / "last_checkpoint").read_text().strip() == "model_0000004.pth"
+    assert run_here(argv(resumed)) == 0
+    for name in ("model_final.pth", "model_best.pth"):
+        got, want = (load(d / "digits_det" / "checkpoints" / name) for d in (resumed, reference))
+        diffs = [d for key in ("model", "rng", "iteration", "data", "trainer")
+                 for d in tensor_differences(got[key], want[key], f"{name}.{key}")]
+        assert not diffs, f"{name} differs from the uninterrupted run at {diffs[:6]}"
