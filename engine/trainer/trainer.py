@@ -99,8 +99,8 @@ class BaseTrainer(TrainerState):
         return wrap_for_parallel(model, self.cfg)
 
     def build_dataset(self, cfg, split: str):
-        key = "TRAIN_DATA_SET" if split == "train" else "VAL_DATA_SET"
-        return build_dataset(cfg.DATALOADER[key], f"dataloader.{key.lower()}")
+        key = {"train": "TRAIN_DATA_SET", "val": "VAL_DATA_SET", "test": "TEST_DATA_SET"}[split]
+        return build_dataset(cfg.DATALOADER.get(key), f"dataloader.{key.lower()}")
 
     def build_evaluator(self, cfg):
         return build_evaluator(cfg.TRAINER.EVALUATOR)
@@ -266,9 +266,14 @@ class BaseTrainer(TrainerState):
         return results
 
     def test(self) -> Dict[str, float]:
-        """--eval-only: evaluate the loaded weights, record the results, train nothing."""
+        """--eval-only: evaluate the loaded weights, record the results, train nothing.
+        The seed's third split, ``dataloader.test_data_set``, is evaluated when it is set."""
+        test_set = self.build_dataset(self.cfg, "test")
+        if test_set is not None:
+            self.val_set, self._val_loader = test_set, None
+            self.evaluator = self.evaluator or self.build_evaluator(self.cfg)
         if self.val_set is None:
-            raise ConfigError("--eval-only needs dataloader.val_data_set.name")
+            raise ConfigError("--eval-only needs dataloader.val_data_set.name (or test_data_set.name)")
         self._open_writers()
         try:
             return self.evaluate(self.start_iter)
