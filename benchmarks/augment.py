@@ -8,6 +8,9 @@ round every op is timed for the engine and for albumentations, the one that goes
 alternating, so a slow spell of a shared machine hits both. Each timing calls the
 pipeline on every image ``--reps`` times and gives images/s; the ratio is engine /
 albumentations per round, reported as the median over rounds (and the worst round).
+Beside both, the bare OpenCV call(s) each op comes down to (``FLOORS``: no parameter
+drawing, no results dict, no checks) are timed in the same rounds, to show what share of
+the floor the engine reaches.
 
 The engine side runs through its public path (``build_transforms`` of the config
 entries, one ``numpy.random.Generator`` per timing, as the loader gives one per sample);
@@ -87,6 +90,55 @@ def ops(A):
     ]
 
 
+def _pair(image_op, mask_op):
+    """A bare call on the image, and on the mask when there is one."""
+    def run(img, mask):
+        image_op(img)
+        if mask is not None:
+            mask_op(mask)
+    return run
+
+
+_LUT8 = np.arange(256, dtype=np.uint8)
+_NORM = ((np.arange(256, dtype=np.float32)[:, None] - np.float32([123.675, 116.28, 103.53]))
+         / np.float32([58.395, 57.12, 57.375])).astype(np.float32).reshape(256, 1, 3)
+_CLAHE = cv2.createCLAHE(4.0, (8, 8))
+_M = cv2.getRotationMatrix2D((W / 2, H / 2), 20, 1.1)
+
+
+def _clahe(img):
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+    cv2.insertChannel(_CLAHE.apply(cv2.extractChannel(lab, 0)), lab, 0)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def _nothing(mask):
+    return mask
+
+
+#: The least work each op can be done with in OpenCV (no parameter drawing, no dict, no
+#: checks): what a library that calls the same primitive cannot beat. ``None``: no such
+#: single primitive.
+FLOORS = {
+    "HorizontalFlip": _pair(lambda i: cv2.flip(i, 1), lambda m: cv2.flip(m, 1)),
+    "Resize 240x320": _pair(lambda i: cv2.resize(i, (320, 240)),
+                            lambda m: cv2.resize(m, (320, 240), interpolation=cv2.INTER_NEAREST)),
+    "RandomCrop 384x512": _pair(lambda i: i[50:434, 60:572], lambda m: m[50:434, 60:572]),
+    "Normalize": _pair(lambda i: cv2.LUT(i, _NORM), _nothing),
+    "RandomBrightnessContrast": _pair(lambda i: cv2.convertScaleAbs(i, alpha=1.1, beta=12.0),
+                                      _nothing),
+    "GaussianBlur 3-7": _pair(lambda i: cv2.GaussianBlur(i, (5, 5), 0), _nothing),
+    "CLAHE": _pair(_clahe, _nothing),
+    "ImageCompression jpg 80-100": _pair(lambda i: cv2.imdecode(cv2.imencode(
+        ".jpg", i, (cv2.IMWRITE_JPEG_QUALITY, 90))[1], cv2.IMREAD_UNCHANGED), _nothing),
+    "ToGray": _pair(lambda i: cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_RGB2GRAY),
+                                           cv2.COLOR_GRAY2RGB), _nothing),
+    "Affine": _pair(lambda i: cv2.warpAffine(i, _M, (W, H), borderValue=(114, 114, 114)),
+                    lambda m: cv2.warpAffine(m, _M, (W, H), flags=cv2.INTER_NEAREST)),
+    "seed data_aug.md pipeline": None,
+}
+
+
 def scenes(count: int, seed: int = 0):
     """Smooth RGB scenes with shapes and mild noise, and label masks of the shapes."""
     rng = np.random.default_rng(seed)
@@ -123,6 +175,14 @@ def time_albu(pipeline, images, reps, with_mask):
     return reps * len(images) / (time.perf_counter() - start)
 
 
+def time_floor(floor, images, reps, with_mask):
+    start = time.perf_counter()
+    for _ in range(reps):
+        for img, mask in images:
+            floor(img, mask if with_mask else None)
+    return reps * len(images) / (time.perf_counter() - start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -149,15 +209,21 @@ def main(argv=None):
         engine = build_transforms(cfg)
         theirs = A.Compose(albu, seed=0) if A is not None else None
         for with_mask in (False, True):
-            mine, other = [], []
+            mine, other, bare = [], [], []
+            floor = FLOORS[name]
             for r in range(args.rounds):
-                order = (0, 1) if r % 2 == 0 else (1, 0)
+                order = (0, 1, 2) if r % 2 == 0 else (2, 1, 0)
                 for who in order:
                     if who == 0:
                         mine.append(time_engine(engine, images, args.reps, with_mask))
-                    elif theirs is not None:
+                    elif who == 1 and theirs is not None:
                         other.append(time_albu(theirs, images, args.reps, with_mask))
+                    elif who == 2 and floor is not None:
+                        bare.append(time_floor(floor, images, args.reps, with_mask))
             row = dict(op=name, mask=with_mask, engine=statistics.median(mine))
+            if bare:
+                row.update(bare_opencv=statistics.median(bare),
+                           of_bare=statistics.median([m / b for m, b in zip(mine, bare)]))
             if other:
                 ratios = [m / o for m, o in zip(mine, other)]
                 row.update(albumentations=statistics.median(other),
@@ -171,6 +237,8 @@ def main(argv=None):
 
 def _line(row):
     text = f"{row['op']:<30} mask={'yes' if row['mask'] else 'no ':<3} engine {row['engine']:8.1f}/s"
+    if "of_bare" in row:
+        text += f"  bare OpenCV {row['bare_opencv']:8.1f}/s ({row['of_bare']:.2f}x of it)"
     if "ratio" in row:
         text += (f"  albumentations {row['albumentations']:8.1f}/s  ratio {row['ratio']:.2f}x"
                  f" (worst round {row['worst']:.2f}x)")

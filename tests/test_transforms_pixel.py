@@ -289,3 +289,14 @@ def test_bad_config_raises_config_error_naming_the_entry(entry, pattern):
         build_transforms([entry])
     with pytest.raises(ConfigError, match=pattern):
         build_transforms([entry])
+
+
+def test_linear_point_ops_match_the_formula_on_both_opencv_paths():
+    img = image()
+    for alpha, beta in ((1.5, 0.0), (0.7, 30.2), (1.3, -40.7), (0.0, 12.0)):
+        ref = np.clip(np.rint(img * alpha + beta), 0, 255)
+        diff = np.abs(F.linear(img, alpha, beta).astype(int) - ref)
+        # OpenCV computes in float32: values within float32 error of a .5 tie may round
+        # the other way (off by one); nothing else differs.
+        assert diff.max() <= 1 and (diff == 0).mean() > 0.95, (alpha, beta)
+    assert F.linear(img[..., :1], 2.0, -5.0).shape == (H, W, 1)
