@@ -1,0 +1,108 @@
+"""Refuse a config that cannot work in the launching process, before any worker starts.
+
+Workers build the trainer (model, data, losses) after they are spawned and have joined
+the process group, seconds to minutes in. A mistake found there costs that wait, and is
+reported from inside a worker. Everything that can be decided from the config and the
+registries alone is therefore checked here first, without building networks or
+datasets (nothing is constructed that could allocate memory, read data or start
+threads):
+
+* every component name is registered: trainer, model bundle, generator network,
+  datasets (train/val/test) and their transforms, evaluator, hooks;
+* each one's parameters fit its constructor (``check_cfg``: the same binding check
+  ``build_from_cfg`` makes, with "did you mean" for a misspelt keyword);
+* the generator's optimizer and LR schedule are built on a one-element dummy parameter
+  (an unknown optimizer, a warmup longer than ``max_iter``, an unknown schedule key);
+* losses written in ``LossKeyCompose`` form (``key -> list of entries``) are built
+  (unknown entry keys, unregistered loss names, constructor parameters).
+
+A part the project builds itself is left to the worker: a model overriding
+``create_model``/``build_network``, a trainer overriding ``build_dataset``,
+``create_dataset`` or ``build_evaluator``.
+"""
+import logging
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from ..data.build import BUILD_DATASET_REGISTRY
+from ..evaluation.build import EVALUATOR_REGISTRY
+from ..loss.pipe import LossKeyCompose
+from ..model.base_model import BaseModel
+from ..model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY
+from ..solver.lr_scheduler import build_lr_scheduler
+from ..solver.optimizer import build_optimizer
+from ..trainer.build import BUILD_TRAINER_REGISTRY
+from ..trainer.hooks import BUILD_HOOK_REGISTRY
+from ..trainer.trainer import BaseTrainer
+from ..transforms.build import build_transforms
+from ..utils.registry import check_cfg, lookup
+
+__all__ = ["precheck"]
+
+SPLITS = ("TRAIN_DATA_SET", "VAL_DATA_SET", "TEST_DATA_SET")
+
+
+def precheck(cfg) -> None:
+    """Raise the ConfigError the workers would raise for ``cfg``, found here instead.
+    Log lines of the parts built here (an LR warning, a param-group table) are muted:
+    the workers build the same parts and log them where they belong, in log.txt."""
+    logging.disable(logging.WARNING)
+    try:
+        _precheck(cfg)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _precheck(cfg) -> None:
+    from .. import evaluation  # noqa: F401  (registers the built-in evaluators)
+
+    trainer_cls = lookup(BUILD_TRAINER_REGISTRY, cfg.TRAINER.NAME, "trainer.name")
+    model_cls = lookup(BUILD_MODEL_REGISTRY, cfg.TRAINER.MODEL.NAME, "trainer.model.name")
+    if not _overridden(model_cls, BaseModel, "create_model", "build_network"):
+        check_cfg(BUILD_NETWORK_REGISTRY, cfg.TRAINER.MODEL.GENERATOR, "trainer.model.generator")
+    if not _overridden(trainer_cls, BaseTrainer, "build_dataset", "create_dataset"):
+        for key in SPLITS:
+            _check_dataset(cfg.DATALOADER.get(key), f"dataloader.{key.lower()}")
+    evaluator = cfg.TRAINER.EVALUATOR
+    if evaluator.get("NAME") and not _overridden(trainer_cls, BaseTrainer, "build_evaluator"):
+        check_cfg(EVALUATOR_REGISTRY, evaluator, "trainer.evaluator")
+    for i, node in enumerate(cfg.TRAINER.HOOKS or []):
+        check_cfg(BUILD_HOOK_REGISTRY, node, f"trainer.hooks[{i}]")
+    _check_solver(cfg.SOLVER.GENERATOR, int(cfg.SOLVER.MAX_ITER), "solver.generator")
+    if _is_key_compose_form(cfg.TRAINER.MODEL.LOSS):
+        LossKeyCompose(cfg.TRAINER.MODEL.LOSS, "trainer.model.loss")
+
+
+def _overridden(cls, base, *names) -> bool:
+    return any(getattr(cls, n, None) is not getattr(base, n, None) for n in names)
+
+
+def _check_dataset(node, where: str) -> None:
+    if not node or not node.get("NAME"):
+        return
+    check_cfg(BUILD_DATASET_REGISTRY, node, where)
+    pipeline = node.get("TRANSFORMER")
+    if pipeline:
+        build_transforms(pipeline, f"{where}.transformer")  # small objects, no data read
+
+
+def _check_solver(section, max_iter: int, where: str) -> None:
+    dummy = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = build_optimizer(dummy, section.OPTIMIZER, f"{where}.optimizer")
+    build_lr_scheduler(optimizer, section.LR_SCHEDULER, max_iter, f"{where}.lr_scheduler")
+
+
+def _is_key_compose_form(tree) -> bool:
+    """``key -> [entry or (entry, ...), ...]`` with named entries: what LossKeyCompose
+    takes. A loss tree of another shape is the project's own business."""
+    if not isinstance(tree, Mapping) or not tree:
+        return False
+    for entries in tree.values():
+        if isinstance(entries, (str, Mapping)) or not isinstance(entries, Sequence) or not entries:
+            return False
+        for entry in entries:
+            items = entry if isinstance(entry, (list, tuple)) else [entry]
+            if not all(isinstance(e, Mapping) and ("NAME" in e or "name" in e) for e in items):
+                return False
+    return True
