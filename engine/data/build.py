@@ -34,13 +34,13 @@ def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _loader(dataset, batch_sampler, cfg, device, seed):
+def _loader(dataset, batch_sampler, cfg, device, seed, collate_fn=None):
     workers = int(cfg.DATALOADER.NUM_WORKERS)
     return DataLoader(
         SeededSamples(dataset, seed),
         batch_sampler=batch_sampler,
         num_workers=workers,
-        collate_fn=getattr(dataset, "collate_fn", None) or default_collate,
+        collate_fn=collate_fn or getattr(dataset, "collate_fn", None) or default_collate,
         pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and device.type == "cuda",
         prefetch_factor=int(cfg.DATALOADER.PREFETCH_FACTOR) if workers > 0 else None,
         persistent_workers=False,
@@ -51,16 +51,19 @@ def _loader(dataset, batch_sampler, cfg, device, seed):
     )
 
 
-def build_train_loader(dataset, cfg, *, start_iter: int, device, rank: int = 0, world_size: int = 1):
+def build_train_loader(dataset, cfg, *, start_iter: int, device, rank: int = 0, world_size: int = 1,
+                       collate_fn=None):
+    """``collate_fn``: the trainer's ``collate_train_fn`` (the seed's set_collate_fn);
+    None: the dataset's ``collate_fn`` attribute, else torch's default_collate."""
     accumulation = max(1, int(cfg.SOLVER.GRADIENT_ACCUMULATION_BATCH))
     sampler = TrainBatchSampler(
         len(dataset), int(cfg.SOLVER.TRAIN_PER_BATCH), seed=int(cfg.SEED),
         start_iter=start_iter, accumulation=accumulation, rank=rank, world_size=world_size,
         shuffle=bool(cfg.DATALOADER.SHUFFLE),
     )
-    return _loader(dataset, sampler, cfg, device, int(cfg.SEED)), sampler
+    return _loader(dataset, sampler, cfg, device, int(cfg.SEED), collate_fn), sampler
 
 
-def build_val_loader(dataset, cfg, *, device, rank: int = 0, world_size: int = 1):
+def build_val_loader(dataset, cfg, *, device, rank: int = 0, world_size: int = 1, collate_fn=None):
     sampler = InferenceBatchSampler(len(dataset), int(cfg.SOLVER.TEST_PER_BATCH), rank, world_size)
-    return _loader(dataset, sampler, cfg, device, int(cfg.SEED))
+    return _loader(dataset, sampler, cfg, device, int(cfg.SEED), collate_fn)
