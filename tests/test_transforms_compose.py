@@ -212,3 +212,13 @@ def test_colour_batches_do_not_depend_on_num_workers(make):
     main = batches(dataset, 0)
     assert len(set(main)) == 4
     assert batches(dataset, 2) == main
+
+
+def test_transform_compose_given_to_an_engine_dataset_is_its_pipeline_and_gets_its_rng():
+    t = TransformCompose([dict(name="RandomBrightness", p=1.0)])
+    ds = ColourSet(t)
+    assert ds.pipeline is t
+    ds.sample_rng = np.random.default_rng(4)
+    a = ds[0]
+    ds.sample_rng = np.random.default_rng(4)
+    assert torch.equal(a, ds[0])

@@ -300,3 +300,25 @@ def test_linear_point_ops_match_the_formula_on_both_opencv_paths():
         # the other way (off by one); nothing else differs.
         assert diff.max() <= 1 and (diff == 0).mean() > 0.95, (alpha, beta)
     assert F.linear(img[..., :1], 2.0, -5.0).shape == (H, W, 1)
+
+
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue", "blur", "gamma", "clahe")
+
+
+@pytest.mark.parametrize("op", JITTER_OPS)
+def test_each_jitter_probability_switches_its_own_op(op):
+    probs = {f"{o}_p": 0.0 for o in JITTER_OPS}
+    off = RandomColorJitter(**probs)(sample(), np.random.default_rng(0))
+    assert np.array_equal(off["img"], image())
+    on = RandomColorJitter(**dict(probs, **{f"{op}_p": 1.0}))(sample(), np.random.default_rng(0))
+    assert not np.array_equal(on["img"], image()) and np.array_equal(on["mask"], sample()["mask"])
+
+
+def test_jitter_limits_reach_their_transforms():
+    j = RandomColorJitter(brightness_limit=[0.5, 0.6], contrast_limit=0.3, saturation_limit=[1, 2],
+                          hue_limit=0.05, gamma_limit=[1.1, 1.3])
+    assert j.jitter[0].brightness_limit == (0.5, 0.6)
+    assert j.jitter[1].contrast_limit == pytest.approx((0.7, 1.3))
+    assert j.jitter[2].saturation_limit == (1.0, 2.0)
+    assert j.jitter[3].hue_limit == pytest.approx((-0.05, 0.05))
+    assert j.jitter[5].gamma_limit == (1.1, 1.3)
