@@ -322,3 +322,8 @@ def test_jitter_limits_reach_their_transforms():
     assert j.jitter[2].saturation_limit == (1.0, 2.0)
     assert j.jitter[3].hue_limit == pytest.approx((-0.05, 0.05))
     assert j.jitter[5].gamma_limit == (1.1, 1.3)
+
+
+def test_clahe_on_a_float_image_says_where_to_put_it():
+    with pytest.raises(TypeError, match="RandomCLAHE needs uint8.*before Normalize"):
+        RandomCLAHE(p=1)(dict(img=np.zeros((8, 8, 3), np.float32)), np.random.default_rng(0))

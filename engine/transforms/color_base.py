@@ -94,16 +94,14 @@ def limit_range(owner: str, name: str, value, *, single, low=None, high=None, in
             raise ConfigError(
                 f"{owner}: {name} given as one number must be non-negative, got {value!r}")
         lo, hi = single(value)
-        if low is not None:
-            lo = max(lo, low) if single is one_plus_minus else lo
         value = [int(lo), int(hi)] if integer else [lo, hi]
     return check_range(owner, name, value, low=low, high=high, integer=integer)
 
 
 def one_plus_minus(x):
-    """``x -> [1 - x, 1 + x]`` (factors: brightness, contrast, saturation); the lower end
-    is clipped at the parameter's lower bound, as in the seed."""
-    return 1.0 - x, 1.0 + x
+    """``x -> [max(0, 1 - x), 1 + x]`` (factors: brightness, contrast, saturation); the
+    lower end is clipped at 0, as in the seed."""
+    return max(0.0, 1.0 - x), 1.0 + x
 
 
 def plus_minus(x):

@@ -109,6 +109,9 @@ class RandomCLAHE(BasicColorTransform):
         return {"clip_limit": float(rng.uniform(*self.clip_limit))}
 
     def apply(self, img, clip_limit):
+        if img.dtype != np.uint8:
+            raise TypeError(f"RandomCLAHE needs uint8 colour fields, got a {img.dtype} image; "
+                            f"put it before Normalize (or any transform that makes floats)")
         return C.clahe(img, clip_limit, self.tile_grid_size)
 
 

@@ -33,7 +33,7 @@ class _FactorTransform(BasicColorTransform):
     ``[max(0, 1 - x), 1 + x]``. 1 keeps the image."""
 
     _limit_name = ""
-    _function = None
+    _function = None  # each subclass: staticmethod(functional_color.adjust_...)
 
     def __init__(self, limit, p):
         super().__init__(p)
@@ -46,14 +46,14 @@ class _FactorTransform(BasicColorTransform):
         return {"factor": float(rng.uniform(lo, hi))}
 
     def apply(self, img, factor):
-        return type(self)._function(img, factor)
+        return self._function(img, factor)
 
 
 @TRANSFORM_REGISTRY.register()
 class RandomBrightness(_FactorTransform):
     """Multiply intensities by a factor from ``brightness_limit``."""
 
-    _limit_name, _function = "brightness_limit", C.adjust_brightness
+    _limit_name, _function = "brightness_limit", staticmethod(C.adjust_brightness)
 
     def __init__(self, brightness_limit=0.2, p: float = 0.5):
         super().__init__(brightness_limit, p)
@@ -63,7 +63,7 @@ class RandomBrightness(_FactorTransform):
 class RandomContrast(_FactorTransform):
     """Blend with the mean grey level by a factor from ``contrast_limit``."""
 
-    _limit_name, _function = "contrast_limit", C.adjust_contrast
+    _limit_name, _function = "contrast_limit", staticmethod(C.adjust_contrast)
 
     def __init__(self, contrast_limit=0.2, p: float = 0.5):
         super().__init__(contrast_limit, p)
@@ -73,7 +73,7 @@ class RandomContrast(_FactorTransform):
 class RandomSaturation(_FactorTransform):
     """Blend an RGB image with its grey version by a factor from ``saturation_limit``."""
 
-    _limit_name, _function = "saturation_limit", C.adjust_saturation
+    _limit_name, _function = "saturation_limit", staticmethod(C.adjust_saturation)
 
     def __init__(self, saturation_limit=0.2, p: float = 0.5):
         super().__init__(saturation_limit, p)
