@@ -241,7 +241,8 @@ def main(argv=None):
 
 
 def _line(row):
-    text = f"{row['op']:<30} mask={'yes' if row['mask'] else 'no ':<3} engine {row['engine']:8.1f}/s"
+    mask = "yes" if row["mask"] else "no"
+    text = f"{row['op']:<30} mask={mask:<3} engine {row['engine']:8.1f}/s"
     if "of_bare" in row:
         text += f"  bare OpenCV {row['bare_opencv']:8.1f}/s ({row['of_bare']:.2f}x of it)"
     if "ratio" in row:

@@ -176,7 +176,8 @@ def test_clahe_equalises_lab_lightness():
 
 def test_webp_compression_and_blur_kernel_from_sigma():
     img = image()
-    out = RandomCompress(50, 50, compression_type="webp", p=1)(dict(img=img), np.random.default_rng(0))
+    webp = RandomCompress(50, 50, compression_type="webp", p=1)
+    out = webp(dict(img=img), np.random.default_rng(0))
     ref = cv2.imdecode(cv2.imencode(".webp", img, (cv2.IMWRITE_WEBP_QUALITY, 50))[1], -1)
     np.testing.assert_array_equal(out["img"], ref)
     blur = RandomGaussianBlur(blur_limit=0, sigma_limit=[1.0, 1.0], p=1)

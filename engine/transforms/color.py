@@ -55,7 +55,8 @@ class RandomColorJitter(BaseTransform):
             raise ConfigError(f"{name}: {e}") from None
         bright, contrast, saturation, hue, blur, gamma, clahe = self.jitter
         # The normalised ranges, under the constructor's names (for repr and inspection).
-        self.brightness_limit, self.contrast_limit = bright.brightness_limit, contrast.contrast_limit
+        self.brightness_limit = bright.brightness_limit
+        self.contrast_limit = contrast.contrast_limit
         self.saturation_limit, self.hue_limit = saturation.saturation_limit, hue.hue_limit
         self.blur_limit, self.sigma_limit = blur.blur_limit, blur.sigma_limit
         self.gamma_limit, self.clahe_limit = gamma.gamma_limit, clahe.clip_limit
