@@ -108,11 +108,12 @@ class SeedStyleScheduler(BaseScheduler):
     pytest.param("loop", marks=pytest.mark.skipif(not hasattr(BaseTrainer, "loop"),
                                                   reason="BaseTrainer.loop (the seed's name) not landed yet")),
 ])
-def test_an_overriding_lunch_func_trains_through_schedule(tmp_path, loop_name):
+def test_an_overriding_lunch_func_trains_through_schedule(tmp_path, capsys, loop_name):
     scheduler = SeedStyleScheduler()
     scheduler.loop_name = loop_name
-    code, trainer = schedule(scheduler, tmp_path)
+    code, trainer = schedule(scheduler, tmp_path, "trainer.print_config", "True")
     assert code == 0 and trainer.iter == 4
+    assert "train_per_batch: 32" in capsys.readouterr().out  # trainer.print_config
     paradigm, config_written_before = scheduler.seen
     assert paradigm == {"TYPE": "NORMAL", "GPU_ID": None, "GLOBAL_RANK": 0, "WORLD_SIZE": 1, "NUM_PER_GPUS": 1}
     assert config_written_before  # the seed writes config.yaml before its lunch_func
@@ -158,11 +159,6 @@ def test_console_shows_a_short_summary_and_log_txt_the_config(trained_run):
         assert part in console, console
     log = (run_dir / "log.txt").read_text()
     assert "resolved config" in log and "command line:" in log and "train_per_batch: 32" in log
-
-
-def test_print_config_puts_the_config_on_the_console(tmp_path, capsys):
-    code, _ = schedule(BaseScheduler(), tmp_path, "trainer.print_config", "True", "solver.max_iter", "1")
-    assert code == 0 and "train_per_batch: 32" in capsys.readouterr().out
 
 
 @BUILD_DATASET_REGISTRY.register()
@@ -235,3 +231,4 @@ def test_a_config_that_cannot_work_fails_before_any_worker_starts(tmp_path, caps
     lines = error_lines(capsys.readouterr().err)
     assert code == 2 and len(lines) == 1 and expected in lines[0], lines
     assert not (tmp_path / "run").exists()
+
