@@ -12,13 +12,15 @@ ways:
 - ``sample_params(results, rng)`` (the built-ins): draws from the ``rng`` the engine
   passes, a generator seeded from (seed, epoch, sample index).
 - ``get_params(results)`` (the seed's hook, which user code writes with ``random`` or
-  ``np.random``): called with Python's and NumPy's global generators seeded from that
-  same ``rng`` and put back afterwards, so a user transform written as in the seed's
-  documentation is exactly as reproducible as a built-in one and worker-count invariant.
+  ``np.random``): called just after Python's and NumPy's global generators are seeded
+  from that same ``rng``, so a user transform written as in the seed's documentation is
+  exactly as reproducible as a built-in one and worker-count invariant. The generators
+  are left in that seeded state rather than put back: saving and restoring them costs
+  about 0.4 ms per call against 12 us for seeding, and inside the engine's loader they
+  are reseeded before every sample (and restored per batch in the main process) anyway.
 """
 import numbers
 import random
-from contextlib import contextmanager
 from typing import Any, Dict
 
 import numpy as np
@@ -29,23 +31,16 @@ from .base import BaseTransform, as_rng, check_prob, check_range
 from .fields import color_keys
 
 __all__ = [
-    "BasicColorTransform", "limit_range", "global_random_from",
+    "BasicColorTransform", "limit_range", "seed_global_random",
     "one_plus_minus", "plus_minus", "zero_to", "one_to",
 ]
 
 
-@contextmanager
-def global_random_from(rng: np.random.Generator):
-    """Seed ``random`` and ``np.random`` from ``rng`` for the block, then restore them."""
-    py_state, np_state = random.getstate(), np.random.get_state()
+def seed_global_random(rng: np.random.Generator) -> None:
+    """Seed ``random`` and ``np.random`` from one draw of ``rng``."""
     seed = int(rng.integers(2**63))
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    try:
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
 
 
 class BasicColorTransform(BaseTransform):
@@ -64,9 +59,9 @@ class BasicColorTransform(BaseTransform):
 
     def sample_params(self, results: dict, rng: np.random.Generator) -> Dict[str, Any]:
         """Draw this call's parameters from ``rng``; the default runs :meth:`get_params`
-        with the global generators seeded from ``rng``."""
-        with global_random_from(rng):
-            return self.get_params(results)
+        with the global generators just seeded from ``rng``."""
+        seed_global_random(rng)
+        return self.get_params(results)
 
     def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
         rng = as_rng(rng)
