@@ -142,7 +142,7 @@ class BaseScheduler:
                     f"directory with checkpoints ({run_dir_of(cfg)})"
                 )
             return trainer.test()
-        trainer.train()
+        trainer.loop()  # the seed's name; BaseTrainer.loop() runs train()
         comm.synchronize()  # every process returns after the last file is written
         return trainer
 

@@ -7,7 +7,8 @@ four methods (SeedMethods), non-finite skip accounting, the period's record to t
 writers (log line, metrics.jsonl, TensorBoard), evaluation and model_best.pth, periodic
 checkpoints, SIGTERM/SIGINT, the progress bar. Add one with ``trainer.hooks`` in the
 config or :meth:`BaseTrainer.register_hooks` in code. Checkpoints and resume live in
-state.py; fault tolerance is described in doc/resume.md.
+state.py (fault tolerance: doc/resume.md), the seed's method names in seed_api.py, a
+session's edges (a signal before the first step, --eval-only records) in session.py.
 """
 import logging
 import math
@@ -33,6 +34,8 @@ from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, Metrics
 from .hooks.base import STAGES, overrides
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
+from .seed_api import SeedTrainerAPI, epochs_as_iterations
+from .session import eval_record, note_extending, record_eval_only, stop_before_training
 from .state import StopRequest, TrainerState, accepts_keyword, run_dir_of
 
 __all__ = ["BaseTrainer", "StopRequest", "run_dir_of"]
@@ -41,18 +44,20 @@ logger = logging.getLogger("engine.trainer")
 
 
 @BUILD_TRAINER_REGISTRY.register()
-class BaseTrainer(TrainerState):
+class BaseTrainer(SeedTrainerAPI, TrainerState):
     def __init__(self, cfg):
         self.cfg = cfg
         self.run_dir = run_dir_of(cfg)
         self.rank, self.world_size = comm.get_rank(), comm.get_world_size()
+        self.set_collate_fn(cfg)  # the seed's: collate_train_fn / collate_valid_fn (seed_api.py)
+        self.train_set, self.val_set, self.test_set = self._create_datasets(cfg)
+        self.cfg = cfg = epochs_as_iterations(cfg, self.train_set, self.world_size)  # enable_epoch_method
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
-        self.model = self.build_model(cfg)
+        self.model = self.create_model(cfg)
         self.model.modules_to_device()
         self.model = self.wrap_model(self.model)  # DDP / DataParallel when several processes/GPUs
-        self.train_set = self.build_dataset(cfg, "train")
-        self.val_set = self.build_dataset(cfg, "val")
-        self.evaluator = self.build_evaluator(cfg) if self.val_set is not None else None
+        evaluated = self.val_set is not None or self.test_set is not None
+        self.evaluator = self.build_evaluator(cfg) if evaluated else None
         self.checkpointer = Checkpointer(
             os.path.join(self.run_dir, "checkpoints"), cfg.SOLVER.MAX_KEEP, enabled=self.rank == 0)
         self.start_iter = self.iter = 0
@@ -69,24 +74,11 @@ class BaseTrainer(TrainerState):
         self.resumed_from: Optional[str] = None     # the checkpoint this session started from
         self.resume_state: Dict[str, dict] = {}     # its hook states, for hooks registered later
         self.saved_iter: Optional[int] = None       # iteration of the newest checkpoint saved
-        self._val_loader = None
+        self._eval_loaders: Dict[str, object] = {}  # split -> loader, built once
         self._writing = False
         self.hooks: List[HookBase] = []
         self._staged: Dict[str, List[HookBase]] = {stage: [] for stage in STAGES}
         self.register_hooks(self.build_hooks())
-
-    # ------------------------------------------------------------ the seed's methods
-    def before_loop(self):
-        """Called once before the first iteration (also after a resume)."""
-
-    def after_loop(self):
-        """Called once after the last iteration, final evaluation and checkpoint."""
-
-    def iterate_before(self, epoch):
-        """Called before each iteration."""
-
-    def iterate_after(self, epoch, loss_dict):
-        """Called after each optimizer step with that step's losses (python floats)."""
 
     # ------------------------------------------------------------ building
     def build_model(self, cfg):
@@ -103,7 +95,8 @@ class BaseTrainer(TrainerState):
         return build_dataset(cfg.DATALOADER.get(key), f"dataloader.{key.lower()}")
 
     def build_evaluator(self, cfg):
-        return build_evaluator(cfg.TRAINER.EVALUATOR)
+        """Files an evaluator writes (a confusion-matrix PNG) go to ``<run_dir>/eval``."""
+        return build_evaluator(cfg.TRAINER.EVALUATOR, output_dir=os.path.join(self.run_dir, "eval"))
 
     def build_hooks(self) -> List[HookBase]:
         """The built-in hooks for this config, then those of ``trainer.hooks``."""
@@ -175,21 +168,30 @@ class BaseTrainer(TrainerState):
 
     # ------------------------------------------------------------ the loop
     def train(self) -> None:
-        if self.train_set is None:
-            raise ConfigError("dataloader.train_data_set.name is not set: name the training dataset")
-        if self.start_iter >= self.max_iter or self.stop_request is not None:
-            how = f"stopped: {self.stop_request.reason}" if self.stop_request else "complete"
-            logger.info("training already %s (iteration %d of solver.max_iter %d)", how, self.start_iter,
-                        self.max_iter)
-            return
-        loader, sampler = build_train_loader(self.train_set, self.cfg, start_iter=self.start_iter,
-                                             device=self.model.device, rank=self.rank, world_size=self.world_size)
-        logger.info("training from iteration %d to %d: %d samples, %d per step on %d process(es)",
-                    self.start_iter, self.max_iter, len(self.train_set), sampler.global_batch, self.world_size)
-        batches = iter(loader)
+        """The loop. SIGTERM/SIGINT are handled from its first line: one received before
+        the first step ends the run at once (exit 143/130, nothing trained or saved);
+        later, after the step (a checkpoint, then 143/130; preemption.py)."""
+        with self.stop_signals.installed():
+            if self.train_set is None:
+                raise ConfigError("dataloader.train_data_set.name is not set: name the training dataset")
+            if self.start_iter >= self.max_iter or self.stop_request is not None:
+                how = f"stopped: {self.stop_request.reason}" if self.stop_request else "complete"
+                logger.info("training already %s (iteration %d of solver.max_iter %d)", how, self.start_iter,
+                            self.max_iter)
+                return
+            note_extending(self)
+            loader, sampler = build_train_loader(
+                self.train_set, self.cfg, start_iter=self.start_iter, device=self.model.device, rank=self.rank,
+                world_size=self.world_size, collate_fn=self.collate_train_fn)
+            logger.info("training from iteration %d to %d: %d samples, %d per step on %d process(es)",
+                        self.start_iter, self.max_iter, len(self.train_set), sampler.global_batch, self.world_size)
+            self._loop(iter(loader), sampler)
+
+    def _loop(self, batches, sampler) -> None:
         self._open_writers()
         try:
             self.call_hooks("before_train")
+            stop_before_training(self)
             for self.iter in range(self.start_iter, self.max_iter):
                 self.epoch = sampler.epoch_at(self.iter)
                 self.call_hooks("before_step")
@@ -255,27 +257,26 @@ class BaseTrainer(TrainerState):
         self.finished = True
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, step: int) -> Dict[str, float]:
-        """Run the evaluator on the validation set; ``step`` = completed iterations."""
-        if self._val_loader is None:  # built once; iterating it again restarts it
-            self._val_loader = build_val_loader(self.val_set, self.cfg, device=self.model.device,
-                                                rank=self.rank, world_size=self.world_size)
-        results = run_evaluation(self.model, self._val_loader, self.evaluator)
+    def evaluate(self, step: int, split: str = "val") -> Dict[str, float]:
+        """Run the evaluator on the ``split`` set ('val' or 'test'); ``step`` = completed
+        iterations. The record is ``{'type': 'eval', 'iter', ...}`` (``'split': 'test'``
+        for the test set)."""
+        if split not in self._eval_loaders:  # built once; iterating it again restarts it
+            self._eval_loaders[split] = build_val_loader(
+                self.test_set if split == "test" else self.val_set, self.cfg, device=self.model.device,
+                rank=self.rank, world_size=self.world_size, collate_fn=self.collate_valid_fn)
+        results = run_evaluation(self.model, self._eval_loaders[split], self.evaluator)
         self.latest_eval = results
-        self.write({"type": "eval", "iter": step, **results})
+        self.write(eval_record(step, split, results))
         return results
 
     def test(self) -> Dict[str, float]:
-        """--eval-only: evaluate the loaded weights, record the results, train nothing.
-        The seed's third split, ``dataloader.test_data_set``, is evaluated when it is set."""
-        test_set = self.build_dataset(self.cfg, "test")
-        if test_set is not None:
-            self.val_set, self._val_loader = test_set, None
-            self.evaluator = self.evaluator or self.build_evaluator(self.cfg)
-        if self.val_set is None:
+        """--eval-only: evaluate the loaded weights on ``dataloader.test_data_set`` when it
+        is set, else on the validation set; record the results (not again when
+        metrics.jsonl already holds the same record: session.py), train nothing."""
+        if self.val_set is None and self.test_set is None:
             raise ConfigError("--eval-only needs dataloader.val_data_set.name (or test_data_set.name)")
-        self._open_writers()
-        try:
-            return self.evaluate(self.start_iter)
-        finally:
-            self._close_writers()
+        split = "test" if self.test_set is not None else "val"
+        results = self.evaluate(self.start_iter, split)  # the writers are closed: recorded below
+        record_eval_only(self, eval_record(self.start_iter, split, results))
+        return results

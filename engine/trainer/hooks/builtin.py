@@ -80,30 +80,20 @@ class PeriodicEval(HookBase):
 
 
 class Preemption(HookBase):
-    """SIGTERM/SIGINT (preemption.py): the handlers are installed for the loop; a signal
-    agreed by every process in a step's collective stops the run after that step (the
-    trainer saves ``model_<iteration>.pth`` and exits 143 / 130). On the last step the
-    run just finishes."""
+    """SIGTERM/SIGINT (preemption.py; the trainer installs the handlers from the first
+    line of ``train()``): a signal agreed by every process in a step's collective stops
+    the run after that step (the trainer saves ``model_<iteration>.pth`` and exits
+    143 / 130). On the last step the run just finishes."""
 
     priority = Priority.PREEMPTION
 
     def __init__(self, signals):
         self.signals = signals
-        self._installed = None
-
-    def before_train(self) -> None:
-        self._installed = self.signals.installed()
-        self._installed.__enter__()
 
     def after_step(self) -> None:
         signum = self.trainer.step_result.outcome.stop
         if signum and self.trainer.iter + 1 < self.trainer.max_iter:
             self.trainer.request_stop(f"{signal.Signals(signum).name} received", signum=signum)
-
-    def after_train(self) -> None:
-        if self._installed is not None:
-            self._installed.__exit__(None, None, None)
-            self._installed = None
 
 
 class ProgressBar(HookBase):

@@ -1,0 +1,94 @@
+"""The edges of a session, where it meets an earlier one in the same run directory:
+
+* a stop signal received before the first step (the handlers are installed from the
+  first line of ``train()``): exit 143 / 130 at once, nothing trained, nothing saved;
+* ``--resume solver.max_iter N`` extending a finished run: a note that
+  ``model_final.pth`` will be overwritten;
+* ``--eval-only`` in a run directory: the evaluation record is appended to
+  metrics.jsonl (and TensorBoard) unless the same record is already there (same
+  iteration, split and values); either way the log says which.
+"""
+import json
+import logging
+import math
+import os
+from typing import Any, Dict, List
+
+from .preemption import TrainingInterrupted
+
+__all__ = ["stop_before_training", "note_extending", "eval_record", "record_eval_only"]
+
+logger = logging.getLogger("engine.trainer")
+
+FINAL_NAME = "model_final.pth"
+
+
+def stop_before_training(trainer) -> None:
+    """Agree (one collective) on a stop signal received before the first step; end the
+    run with its exit status, without a checkpoint (nothing was trained)."""
+    signum = trainer.stop_signals.requested()
+    if not signum:
+        return
+    interrupted = TrainingInterrupted(signum, trainer.start_iter, trainer.checkpointer.last_name())
+    logger.warning("%s received before the first step of this session: exiting without training (iteration "
+                   "%d, nothing saved; exit status %d)", interrupted.signal_name, trainer.start_iter,
+                   interrupted.code)
+    raise interrupted
+
+
+def note_extending(trainer) -> None:
+    """A finished run resumed with a larger solver.max_iter continues from model_final.pth,
+    which is written again at the new end."""
+    if trainer.resumed_from and os.path.basename(trainer.resumed_from) == FINAL_NAME and trainer.rank == 0:
+        logger.warning("extending a finished run from iteration %d to %d (solver.max_iter): %s (iteration %d) "
+                       "will be overwritten at the end; copy it now to keep it", trainer.start_iter,
+                       trainer.max_iter, trainer.resumed_from, trainer.start_iter)
+
+
+def eval_record(step: int, split: str, results: Dict[str, float]) -> Dict[str, Any]:
+    """``{'type': 'eval', 'iter', <results>}``; ``'split': 'test'`` for the test set."""
+    return {"type": "eval", "iter": step, **({"split": split} if split != "val" else {}), **results}
+
+
+def record_eval_only(trainer, record: Dict[str, Any]) -> bool:
+    """Write --eval-only's record to every writer, unless metrics.jsonl already holds
+    the same one; True when written. Main process only (the others write nothing)."""
+    if trainer.rank != 0:
+        return False
+    path = os.path.join(trainer.run_dir, "metrics.jsonl")
+    same_iter = [r for r in _records(path) if r.get("type") == "eval" and r.get("iter") == record["iter"]
+                 and r.get("split", "val") == record.get("split", "val")]
+    if any(_same(r, record) for r in same_iter):
+        logger.info("--eval-only: %s already holds this evaluation (iteration %d, same results): not appended "
+                    "again; no new TensorBoard events file", path, record["iter"])
+        return False
+    trainer._open_writers()
+    try:
+        trainer.write(record)
+    finally:
+        trainer._close_writers()
+    logger.info("--eval-only: results appended to %s at iteration %d%s, TensorBoard eval/* written to a new "
+                "events file in %s", path, record["iter"],
+                " (it holds another evaluation at that iteration)" if same_iter else "", trainer.run_dir)
+    return True
+
+
+def _records(path: str) -> List[Dict[str, Any]]:
+    if not os.path.isfile(path):
+        return []
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line of a killed run
+    return records
+
+
+def _same(old: Dict[str, Any], new: Dict[str, Any]) -> bool:
+    if old.keys() != new.keys():
+        return False
+    return all(old[k] == new[k] or (isinstance(old[k], float) and isinstance(new[k], (int, float))
+                                    and math.isclose(old[k], new[k], rel_tol=1e-6, abs_tol=1e-12))
+               for k in new)
