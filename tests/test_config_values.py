@@ -63,6 +63,13 @@ def test_duplicate_nested_yaml_key(tmp_path):
         load_cfg(str(path))
 
 
+def test_a_yaml_merge_key_may_be_overridden(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("solver:\n  <<: {max_iter: 5, train_per_batch: 2}\n  max_iter: 7\n")
+    cfg = load_cfg(str(path))
+    assert cfg.SOLVER.MAX_ITER == 7 and cfg.SOLVER.TRAIN_PER_BATCH == 2
+
+
 def test_python_config_calling_sys_exit(tmp_path, capsys):
     path = tmp_path / "exits.py"
     path.write_text("import sys\nsolver = dict(max_iter=5)\nsys.exit(0)\n")
