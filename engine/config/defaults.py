@@ -105,6 +105,17 @@ def get_default_cfg() -> CN:
     # GANs: optimizer/lr_scheduler shared by every discriminator, and/or one section per
     # discriminator name with its own (doc/model.md); missing parts take these defaults
     _C.SOLVER.DISCRIMINATOR = _free()
+
+    # engine-export (doc/export.md), Otter's section: the registered export wrapper
+    # ('' = the model's generator), inputs {name: dict(shape=[...], dtype='float32')},
+    # names, dynamic axes, torch.onnx.export options (opset_version, do_constant_folding...)
+    _C.ONNX = CN()
+    _C.ONNX.NAME = ""
+    _C.ONNX.INPUT_SHAPE = _free()
+    _C.ONNX.INPUT_NAMES = []
+    _C.ONNX.OUTPUT_NAMES = []
+    _C.ONNX.DYNAMIC_AXES = _free()
+    _C.ONNX.OPTIONS = _free()
     return _C
 
 
