@@ -26,7 +26,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 
-from ..checkpoint.weights import load_weights
 from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
 from ..utils.device import resolve_device
@@ -334,14 +333,13 @@ class BaseModel:
 
     # ----------------------------------------------------------------- state
     def load_generator_weights(self, path: str, prefixes: Optional[Sequence[str]] = None):
-        """Fine-tuning start (``trainer.weights``): load what matches into the generator,
-        stripping ``prefixes`` (``trainer.weights_prefixes``) from keys it does not know;
-        the EMA copy, if any, starts from the loaded weights."""
-        network = self.unwrapped("g_model")
-        report = load_weights(network, path, prefixes=prefixes)
-        if self.g_ema is not None:
-            self.g_ema.module.load_state_dict(network.state_dict())
-        return report
+        """``trainer.weights`` (fine-tuning, ``--eval-only``): load what matches into the
+        generator, stripping ``prefixes`` (``trainer.weights_prefixes``); the EMA network
+        gets the file's EMA weights when it has them (the weights training evaluated),
+        else the loaded ones. The rule: engine/checkpoint/evaluated.py."""
+        from ..checkpoint.evaluated import load_evaluated_weights
+
+        return load_evaluated_weights(self, path, prefixes=prefixes, strict=False, what="trainer.weights")
 
     def state_dict(self) -> Dict[str, Any]:
         return OrderedDict((name, obj.state_dict()) for name, obj in self._states.items())
