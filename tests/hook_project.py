@@ -221,3 +221,22 @@ class GradNormProbe(HookBase):
     def after_step(self):
         grads = [p.grad for p in self.trainer.model.g_model.parameters() if p.grad is not None]
         self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
+@BUILD_HOOK_REGISTRY.register()
+class SignalAt(HookBase):
+    """Send this process ``signame`` at ``stage``: 'before_train' (the loader is built,
+    no step taken) or 'first_step' (as the first step begins)."""
+
+    priority = Priority.HIGHEST
+
+    def __init__(self, signame, stage="before_train"):
+        self.signum, self.stage = getattr(signal, signame), stage
+
+    def before_train(self):
+        if self.stage == "before_train":
+            os.kill(os.getpid(), self.signum)
+
+    def before_step(self):
+        if self.stage == "first_step" and self.trainer.iter == self.trainer.start_iter:
+            os.kill(os.getpid(), self.signum)
