@@ -1,0 +1,135 @@
+"""Predictor: a trained model as a function from images to the model's outputs.
+
+    predictor = Predictor.from_run("output/digits")          # config.yaml + newest checkpoint
+    logits = predictor(["a.png", rgb_array])                # the model's generator outputs
+    classes = predictor.postprocess(["a.png"])              # model.postprocess(outputs), if defined
+
+Each image (an RGB uint8 H x W x 3 array, a grey H x W one, or a path, read as stored:
+a grey PNG gives H x W, a colour one RGB) goes through the config's validation pipeline
+(``dataloader.val_data_set.transformer``) in a results dict as the datasets build it
+(``img``, ``img_shape``, ``ori_shape``, ``img_fields``, ``color_fields``); the images are
+stacked ``solver.test_per_batch`` at a time and given to ``model.generator`` under
+``model.inference_weights()`` (the EMA network when EMA is on), exactly as evaluation
+calls the model. Outputs of the batches are concatenated along dimension 0 (tensors,
+and tuples/lists/dicts of tensors). Weights: the one rule of engine/checkpoint/evaluated.py;
+``predictor.weights_used`` says which were loaded.
+"""
+import os
+from typing import Any, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ..utils.errors import EngineError
+from .loading import load_trained_model
+
+__all__ = ["Predictor", "read_image", "newest_checkpoint"]
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file as stored: H x W (grey) or RGB H x W x 3 (alpha dropped), uint8."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if os.path.isfile(str(path)) else None
+    if img is None:
+        raise EngineError(f"cannot read the image {path!r} (missing, or not an image OpenCV reads)")
+    if img.dtype != np.uint8:
+        raise EngineError(f"{path!r}: expected an 8-bit image, got {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3:
+        img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
+    return img
+
+
+def newest_checkpoint(run_dir: str, checkpoint: Optional[str] = None) -> str:
+    """``checkpoint`` (a path, or a file name in RUN/checkpoints), else the one
+    ``last_checkpoint`` names, else the newest ``*.pth`` of RUN/checkpoints."""
+    folder = os.path.join(run_dir, "checkpoints")
+    if checkpoint:
+        path = checkpoint if os.path.isfile(checkpoint) else os.path.join(folder, checkpoint)
+        if not os.path.isfile(path):
+            raise EngineError(f"checkpoint {checkpoint!r} not found (nor in {folder})")
+        return path
+    marker = os.path.join(folder, "last_checkpoint")
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            path = os.path.join(folder, f.read().strip())
+        if os.path.isfile(path):
+            return path
+    files = [os.path.join(folder, n) for n in os.listdir(folder)] if os.path.isdir(folder) else []
+    files = [p for p in files if p.endswith(".pth") and os.path.isfile(p)]
+    if not files:
+        raise EngineError(f"no checkpoint in {folder}")
+    return max(files, key=os.path.getmtime)
+
+
+def _concat(parts: List[Any]):
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts, 0)
+    if isinstance(first, dict):
+        return {k: _concat([p[k] for p in parts]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_concat(list(p)) for p in zip(*parts))
+    if isinstance(first, list):
+        return [x for p in parts for x in p]
+    raise EngineError(f"Predictor: cannot join the generator's outputs of type {type(first).__name__} "
+                      f"over batches; give at most solver.test_per_batch images")
+
+
+class Predictor:
+    def __init__(self, cfg, model, weights_used: str = "", batch_size: Optional[int] = None):
+        from ..transforms.build import build_transforms
+
+        self.cfg, self.model, self.weights_used = cfg, model, weights_used
+        self.batch_size = int(batch_size or cfg.SOLVER.TEST_PER_BATCH)
+        node = cfg.DATALOADER.VAL_DATA_SET
+        self.pipeline = build_transforms(node.get("TRANSFORMER"), "dataloader.val_data_set.transformer")
+
+    @classmethod
+    def from_config(cls, config_file: str, weights: str, device: Optional[str] = None, *,
+                    no_ema: bool = False, overrides: Sequence[str] = (), batch_size: Optional[int] = None):
+        cfg, model, used = load_trained_model(config_file, weights, device=device, no_ema=no_ema,
+                                              overrides=overrides)
+        return cls(cfg, model, used, batch_size)
+
+    @classmethod
+    def from_run(cls, run_dir: str, checkpoint: Optional[str] = None, device: Optional[str] = None, **kwargs):
+        """The run folder's ``config.yaml`` and its newest (or the named) checkpoint."""
+        config = os.path.join(run_dir, "config.yaml")
+        if not os.path.isfile(config):
+            raise EngineError(f"{run_dir!r} is not a run folder: it has no config.yaml")
+        return cls.from_config(config, newest_checkpoint(run_dir, checkpoint), device, **kwargs)
+
+    def preprocess(self, image) -> torch.Tensor:
+        """One image through the validation pipeline, as a C x H x W tensor."""
+        import engine.transforms.functional as F
+
+        img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
+        if img.dtype != np.uint8 or img.ndim not in (2, 3):
+            raise EngineError(f"Predictor: expected uint8 H x W or H x W x 3 images, got {img.dtype} {img.shape}")
+        results = {"img": img, "img_shape": img.shape[:2], "ori_shape": img.shape[:2],
+                   "img_fields": ["img"], "color_fields": ["img"]}
+        out = self.pipeline(results, np.random.default_rng(0))["img"]
+        return out if isinstance(out, torch.Tensor) else F.to_tensor(out)
+
+    def __call__(self, images):
+        """The model's generator outputs for ``images`` (a list, or one image)."""
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        if not images:
+            raise EngineError("Predictor: no images given")
+        parts = []
+        with self.model.inference_weights():
+            for start in range(0, len(images), self.batch_size):
+                batch = torch.stack([self.preprocess(i) for i in images[start:start + self.batch_size]])
+                parts.append(self.model.generator(batch))
+        return _concat(parts)
+
+    def postprocess(self, images):
+        """``model.postprocess(outputs)``: decoded results (classes, masks, boxes)."""
+        hook = getattr(self.model, "postprocess", None)
+        if hook is None:
+            raise EngineError(f"{type(self.model).__name__} has no postprocess(outputs) method; "
+                              f"use predictor(images) for the raw outputs")
+        return hook(self(images))
