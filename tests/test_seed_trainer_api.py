@@ -177,3 +177,15 @@ def test_extending_a_finished_run_notes_that_model_final_is_overwritten(tmp_path
     log = open(tmp_path / "line" / "log.txt").read()
     assert "extending a finished run from iteration 4 to 6 (solver.max_iter):" in log
     assert "model_final.pth (iteration 4) will be overwritten at the end" in log
+
+
+def warmup(steps):
+    return ["solver.generator.lr_scheduler", repr({"enabled": True, "type": "LRMultiplierScheduler", "params": {
+        "lr_scheduler_param": {"name": "WarmupCosineLR"}, "warmup_iter": steps}})]
+
+
+def test_enable_epoch_method_checks_warmup_steps_against_the_steps_of_the_epochs(tmp_path, capsys):
+    trainer = schedule_here(argv(tmp_path / "ok", *EPOCHS, *warmup(5)))  # 5 steps < 3 epochs of 6 steps
+    assert trainer.max_iter == 18
+    assert schedule_here(argv(tmp_path / "bad", *EPOCHS, *warmup(50))) == 2
+    assert "warmup_iter=50 is longer than max_iter=18" in capsys.readouterr().err
