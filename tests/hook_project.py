@@ -158,6 +158,7 @@ def schedule_here(argv):
 
 
 def _child(argv, log_path, env):
+    os.setpgrp()  # its own process group: a group signal (a terminal's Ctrl-C) reaches it and its workers
     os.environ.update(env)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 1)
@@ -166,6 +167,15 @@ def _child(argv, log_path, env):
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), write_through=True)
     code = schedule_here(argv)
     os._exit(code if isinstance(code, int) else 0)
+
+
+def start_child(argv, log_path, env=None):
+    """A training child of the fault-tolerance forkserver, started (join it yourself)."""
+    from fault_tolerance_helpers import context
+
+    process = context().Process(target=_child, args=(list(argv), str(log_path), dict(env or {})))
+    process.start()
+    return process
 
 
 def run_children(argvs, log_paths, envs, timeout=120):

@@ -176,7 +176,9 @@ def test_one_process_logs_the_run_step_values_unreduced(recorded):
     ([dict(name="EarlyStopping", monitor="val_mse", mode="up")], "EarlyStopping: mode must be 'max' or 'min'"),
     ([dict(name="RecordingHook"), dict(name="NotAHook")], "trainer.hooks[1]: NotAHook is not a HookBase subclass"),
     ([dict(monitor="val_mse")], "trainer.hooks[0]"),
-], ids=["unknown-name", "bad-kwargs", "bad-mode", "not-a-hook", "no-name"])
+    ([dict(name="RecordingHook"), dict(name="RecordingHook")], "two hooks keep their checkpoint state under one "
+                                                               "state_key ['RecordingHook']"),
+], ids=["unknown-name", "bad-kwargs", "bad-mode", "not-a-hook", "no-name", "same-state-key"])
 def test_a_bad_hook_config_is_one_clear_error(tmp_path, capsys, hooks, message):
     assert schedule_here(argv(tmp_path, hooks=hooks)) == 2
     err = capsys.readouterr().err

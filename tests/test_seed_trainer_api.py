@@ -5,6 +5,8 @@ extending a finished run. All on the tiny line project of hook_project.py."""
 import glob
 import json
 import os
+import signal
+import time
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ from engine.schedule.scheduler import BaseScheduler
 from engine.trainer.build import BUILD_TRAINER_REGISTRY, build_trainer
 from engine.trainer.trainer import BaseTrainer
 
-from hook_project import HookLine, run_child, schedule_here, write_config
+from hook_project import HookLine, run_child, schedule_here, start_child, write_config
 from fault_tolerance_helpers import tensor_differences
 
 COLLATED = {"train": [], "valid": []}
@@ -189,3 +191,25 @@ def test_enable_epoch_method_checks_warmup_steps_against_the_steps_of_the_epochs
     assert trainer.max_iter == 18
     assert schedule_here(argv(tmp_path / "bad", *EPOCHS, *warmup(50))) == 2
     assert "warmup_iter=50 is longer than max_iter=18" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02])
+def test_ctrl_c_while_the_loader_workers_start_stops_the_run_with_130(tmp_path, delay):
+    """Ctrl-C (SIGINT to the process group) just after 'training from iteration' is
+    logged, while the loader's workers start: the run exits 130 at once (before the first
+    step) or after a step with its checkpoint; it never trains on to the end."""
+    log = tmp_path / "child.log"
+    process = start_child(argv(tmp_path, "dataloader.num_workers", "2", "solver.max_iter", "100000",
+                               "solver.eval_period", "0", "solver.checkpoint_period", "100000"), log)
+    deadline = time.time() + 60
+    while "training from iteration" not in (log.read_text() if log.exists() else ""):
+        assert process.is_alive() and time.time() < deadline, log.read_text()
+        time.sleep(0.002)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    process.join(60)
+    assert process.exitcode == 130, log.read_text()[-3000:]
+    names = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "line" / "checkpoints" / "*.pth")))
+    if names:  # stopped after a step: that step's checkpoint, named in last_checkpoint
+        last = (tmp_path / "line" / "checkpoints" / "last_checkpoint").read_text().strip()
+        assert names == [last] and checkpoint(tmp_path, last)["iteration"] >= 1

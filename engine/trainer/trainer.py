@@ -126,6 +126,10 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             hook.trainer = weakref.proxy(self)
             if hook.state_key in self.resume_state:
                 hook.load_state_dict(self.resume_state[hook.state_key])
+        keys = [h.state_key for h in self.hooks + list(hooks) if overrides(h, "state_dict")]
+        if len(set(keys)) < len(keys):
+            raise ConfigError(f"two hooks keep their checkpoint state under one state_key "
+                              f"{sorted({k for k in keys if keys.count(k) > 1})}: give one another state_key")
         self.hooks = sorted(self.hooks + list(hooks), key=lambda h: h.priority)
         self._staged = {stage: [h for h in self.hooks if overrides(h, stage)] for stage in STAGES}
 

@@ -103,7 +103,7 @@ class WriterHook(HookBase):
 
 def overrides(hook: HookBase, stage: str) -> bool:
     """Whether ``hook`` does something at ``stage`` (the loop calls only those)."""
-    return getattr(type(hook), stage) is not getattr(HookBase, stage)
+    return getattr(type(hook), stage) is not getattr(HookBase, stage, None)
 
 
 def build_hooks(nodes: Optional[Sequence], where: str = "trainer.hooks") -> List[HookBase]:
