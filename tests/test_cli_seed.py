@@ -96,7 +96,8 @@ class SeedStyleScheduler(BaseScheduler):
 
     def lunch_func(self, cfg, args):
         self.seen = (dict(cfg.TRAINER.PARADIGM),
-                     os.path.exists(os.path.join(cfg.OUTPUT_DIR, cfg.OUTPUT_LOG_NAME, "config.yaml")))
+                     os.path.exists(os.path.join(cfg.OUTPUT_DIR, cfg.OUTPUT_LOG_NAME, "config.yaml")),
+                     torch.are_deterministic_algorithms_enabled())
         trainer = build_trainer(cfg)
         trainer.resume_or_load(args.resume)
         getattr(trainer, self.loop_name)()
@@ -108,13 +109,14 @@ class SeedStyleScheduler(BaseScheduler):
     pytest.param("loop", marks=pytest.mark.skipif(not hasattr(BaseTrainer, "loop"),
                                                   reason="BaseTrainer.loop (the seed's name) not landed yet")),
 ])
-def test_an_overriding_lunch_func_trains_through_schedule(tmp_path, capsys, loop_name):
+def test_an_overriding_lunch_func_trains_through_schedule(tmp_path, capsys, restore_determinism, loop_name):
     scheduler = SeedStyleScheduler()
     scheduler.loop_name = loop_name
-    code, trainer = schedule(scheduler, tmp_path, "trainer.print_config", "True")
+    code, trainer = schedule(scheduler, tmp_path, "trainer.print_config", "True", "--deterministic")
     assert code == 0 and trainer.iter == 4
     assert "train_per_batch: 32" in capsys.readouterr().out  # trainer.print_config
-    paradigm, config_written_before = scheduler.seen
+    paradigm, config_written_before, deterministic = scheduler.seen
+    assert deterministic  # --deterministic is applied in the process before lunch_func
     assert paradigm == {"TYPE": "NORMAL", "GPU_ID": None, "GLOBAL_RANK": 0, "WORLD_SIZE": 1, "NUM_PER_GPUS": 1}
     assert config_written_before  # the seed writes config.yaml before its lunch_func
     assert os.path.exists(tmp_path / "run" / "checkpoints" / "model_final.pth")
