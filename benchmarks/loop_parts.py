@@ -12,10 +12,11 @@ minimum and median microseconds. The parts:
 * ``step``: forward, backward, optimizer, LR schedule, EMA and reading the loss on one
   ready batch. Engine: ``model.train_iteration`` + ``float``; hand: the code of
   ``loop_overhead.run_hand``.
-* ``glue``: the rest of an engine iteration, as ``BaseTrainer.train`` does it (keep the
-  two in step): the sampler's keys, the epoch, the step's LR, the finite-loss check and
-  ``_after_step`` (stats, progress bar, the log line and
-  metrics.jsonl/TensorBoard every ``trainer.log_period``).
+* ``glue``: the rest of an engine iteration, as ``BaseTrainer._loop`` does it (keep the
+  two in step): the sampler's keys, the epoch, the ``before_step`` hooks, the step's
+  numbers into the event store (``_record_step``) and the ``after_step`` hooks (the seed's
+  methods, the period's record to the log line, metrics.jsonl and TensorBoard every
+  ``trainer.log_period``, checkpoint and evaluation checks, the progress bar).
 
 Run from the repository root::
 
@@ -60,6 +61,7 @@ def main(argv=None):
     from engine.config import load_cfg
     from engine.data.build import build_train_loader
     from engine.data.seeding import SeededSamples
+    from engine.model.step import StepResult
     from engine.trainer.build import build_trainer
     from engine.utils.rng import seed_all
 
@@ -98,9 +100,9 @@ def main(argv=None):
     # ------------------------------------------------------------------ step
     batch = default_collate([dataset[i] for i in indices])
 
-    def engine_step():
-        losses = model.train_iteration([batch], epoch=0)
-        {name: float(value) for name, value in losses.items()}
+    def engine_step():  # as BaseTrainer.run_step: the non-finite guard is the gate
+        trainer.nonfinite_guard.begin(0)
+        model.train_iteration([batch], epoch=0, before_step=trainer.nonfinite_guard).floats()
 
     torch.manual_seed(0)
     net = DigitsNet(**{k.lower(): v for k, v in cfg.TRAINER.MODEL.GENERATOR.items() if k != "NAME"})
@@ -122,18 +124,20 @@ def main(argv=None):
     # ------------------------------------------------------------------ glue
     _, sampler = build_train_loader(dataset, cfg, start_iter=0, device=model.device)
     key_stream = iter(sampler)
-    trainer._open_outputs()
-    loss_dict = {"cls": 1.0}
+    trainer._open_writers()
+    trainer.call_hooks("before_train")
+    result = StepResult({"cls": torch.tensor(1.0)})
     glue_state = {"iter": 0}
 
     def engine_glue():
         trainer.iter = glue_state["iter"] % (max_iter - 1)
         glue_state["iter"] += 1
-        epoch = sampler.epoch_at(trainer.iter)
+        trainer.epoch = sampler.epoch_at(trainer.iter)
         next(key_stream)
-        trainer._step_lr = model.lr
-        trainer._check_finite(loss_dict)
-        trainer._after_step(epoch, loss_dict, 0.0, 0.0)
+        trainer.call_hooks("before_step")
+        trainer.step_result = result
+        trainer._record_step(result, model.lr, 0.0, time.perf_counter())
+        trainer.call_hooks("after_step")
 
     parts = [("fetch, main process", engine_fetch, hand_fetch, 10),
              ("fetch, in a worker", engine_fetch_in_worker, hand_fetch, 10),
@@ -145,7 +149,8 @@ def main(argv=None):
             pair = [(0, engine_fn), (1, hand_fn)] if r % 2 == 0 else [(1, hand_fn), (0, engine_fn)]
             for slot, fn in pair:
                 results[name][slot].append(timed(fn, repeat))
-    trainer._close_outputs()
+    trainer.call_hooks("after_train")
+    trainer._close_writers()
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs; "
           f"batch {batch_size}; {args.rounds} interleaved rounds; microseconds per iteration")

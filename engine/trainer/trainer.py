@@ -216,6 +216,10 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         data_time = time.perf_counter() - start
         self.nonfinite_guard.begin(self.iter)
         result = self._train_iteration(micro_batches)
+        self._record_step(result, lr, data_time, start)
+        return result
+
+    def _record_step(self, result: StepResult, lr: float, data_time: float, start: float) -> None:
         losses = result.floats()  # one transfer (none when the gate already read them)
         if not result.skipped:
             for name, value in losses.items():
@@ -223,7 +227,6 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.event_store.log("lr", lr, "last")
         self.event_store.log("data_time", data_time)
         self.event_store.log("iter_time", time.perf_counter() - start)
-        return result
 
     def _train_iteration(self, micro_batches) -> StepResult:
         """``model.train_iteration`` with the guard as its gate; a bundle whose
