@@ -18,7 +18,6 @@ from engine.schedule.paradigm import paradigm_of_this_process
 from engine.schedule.scheduler import BaseScheduler
 from engine.schedule.summary import cpu_fallback_warning
 from engine.trainer.build import build_trainer
-from engine.trainer.trainer import BaseTrainer
 from engine.utils import comm
 
 from conftest import DIGITS_PY
@@ -100,18 +99,12 @@ class SeedStyleScheduler(BaseScheduler):
                      torch.are_deterministic_algorithms_enabled())
         trainer = build_trainer(cfg)
         trainer.resume_or_load(args.resume)
-        getattr(trainer, self.loop_name)()
+        trainer.loop()
         return trainer
 
 
-@pytest.mark.parametrize("loop_name", [
-    "train",
-    pytest.param("loop", marks=pytest.mark.skipif(not hasattr(BaseTrainer, "loop"),
-                                                  reason="BaseTrainer.loop (the seed's name) not landed yet")),
-])
-def test_an_overriding_lunch_func_trains_through_schedule(tmp_path, capsys, restore_determinism, loop_name):
+def test_an_overriding_lunch_func_trains_through_schedule(tmp_path, capsys, restore_determinism):
     scheduler = SeedStyleScheduler()
-    scheduler.loop_name = loop_name
     code, trainer = schedule(scheduler, tmp_path, "trainer.print_config", "True", "--deterministic")
     assert code == 0 and trainer.iter == 4
     assert "train_per_batch: 32" in capsys.readouterr().out  # trainer.print_config
@@ -216,7 +209,8 @@ def test_cpu_fallback_warning(monkeypatch):
 @pytest.mark.parametrize("overrides, expected", [
     (["solver.generator.lr_scheduler.params.warmup_iter", "50"], "warmup_iter=50 is longer than max_iter=4"),
     (["trainer.model.loss", "{'cls': [{'name': 'CrossEntropyLoss', 'parm': {}}]}"], "trainer.model.loss.cls[0]"),
-    (["trainer.model.generator.name", "DigitNet"], "'DigitNet' is not registered in the BUILD_NETWORK registry. Did you mean 'DigitsNet'"),
+    (["trainer.model.generator.name", "DigitNet"],
+     "'DigitNet' is not registered in the BUILD_NETWORK registry. Did you mean 'DigitsNet'"),
     (["trainer.model.generator.widht", "8"], "(did you mean 'width' for 'widht'?)"),
     (["dataloader.train_data_set.name", "DigitSet"], "dataloader.train_data_set.name: 'DigitSet' is not registered"),
     (["dataloader.val_data_set.transformer", "[{'name': 'Resise'}]"], "dataloader.val_data_set.transformer[0]"),

@@ -68,7 +68,8 @@ def test_max_iter_defaults_to_solver_max_iter():
 
 
 def test_warmup_longer_than_max_iter_is_refused():
-    with pytest.raises(ConfigError, match=r"params \(WarmupPolynomialDecay\): warmup_iter=1000 is longer than max_iter=20"):
+    expected = r"params \(WarmupPolynomialDecay\): warmup_iter=1000 is longer than max_iter=20"
+    with pytest.raises(ConfigError, match=expected):
         lrs({}, 1)  # the seed's default warmup_iter=1000
 
 
