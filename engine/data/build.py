@@ -6,9 +6,11 @@ keys (``transformer`` included) are its constructor arguments.
 import signal
 
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import default_collate
 
 from ..utils.registry import Registry, build_from_cfg
+from .dataset import EngineDataSet
+from .loader import EngineLoader, worker_start_method
 from .sampler import InferenceBatchSampler, TrainBatchSampler
 from .seeding import SeededSamples
 
@@ -34,16 +36,19 @@ def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _loader(dataset, batch_sampler, cfg, device, seed, collate_fn=None):
+def _loader(dataset, batch_sampler, cfg, device, seed, collate_fn=None, *, where: str, split: str,
+            persistent: bool, start_method=None):
     workers = int(cfg.DATALOADER.NUM_WORKERS)
-    return DataLoader(
-        SeededSamples(dataset, seed),
+    return EngineLoader(
+        SeededSamples(dataset, seed, f"{where} ({type(dataset).__name__})"),
+        split=split, check_batches=isinstance(dataset, EngineDataSet),
         batch_sampler=batch_sampler,
         num_workers=workers,
         collate_fn=collate_fn or getattr(dataset, "collate_fn", None) or default_collate,
         pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and device.type == "cuda",
         prefetch_factor=int(cfg.DATALOADER.PREFETCH_FACTOR) if workers > 0 else None,
-        persistent_workers=False,
+        persistent_workers=persistent and workers > 0,
+        multiprocessing_context=(start_method or worker_start_method()) if workers > 0 else None,
         worker_init_fn=_leave_stop_signals_to_the_main_process,
         # A private generator: creating the iterator must not draw from the global RNG,
         # or a resumed run would diverge from the uninterrupted one.
@@ -61,9 +66,18 @@ def build_train_loader(dataset, cfg, *, start_iter: int, device, rank: int = 0, 
         start_iter=start_iter, accumulation=accumulation, rank=rank, world_size=world_size,
         shuffle=bool(cfg.DATALOADER.SHUFFLE),
     )
-    return _loader(dataset, sampler, cfg, device, int(cfg.SEED), collate_fn), sampler
+    # Iterated once (the stream is endless): persistent workers would change nothing.
+    loader = _loader(dataset, sampler, cfg, device, int(cfg.SEED), collate_fn,
+                     where="dataloader.train_data_set", split="training", persistent=False)
+    return loader, sampler
 
 
-def build_val_loader(dataset, cfg, *, device, rank: int = 0, world_size: int = 1, collate_fn=None):
+def build_val_loader(dataset, cfg, *, device, rank: int = 0, world_size: int = 1, collate_fn=None,
+                     persistent_workers: bool = True, start_method=None,
+                     where: str = "dataloader.val_data_set"):
+    """The validation loader. Its workers start at the first evaluation and are kept for
+    the next ones (``persistent_workers``): restarting them cost seconds per evaluation
+    under DDP. ``start_method`` overrides :func:`~engine.data.loader.worker_start_method`."""
     sampler = InferenceBatchSampler(len(dataset), int(cfg.SOLVER.TEST_PER_BATCH), rank, world_size)
-    return _loader(dataset, sampler, cfg, device, int(cfg.SEED), collate_fn)
+    return _loader(dataset, sampler, cfg, device, int(cfg.SEED), collate_fn, where=where,
+                   split="validation", persistent=persistent_workers, start_method=start_method)

@@ -43,6 +43,12 @@ class EngineDataSet(Dataset):
             f"{type(self).__name__} does not implement load_results(index), which "
             f"MosaicTransform needs to fetch other samples")
 
+    def describe_sample(self, index: int) -> Optional[str]:
+        """What sample ``index`` is (its file path, a record id), for error messages: a
+        sample that fails to load, or a worker that dies on it, is named by its index
+        and this. None (the default): the index alone."""
+        return None
+
     def data_pipeline(self, results: Dict[str, Any]) -> Dict[str, Any]:
         rng = self.sample_rng if self.sample_rng is not None else np.random.default_rng()
         return self.pipeline(results, rng)

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from ..utils.errors import EngineError
 from ..utils.rng import derive_seed
+from .failures import DataLoadingError, sample_name
 
 __all__ = ["SeededSamples", "sample_seed", "saved_global_rng", "seed_global_rng"]
 
@@ -56,11 +58,18 @@ class SeededSamples(Dataset):
     saved and restored once per batch (numpy's get/set_state dominate the cost), not once
     per sample, and not at all inside a DataLoader worker, whose generators drive no
     training.
+
+    A sample that raises is re-raised as a :class:`DataLoadingError` naming ``where``
+    (the config key), the index and the dataset's ``describe_sample``. ``loading``, set
+    by the loader when it has workers, is a shared array with one slot per worker: the
+    index it is loading (-1: none), read by the main process when a worker dies.
     """
 
-    def __init__(self, dataset, seed: int):
+    def __init__(self, dataset, seed: int, where: str = "the dataset"):
         self.dataset = dataset
         self.seed = int(seed)
+        self.where = where
+        self.loading = None
 
     def __len__(self):
         return len(self.dataset)
@@ -73,6 +82,22 @@ class SeededSamples(Dataset):
             return [self._load(epoch, index) for epoch, index in keys]
 
     def _load(self, epoch: int, index: int):
+        worker = get_worker_info() if self.loading is not None else None
+        if worker is not None:
+            self.loading[worker.id] = index
+        try:
+            sample = self._seeded_load(epoch, index)
+        except (EngineError, DataLoadingError):
+            raise  # already says what and where
+        except Exception as e:
+            raise DataLoadingError(
+                f"{self.where}: {sample_name(self.dataset, index)} failed to load: "
+                f"{type(e).__name__}: {e}") from e
+        if worker is not None:
+            self.loading[worker.id] = -1
+        return sample
+
+    def _seeded_load(self, epoch: int, index: int):
         s = sample_seed(self.seed, epoch, index)
         seed_global_rng(s)
         if not hasattr(self.dataset, "sample_rng"):
