@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ..data.failures import check_batch_type
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 
@@ -63,12 +64,15 @@ def batch_fields(batch, keys: Dict[str, str], owner: str) -> list:
     """``[batch[key] for key in keys.values()]``, or an error that names the keys wanted
     (and the evaluator arguments that set them) and the keys the batch has.
 
-    ``keys`` maps each argument name to its value: ``{'input_key': 'input_data', ...}``."""
+    ``keys`` maps each argument name to its value: ``{'input_key': 'input_data', ...}``.
+    A batch that is not a dict is the training loader's error too (``check_batch_type``)."""
+    wanted = " and ".join(repr(k) for k in keys.values())
+    check_batch_type(batch, "validation", f"the validation set (read by {owner})",
+                     f" with {wanted} (set {'/'.join(keys)})")
     try:
         return [batch[key] for key in keys.values()]
     except (KeyError, TypeError, IndexError):
-        present = sorted(map(str, batch)) if isinstance(batch, dict) else type(batch).__name__
-        wanted = " and ".join(repr(k) for k in keys.values())
+        present = sorted(map(str, batch))
         raise EngineError(
             f"trainer.evaluator ({owner}): batches need {wanted} (set {'/'.join(keys)}); "
             f"the validation batch has {present}"
