@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 
+from ..loss.pipe import pop_logged_values
 from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
 from ..utils.device import resolve_device
@@ -256,15 +257,21 @@ class BaseModel:
         """``step(data, epoch=epoch)`` and backward on each micro-batch (DDP's all-reduce
         only on the last, for the networks ``sync``); the mean loss terms (a bare tensor
         is named ``single``). Entries that are not loss terms (engine/model/step.py) are
-        logged through :meth:`log`, not summed."""
+        logged through :meth:`log`, not summed; so are the per-key values of the seed-form
+        loss compositions the model holds (engine/loss/pipe.py ``pop_logged_values``)."""
         k = len(micro_batches)
         totals: Dict[str, torch.Tensor] = {}
         for i, data in enumerate(micro_batches):
             with self.no_sync(sync) if i < k - 1 else _NULL:
+                pop_logged_values(self)  # drop values of calls outside a step (validation)
                 with self.amp.autocast():
                     output = as_loss_dict(step(data, epoch=epoch), type(self).__name__,
                                           step.__name__, single)
                 losses, logged = split_terms(output)
+                # per-key values of seed-form losses (``total = self.loss(dict(k=[...]))``)
+                for name, value in pop_logged_values(self).items():
+                    if name not in output:
+                        logged[name] = value
                 if not losses:
                     raise EngineError(
                         f"{type(self).__name__}.{step.__name__} returned no loss term: none of "
