@@ -199,6 +199,17 @@ def test_an_exception_is_in_log_txt_with_its_traceback_and_one_error_line(tmp_pa
     assert "Traceback (most recent call last)" in log and "boom in user code" in log
 
 
+def test_a_gan_discriminator_is_checked_before_any_worker_starts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(launch_module.mp, "start_processes", None)  # calling it would fail
+    gan = os.path.join(os.path.dirname(DIGITS_PY), "digits_gan.py")
+    with pytest.raises(SystemExit) as info:
+        BaseScheduler().schedule(["--config-file", gan, "--num-gpus", "2", "trainer.device", "cpu",
+                                  "output_dir", str(tmp_path), "trainer.model.discriminator.hiden", "8"])
+    lines = error_lines(capsys.readouterr().err)
+    assert info.value.code == 2 and "trainer.model.discriminator: the parameters given do not fit" in lines[0]
+    assert "(did you mean 'hidden' for 'hiden'?)" in lines[0] and os.listdir(tmp_path) == []
+
+
 def test_cpu_fallback_warning(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert "training 2 CPU processes" in cpu_fallback_warning("auto", 2)

@@ -7,8 +7,8 @@ registries alone is therefore checked here first, without building networks or
 datasets (nothing is constructed that could allocate memory, read data or start
 threads):
 
-* every component name is registered: trainer, model bundle, generator network,
-  datasets (train/val/test) and their transforms, evaluator, hooks;
+* every component name is registered: trainer, model bundle, generator network, a
+  GAN's discriminators, datasets (train/val/test) and their transforms, evaluator, hooks;
 * each one's parameters fit its constructor (``check_cfg``: the same binding check
   ``build_from_cfg`` makes, with "did you mean" for a misspelt keyword);
 * the generator's optimizer and LR schedule are built on a one-element dummy parameter
@@ -29,6 +29,7 @@ from ..data.build import BUILD_DATASET_REGISTRY
 from ..evaluation.build import EVALUATOR_REGISTRY
 from ..loss.pipe import LossKeyCompose
 from ..model.base_model import BaseModel
+from ..model.gan_model import BaseGanModel, discriminator_nodes
 from ..model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY
 from ..solver.lr_scheduler import build_lr_scheduler
 from ..solver.optimizer import build_optimizer
@@ -61,6 +62,12 @@ def _precheck(cfg) -> None:
     model_cls = lookup(BUILD_MODEL_REGISTRY, cfg.TRAINER.MODEL.NAME, "trainer.model.name")
     if not _overridden(model_cls, BaseModel, "create_model", "build_network"):
         check_cfg(BUILD_NETWORK_REGISTRY, cfg.TRAINER.MODEL.GENERATOR, "trainer.model.generator")
+    if issubclass(model_cls, BaseGanModel) and not _overridden(
+            model_cls, BaseGanModel, "create_discriminator", "build_discriminator"):
+        nodes = discriminator_nodes(cfg.TRAINER.MODEL.DISCRIMINATOR)
+        for name, node in nodes.items():
+            where = "trainer.model.discriminator" + (f".{name}" if len(nodes) > 1 else "")
+            check_cfg(BUILD_NETWORK_REGISTRY, node, where)
     if not _overridden(trainer_cls, BaseTrainer, "build_dataset", "create_dataset"):
         for key in SPLITS:
             _check_dataset(cfg.DATALOADER.get(key), f"dataloader.{key.lower()}")
