@@ -6,3 +6,4 @@ from .digits_gan import *  # noqa: F401,F403
 from .digits_scenes import *  # noqa: F401,F403
 from .digits_seg import *  # noqa: F401,F403
 from .digits_det import *  # noqa: F401,F403
+from .digits_embed import *  # noqa: F401,F403

@@ -1,7 +1,9 @@
 """scikit-learn's digits images as an EngineDataSet.
 
 1,797 grey 8x8 images (values 0..16) of the digits 0-9. A fixed permutation splits them
-into a training and a validation part, the same on every machine.
+into a training and a validation part, the same on every machine (``split='all'``: both).
+``classes`` keeps only those digits: the feature-learning example trains on 0-6 and is
+evaluated on the digits it never saw (7-9).
 """
 import gzip
 import importlib.util
@@ -28,8 +30,10 @@ def load_digits_split(split: str, val_fraction: float = 0.2):
         chosen = order[n_val:]
     elif split == "val":
         chosen = order[:n_val]
+    elif split == "all":
+        chosen = order
     else:
-        raise ValueError(f"DigitsDataset: split must be 'train' or 'val', got {split!r}")
+        raise ValueError(f"DigitsDataset: split must be 'train', 'val' or 'all', got {split!r}")
     return images[chosen], labels[chosen]
 
 
@@ -54,9 +58,15 @@ def read_digits() -> Tuple[np.ndarray, np.ndarray]:
 @BUILD_DATASET_REGISTRY.register()
 class DigitsDataset(EngineDataSet):
     def __init__(self, split: str = "train", val_fraction: float = 0.2,
-                 transformer: Optional[List] = None):
+                 transformer: Optional[List] = None, classes: Optional[List[int]] = None):
         super().__init__(transformer)
         self.images, self.labels = load_digits_split(split, val_fraction)
+        if classes is not None:
+            unknown = sorted(set(int(c) for c in classes) - set(range(10)))
+            if unknown or not classes:
+                raise ValueError(f"DigitsDataset: classes must be digits 0-9, got {list(classes)}")
+            keep = np.isin(self.labels, [int(c) for c in classes])
+            self.images, self.labels = self.images[keep], self.labels[keep]
 
     def __len__(self):
         return len(self.labels)

@@ -42,7 +42,7 @@ class _MarginLoss(nn.Module):
         if embeddings.dim() != 2 or embeddings.shape[1] != self.in_features:
             raise ValueError(f"{type(self).__name__}: expected N x {self.in_features} embeddings, "
                              f"got shape {list(embeddings.shape)}")
-        cos = self.cosines(embeddings.float())
+        cos = self.cosines(embeddings.to(self.weight.dtype))
         labels = labels.long().view(-1, 1)
         cos_target = cos.gather(1, labels)
         logits = cos.scatter(1, labels, self.target_logit(cos_target))
