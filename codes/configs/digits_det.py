@@ -76,3 +76,14 @@ solver = dict(
         ),
     ),
 )
+
+# engine-export: the raw heads (codes/digits_det/export.py); decoding and NMS stay in Python
+onnx = dict(
+    name="CenterNetHeadsExport",
+    input_shape=dict(images=dict(shape=[1, 3, 64, 64], dtype="float32")),
+    input_names=["images"],
+    output_names=["heatmap", "size", "offset"],
+    dynamic_axes=dict(images={0: "batch", 2: "height", 3: "width"}, heatmap={0: "batch", 2: "h4", 3: "w4"},
+                      size={0: "batch", 2: "h4", 3: "w4"}, offset={0: "batch", 2: "h4", 3: "w4"}),
+    options=dict(opset_version=17),
+)

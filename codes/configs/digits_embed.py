@@ -77,3 +77,13 @@ solver = dict(
         ),
     ),
 )
+
+# engine-export: only the embedding branch (codes/digits_embed/export.py), dynamic batch
+onnx = dict(
+    name="EmbeddingExport",
+    input_shape=dict(images=dict(shape=[1, 1, 16, 16], dtype="float32")),
+    input_names=["images"],
+    output_names=["embeddings"],
+    dynamic_axes=dict(images={0: "batch"}, embeddings={0: "batch"}),
+    options=dict(opset_version=17, do_constant_folding=True),
+)

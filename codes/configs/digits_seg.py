@@ -74,3 +74,13 @@ solver = dict(
         ),
     ),
 )
+
+# engine-export: the generator's logits, any batch size and image size (multiples of 16)
+onnx = dict(
+    input_shape=dict(images=dict(shape=[1, 3, 64, 64], dtype="float32")),
+    input_names=["images"],
+    output_names=["logits"],
+    dynamic_axes=dict(images={0: "batch", 2: "height", 3: "width"},
+                      logits={0: "batch", 2: "height", 3: "width"}),
+    options=dict(opset_version=17),
+)
