@@ -20,6 +20,7 @@ import multiprocessing
 import signal
 import sys
 import time
+import weakref
 from multiprocessing.util import Finalize
 from typing import Optional
 
@@ -32,6 +33,8 @@ __all__ = ["EngineLoader", "STOP_GRACE_S", "worker_start_method"]
 
 #: How long workers asked to stop get before SIGKILL.
 STOP_GRACE_S = 2.0
+#: How often a main process waiting for a batch checks that its workers are alive.
+DEATH_CHECK_S = 1.0
 
 
 def worker_start_method() -> Optional[str]:
@@ -42,6 +45,16 @@ def worker_start_method() -> Optional[str]:
     in every worker, seconds each. Forking a process that runs gloo/NCCL threads is safe
     for workers that only load data on the CPU, which is what DataLoader workers do."""
     return "fork" if sys.platform.startswith("linux") else None
+
+
+def _checking_often(iterator):
+    """``iterator._try_get_data`` with DEATH_CHECK_S as its default timeout (a weak
+    reference: a cycle would keep the iterator, and its workers, until a gc pass)."""
+    ref, method = weakref.ref(iterator), type(iterator)._try_get_data
+
+    def try_get_data(timeout=DEATH_CHECK_S):
+        return method(ref(), timeout)
+    return try_get_data
 
 
 def _stop_workers(workers, done_event, index_queues) -> None:
@@ -77,10 +90,12 @@ class EngineLoader(DataLoader):
         iterator = super()._get_iterator()
         if self.num_workers > 0:
             # Torch's SIGCHLD handler raises a worker's death at whatever line the main
-            # process is on; without it the loader finds the dead worker within 5 s
-            # (MP_STATUS_CHECK_INTERVAL) inside next(), where explain() can name the sample.
+            # process is on; without it the loader finds the dead worker inside next(),
+            # where explain() can name the sample, when a wait for data times out: after
+            # DEATH_CHECK_S instead of torch's 5 s.
             signal_handling._remove_worker_pids(id(iterator))
             iterator._worker_pids_set = False
+            iterator._try_get_data = _checking_often(iterator)
             iterator._engine_stop = Finalize(
                 iterator, _stop_workers, exitpriority=100,
                 args=(iterator._workers, iterator._workers_done_event, iterator._index_queues))
