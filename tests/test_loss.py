@@ -270,3 +270,18 @@ def test_a_misspelt_entry_key_is_reported_with_the_valid_keys():
 def test_inputs_that_are_neither_tuple_nor_dict_are_a_type_error():
     with pytest.raises(TypeError, match=r"trainer\.model\.loss\[0\]: loss inputs must be a tuple/list"):
         LossCompose([dict(name="MSELoss")])(torch.zeros(3))
+
+
+def test_the_seeds_flat_loss_compose_entries_take_constructor_params_and_weights():
+    """loss.md's LossCompose: dict(name=..., <constructor params>), its weight as weights=."""
+    g = torch.Generator().manual_seed(3)
+    fake, target = torch.randn(4, 3, generator=g), torch.softmax(torch.randn(4, 3, generator=g), 1)
+    loss_func = LossCompose([dict(name="CrossEntropyLoss", weights=1.0), dict(name="MSELoss", weights=2.0),
+                             dict(name="L1Loss", reduction="sum", lambda_weight=0.5)])
+    by_hand = F.cross_entropy(fake, target) + 2.0 * F.mse_loss(fake, target) + 0.5 * F.l1_loss(fake, target, reduction="sum")
+    assert torch.allclose(loss_func((fake, target)), by_hand)
+
+
+def test_a_flat_entry_with_a_param_the_loss_does_not_take_is_reported():
+    with pytest.raises(ConfigError, match=r"\[0\]\.param: L1Loss does not take 'reducton'.*'reducton' -> 'reduction'"):
+        LossCompose([dict(name="L1Loss", reducton="sum")])

@@ -5,6 +5,7 @@ input_name=[...])``. The weight and the input names are this term's business, so
 loss classes themselves stay plain ``torch.nn`` losses that know nothing of configs.
 """
 import difflib
+import inspect
 import math
 import numbers
 from typing import Any, Mapping, Optional, Sequence, Tuple
@@ -12,7 +13,7 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 from torch import Tensor, nn
 
 from ..utils.errors import ConfigError
-from .build import LAMBDA_WEIGHT, build_loss
+from .build import LAMBDA_WEIGHT, LOSS_ARCH_REGISTRY, build_loss
 
 __all__ = ["LossTerm"]
 
@@ -43,6 +44,9 @@ class LossTerm(nn.Module):
             )
         entry = {str(k).lower(): v for k, v in node.items()}
         unknown = [k for k in entry if k not in _ENTRY_KEYS]
+        if unknown and "param" not in entry and not _misspelt(unknown):
+            entry = _flat_to_param(entry, unknown)
+            node, unknown = entry, []
         if unknown:
             hints = [f"'{k}' -> '{c[0]}'?" for k in unknown
                      for c in [difflib.get_close_matches(k, _ENTRY_KEYS, n=1)] if c]
@@ -99,6 +103,32 @@ class LossTerm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"lambda_weight={self.lambda_weight}, input_name={self.input_name}"
+
+
+def _misspelt(keys: Sequence[str]) -> bool:
+    return any(difflib.get_close_matches(k, _ENTRY_KEYS, n=1) for k in keys)
+
+
+def _flat_to_param(entry: Mapping, flat: Sequence[str]) -> dict:
+    """The seed's ``LossCompose`` entry ``dict(name=..., **ctor_kwargs)``, its other keys
+    the constructor's parameters, as ``dict(name=..., param=dict(...))``. Its loss.md
+    writes the weight as ``weights=1.0``: taken as ``lambda_weight`` unless the loss's
+    constructor has a ``weights`` parameter."""
+    param = {k: entry[k] for k in flat}
+    if "weights" in param and "weights" not in _ctor_params(entry.get("name")):
+        param.setdefault(LAMBDA_WEIGHT, param.pop("weights"))
+    out = {k: v for k, v in entry.items() if k not in flat}
+    out["param"] = param
+    return out
+
+
+def _ctor_params(name: Any) -> Tuple[str, ...]:
+    if not isinstance(name, str) or name not in LOSS_ARCH_REGISTRY:
+        return ()
+    try:
+        return tuple(inspect.signature(LOSS_ARCH_REGISTRY.get(name)).parameters)
+    except (TypeError, ValueError):
+        return ()
 
 
 def _lambda_weight(param: Mapping, where: str) -> float:
