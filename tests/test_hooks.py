@@ -205,3 +205,21 @@ def test_monitors_log_every_learning_rate_the_gradient_norm_and_a_model_summary(
     summary = log[log.index("model summary:"):]
     assert re.search(r"module\s+type\s+params\s+trainable\s+frozen", summary)
     assert re.search(r"g_model\.fc\s+Linear\s+2\s+2\s+0\n", summary)
+
+
+def test_learning_rate_monitor_logs_every_optimizer_of_a_gan(tmp_path):
+    from conftest import ROOT
+
+    trainer = schedule_here(["--config-file", os.path.join(ROOT, "codes", "configs", "digits_gan.py"),
+                             "output_dir", str(tmp_path), "output_log_name", "line", "trainer.progress_bar", "False",
+                             "dataloader.num_workers", "0", "solver.max_iter", "2", "solver.eval_period", "0",
+                             "trainer.log_period", "1", "solver.generator.lr_scheduler.params.warmup_iter", "1",
+                             "solver.discriminator.lr_scheduler.params.warmup_iter", "1",
+                             "trainer.hooks", "[{'name': 'LearningRateMonitor'}]"])
+    names = [f"lr/{name}" for name in trainer.model.solvers]
+    assert len(names) >= 2 and any(name.startswith("lr/d_solvers.") for name in names)
+    train = records(tmp_path, "train")
+    assert len(train) == 2 and all(all(r[n] > 0 for n in names) for r in train)
+    # the rate each step trains with: the trainer's own 'lr' is g_solver's, read before the step
+    assert [r["lr/g_solver"] for r in train] == [r["lr"] for r in train]
+    assert train[0]["lr/g_solver"] != train[1]["lr/g_solver"]  # warmup: it moves
