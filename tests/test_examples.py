@@ -37,12 +37,20 @@ def eval_records(run_dir):
         return [r for r in map(json.loads, f) if r["type"] == "eval"]
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_example_trains_through_train_py_and_its_metric_improves(tmp_path, name):
+@pytest.fixture(scope="module", params=sorted(EXAMPLES))
+def short_run(request, tmp_path_factory):
+    """(name, run directory) of a 120-step run of the example through train.py."""
+    name = request.param
     metric, extra = EXAMPLES[name]
-    result = run_train(short_argv(name, tmp_path, *extra), timeout=240)
+    out = tmp_path_factory.mktemp(name)
+    result = run_train(short_argv(name, out, *extra), timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = tmp_path / name
+    return name, out / name
+
+
+def test_example_trains_through_train_py_and_its_metric_improves(short_run):
+    name, run_dir = short_run
+    metric = EXAMPLES[name][0]
     evals = eval_records(run_dir)
     assert [r["iter"] for r in evals] == [40, 80, 120]
     first, last = evals[0][metric], evals[-1][metric]
@@ -50,6 +58,32 @@ def test_example_trains_through_train_py_and_its_metric_improves(tmp_path, name)
     for path in ("config.yaml", "log.txt", "metrics.jsonl", "checkpoints/model_final.pth",
                  "checkpoints/model_best.pth", "checkpoints/last_checkpoint"):
         assert (run_dir / path).is_file(), path
+
+
+def test_example_exports_to_onnx_and_verifies_in_onnxruntime(short_run, tmp_path, capsys):
+    from engine.tools import export
+
+    name, run_dir = short_run
+    code = export.main(["--config-file", str(run_dir / "config.yaml"), "--weights",
+                        str(run_dir / "checkpoints" / "model_final.pth"), "--output", str(tmp_path / "m.onnx"),
+                        "--verify", "--import", "codes"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "onnx.checker passed" in out and "@ batch 7" in out
+
+
+def test_example_test_tool_draws_its_predictions(short_run, tmp_path, capsys):
+    from engine.tools import test as test_tool
+
+    name, run_dir = short_run
+    metric = EXAMPLES[name][0]
+    code = test_tool.main(["--config-file", str(run_dir / "config.yaml"), "--weights",
+                           str(run_dir / "checkpoints" / "model_final.pth"), "--show-dir", str(tmp_path / "show"),
+                           "--work-dir", str(tmp_path / "work"), "--import", "codes", "dataloader.num_workers", "0"])
+    assert code == 0, capsys.readouterr()
+    metrics = json.loads((tmp_path / "work" / "metrics.json").read_text())["metrics"]
+    assert metrics[metric] == eval_records(run_dir)[-1][metric]  # what training logged, exactly
+    assert len(os.listdir(tmp_path / "show")) == 60  # one picture per validation scene
 
 
 @pytest.mark.parametrize("name", CONFIG_PAIRS)
