@@ -2,6 +2,7 @@
 
     engine-ckpt-deploy output/run/checkpoints/model_final.pth model.pth
     engine-ckpt-deploy model_final.pth model.safetensors --ema --dtype float16
+    engine-ckpt-deploy model_final.pth backbone.pth --strip-prefix backbone. --keep '^features\.'
     python -m engine.tools.ckpt_deploy model_best.pth model.pth --ema
 
 Keeps only one network's weights, as a plain state_dict that
@@ -9,8 +10,12 @@ Keeps only one network's weights, as a plain state_dict that
 the optimizer, LR schedule, EMA shadow, RNG states, config and counters are dropped.
 ``--ema`` takes the EMA weights instead of the trained ones (what evaluation used).
 Wrapper prefixes ('module.', '_orig_mod.') are stripped; ``--dtype`` casts floating
-tensors. The output format follows the extension: ``.safetensors`` or torch (.pth).
+tensors. ``--keep REGEX`` (repeatable) keeps only the keys (after stripping) that one of
+the expressions matches from their start: the seed toolbox's "wash" of a pretrained
+network down to the backbone a fine-tuning run loads. The output format follows the
+extension: ``.safetensors`` or torch (.pth).
 """
+import re
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -27,10 +32,15 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 
 def deploy(src: str, dst: str, *, state: str = "g_model", ema: bool = False,
-           prefixes: Sequence[str] = DEFAULT_PREFIXES, dtype: Optional[str] = None) -> Dict[str, torch.Tensor]:
+           prefixes: Sequence[str] = DEFAULT_PREFIXES, dtype: Optional[str] = None,
+           keep: Sequence[str] = ()) -> Dict[str, torch.Tensor]:
     """Write the deployable weights of ``src`` to ``dst``; returns them."""
     if dtype is not None and dtype not in DTYPES:
         raise EngineError(f"--dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    try:
+        patterns = [re.compile(k) for k in keep]
+    except re.error as e:
+        raise EngineError(f"--keep: not a regular expression: {e}") from None
     payload = load_file(src)
     if is_engine_checkpoint(payload):
         name = state.replace("_model", "_ema") if ema else state
@@ -58,6 +68,12 @@ def deploy(src: str, dst: str, *, state: str = "g_model", ema: bool = False,
         if dtype is not None and value.is_floating_point():
             value = value.to(DTYPES[dtype])
         out[key] = value.detach().clone().contiguous()
+    if patterns:
+        kept = {k: v for k, v in out.items() if any(p.match(k) for p in patterns)}
+        if not kept:
+            raise EngineError(f"--keep {list(keep)} matches none of the {len(out)} keys of {src!r} "
+                              f"(they start {sorted(out)[:3]}...)")
+        out = kept
     save_file(dst, out)
     return out
 
@@ -71,12 +87,14 @@ def build_parser():
     p.add_argument("--strip-prefix", action="append", default=None, dest="prefixes",
                    help=f"prefix to strip from keys; repeatable (default: {' '.join(DEFAULT_PREFIXES)})")
     p.add_argument("--dtype", default=None, choices=sorted(DTYPES), help="cast floating tensors")
+    p.add_argument("--keep", action="append", default=[], metavar="REGEX",
+                   help="keep only the keys this matches (after stripping); repeatable")
     return p
 
 
 def run(args) -> None:
     weights = deploy(args.src, args.dst, state=args.state, ema=args.ema,
-                     prefixes=args.prefixes or DEFAULT_PREFIXES, dtype=args.dtype)
+                     prefixes=args.prefixes or DEFAULT_PREFIXES, dtype=args.dtype, keep=args.keep)
     elements = sum(t.numel() for t in weights.values())
     size = sum(t.numel() * t.element_size() for t in weights.values())
     print(f"wrote {args.dst}: {len(weights)} tensors, {elements:,} elements, {size / 2**20:.2f} MiB"
