@@ -134,3 +134,32 @@ def test_feature_learning_example_trains_its_margin_head_and_retrieves_unseen_di
     assert final["top1_accuracy"] > 0.6 and 0 <= final["tpr_at_fpr_0.01"] <= 1
     state = load(run_dir / "checkpoints" / "model_final.pth")["model"]["g_model"]
     assert state["head.groups.margin.0.loss.weight"].shape == (7, 64)
+
+
+def test_segmentation_onnx_takes_other_image_sizes(tmp_path_factory, capsys):
+    """The segmenter's onnx: section makes height and width dynamic: the exported model
+    run at 96 x 80 (a size it was not traced at) matches torch on the same input."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from engine.inference.loading import inference_network, load_trained_model
+    from engine.tools import export
+
+    out = tmp_path_factory.mktemp("seg_onnx")
+    argv = short_argv("digits_seg", out, "solver.max_iter", "4", "solver.eval_period", "0",
+                      "solver.checkpoint_period", "4", "solver.generator.lr_scheduler.params.warmup_iter", "1",
+                      "trainer.model.generator.width", "8")
+    result = run_train(argv, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config, weights = out / "digits_seg" / "config.yaml", out / "digits_seg" / "checkpoints" / "model_final.pth"
+    assert export.main(["--config-file", str(config), "--weights", str(weights), "--output", str(out / "s.onnx"),
+                        "--import", "codes"]) == 0
+    capsys.readouterr()
+    images = np.random.default_rng(0).normal(size=(2, 3, 96, 80)).astype(np.float32)
+    (got,) = onnxruntime.InferenceSession(str(out / "s.onnx")).run(None, {"images": images})
+    _, model, _ = load_trained_model(str(config), str(weights))
+    with torch.no_grad():
+        want = inference_network(model).eval()(torch.from_numpy(images)).numpy()
+    assert got.shape == (2, 11, 96, 80)
+    assert np.abs(got - want).max() < 1e-4
