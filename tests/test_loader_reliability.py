@@ -9,7 +9,6 @@ validation loader's workers survive from one evaluation to the next.
 import multiprocessing
 import os
 import signal
-import sys
 import time
 
 import pytest
