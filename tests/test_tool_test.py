@@ -1,0 +1,59 @@
+"""engine-test: the metrics training logged, per-sample predictions, pictures, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+from engine.tools import test as test_tool
+
+from fault_tolerance_helpers import DIGITS_PY, ROOT
+from trained_digits import OVERRIDES, digits_run  # noqa: F401  (fixture)
+
+
+def test_reports_exactly_the_accuracy_the_final_evaluation_logged(digits_run, tmp_path, capsys):  # noqa: F811
+    _, ckpt, logged = digits_run
+    out = tmp_path / "preds.jsonl"
+    code = test_tool.main(["--config-file", DIGITS_PY, "--weights", ckpt, "--work-dir", str(tmp_path / "w"),
+                           "--out", str(out), "--show-dir", str(tmp_path / "show"), *OVERRIDES])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "the EMA weights (g_ema)" in printed and "accuracy" in printed and "top3_accuracy" in printed
+    record = json.load(open(tmp_path / "w" / "metrics.json"))
+    assert record["metrics"] == {"accuracy": logged["accuracy"], "top3_accuracy": logged["top3_accuracy"]}
+    assert os.path.isfile(tmp_path / "w" / "confusion_matrix.png")
+    rows = [json.loads(line) for line in open(out)]
+    assert [r["index"] for r in rows] == list(range(len(rows))) and set(rows[0]) == {"index", "label", "score", "target"}
+    assert sum(r["label"] == r["target"] for r in rows) / len(rows) == logged["accuracy"]
+    assert len(os.listdir(tmp_path / "show")) == len(rows)
+
+
+def test_eval_selects_metrics_and_refuses_unknown_ones(digits_run, tmp_path, capsys):  # noqa: F811
+    _, ckpt, logged = digits_run
+    args = ["--config-file", DIGITS_PY, "--weights", ckpt, "--work-dir", str(tmp_path), *OVERRIDES]
+    assert test_tool.main(args + ["--eval", "accuracy"]) == 0
+    assert json.load(open(tmp_path / "metrics.json"))["metrics"] == {"accuracy": logged["accuracy"]}
+    assert test_tool.main(args + ["--eval", "mIoU"]) == 2
+    assert "--eval mIoU: ClassificationEvaluator reports ['accuracy', 'top3_accuracy']" in capsys.readouterr().err
+
+
+def test_weights_that_do_not_fit_the_network_are_one_error_with_the_table(digits_run, tmp_path, capsys):  # noqa: F811
+    _, ckpt, _ = digits_run
+    code = test_tool.main(["--config-file", DIGITS_PY, "--weights", ckpt, "--work-dir", str(tmp_path),
+                           *OVERRIDES, "trainer.model.generator.width", "8"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --weights: the weights of")
+    assert "do not fit the network" in err and "shape mismatch" in err and "features.0.weight" in err
+    assert "16x1x3x3" in err and "8x1x3x3" in err
+
+
+def test_missing_weights_file_and_num_gpus(tmp_path, capsys):
+    assert test_tool.main(["--config-file", DIGITS_PY, "--weights", str(tmp_path / "no.pth")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert test_tool.main(["--config-file", DIGITS_PY, "--weights", DIGITS_PY, "--num-gpus", "2"]) == 2
+    assert "--eval-only --num-gpus 2" in capsys.readouterr().err
+
+
+def test_runs_as_python_dash_m():
+    proc = subprocess.run([sys.executable, "-m", "engine.tools.test", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--show-dir" in proc.stdout
