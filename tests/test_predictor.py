@@ -1,0 +1,56 @@
+"""Predictor: PNG files give the classes engine-test --out wrote; from_run; bad input."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from codes.digits.dataset import load_digits_split
+from engine.inference import Predictor
+from engine.tools import test as test_tool
+from engine.utils.errors import EngineError
+
+from fault_tolerance_helpers import DIGITS_PY
+from trained_digits import OVERRIDES, digits_run  # noqa: F401  (fixture)
+
+
+def test_classes_on_png_files_equal_the_test_tools_out(digits_run, tmp_path):  # noqa: F811
+    run_dir, ckpt, _ = digits_run
+    out = tmp_path / "preds.jsonl"
+    assert test_tool.main(["--config-file", DIGITS_PY, "--weights", ckpt, "--work-dir", str(tmp_path),
+                           "--out", str(out), *OVERRIDES]) == 0
+    labels = [json.loads(line)["label"] for line in open(out)]
+    images, _ = load_digits_split("val", 0.05)
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(str(tmp_path / f"{i}.png"))
+        cv2.imwrite(paths[-1], img)
+    predictor = Predictor.from_config(DIGITS_PY, ckpt, device="cpu", batch_size=32)
+    assert "the EMA weights (g_ema)" in predictor.weights_used
+    logits = predictor(paths)
+    assert logits.shape == (len(paths), 10)
+    assert logits.argmax(1).tolist() == labels
+    from_run = Predictor.from_run(run_dir)  # its config.yaml and last checkpoint
+    assert torch.equal(from_run(list(images[:3])), logits[:3])
+
+
+def test_raw_weights_with_no_ema_and_missing_postprocess(digits_run):  # noqa: F811
+    run_dir, ckpt, _ = digits_run
+    raw = Predictor.from_run(run_dir, "model_final.pth", no_ema=True)
+    assert raw.weights_used.startswith("the raw weights (g_model)") and "EMA off" in raw.weights_used
+    with pytest.raises(EngineError, match="has no postprocess"):
+        raw.postprocess([np.zeros((8, 8), np.uint8)])
+
+
+def test_bad_images_and_run_folders(digits_run, tmp_path):  # noqa: F811
+    run_dir, _, _ = digits_run
+    predictor = Predictor.from_run(run_dir)
+    with pytest.raises(EngineError, match="cannot read the image"):
+        predictor([str(tmp_path / "missing.png")])
+    with pytest.raises(EngineError, match="expected uint8"):
+        predictor([np.zeros((8, 8), np.float32)])
+    with pytest.raises(EngineError, match="no config.yaml"):
+        Predictor.from_run(str(tmp_path))
+    with pytest.raises(EngineError, match="checkpoint 'nope.pth' not found"):
+        Predictor.from_run(run_dir, "nope.pth")
