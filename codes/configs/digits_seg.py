@@ -22,7 +22,8 @@ dataloader = dict(
             dict(name="RandomAffine", rotate_degree_range=[-10, 10], scaling_ratio_range=[0.8, 1.2],
                  max_translate_ratio=0.1, border_ratio=1.0, border_val=0, p=0.5),
             dict(name="RandomColorJitter", brightness_limit=[0.7, 1.3], brightness_p=0.5,
-                 contrast_limit=[0.7, 1.3], contrast_p=0.5),
+                 contrast_limit=[0.7, 1.3], contrast_p=0.5,
+                 saturation_p=0.0, hue_p=0.0, blur_p=0.0, gamma_p=0.0, clahe_p=0.0),  # the other seed ops off
             dict(name="Normalize", mean=_mean, std=_std),
             dict(name="ToTensor"),
         ],
