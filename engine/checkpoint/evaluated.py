@@ -20,7 +20,7 @@ import torch
 
 from ..utils.errors import EngineError
 from .io import is_engine_checkpoint, load_file
-from .weights import DEFAULT_PREFIXES, extract_state_dict, format_report, match_report
+from .weights import DEFAULT_PREFIXES, extract_state_dict, format_report, load_weights, match_report
 
 __all__ = ["load_evaluated_weights", "ema_network_state"]
 
@@ -68,7 +68,10 @@ def load_evaluated_weights(model, path: str, *, prefixes: Optional[Sequence[str]
     if is_engine_checkpoint(payload) and isinstance(payload["model"].get("g_ema"), dict):
         ema_in_file = ema_network_state(payload["model"]["g_ema"]) or None
     network = model.unwrapped("g_model")
-    _load_into(network, raw, path, what, prefixes, strict)
+    if strict:
+        _load_into(network, raw, path, what, prefixes, strict)
+    else:  # fine-tuning: trainer.weights' own lenient loading, messages and report
+        load_weights(network, path, prefixes=prefixes)
     ema = getattr(model, "g_ema", None)
     if ema is not None and ema_in_file is not None:
         _load_into(ema.module, ema_in_file, path, what + " (EMA)", prefixes, strict)
