@@ -306,3 +306,12 @@ def test_vgg_loss_errors_name_the_file_and_the_arch(vgg11_file, tmp_path):
     torch.save({"fc.weight": torch.zeros(1)}, str(other))
     with pytest.raises(ConfigError, match=r"holds no 'features\.\*' weights"):
         loss("VggLoss", vgg_path=str(other), vgg_arch="vgg11")
+
+
+def test_generalized_dice_of_half_precision_logits_is_computed_in_float32():
+    logits = torch.randn(2, 3, 32, 32, generator=gen(22))
+    labels = torch.randint(0, 3, (2, 32, 32), generator=gen(23))
+    full = loss("GeneralizedDiceLoss")(logits, labels)
+    half = loss("GeneralizedDiceLoss")(logits.half(), labels)
+    assert torch.isfinite(half) and half.dtype == torch.float32
+    assert half.item() == pytest.approx(full.item(), abs=1e-3)

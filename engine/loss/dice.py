@@ -113,7 +113,9 @@ class GeneralizedDiceLoss(nn.Module):
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        prob = activate(input, "softmax" if self.apply_softmax else "none")
+        # float32 at least: 1 / area^2 and eps=1e-17 underflow to 0 in float16 (0 / 0)
+        prob = activate(input.float() if input.element_size() < 4 else input,
+                        "softmax" if self.apply_softmax else "none")
         spatial = tuple(range(2, input.dim()))
         dims = spatial if self.reduce_over_batches else (0,) + spatial
         overlap, total, area = _overlaps(type(self).__name__, prob, target, self.ignore_index, dims)
