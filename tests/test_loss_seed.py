@@ -278,3 +278,10 @@ solver.update(train_per_batch=8, checkpoint_period=100, eval_period=0)
         assert {"loss", "loss1", "loss2", "acc", "within"} <= set(record)
         assert record["loss"] == pytest.approx(record["loss1"] + record["loss2"], rel=1e-5)
         assert record["acc"] == 0.25
+
+
+def test_returning_the_per_key_dict_inside_loss_says_how_to_get_a_total(seed_model):
+    x = torch.linspace(-1, 1, 8).unsqueeze(1)
+    seed_model.run_step = lambda data, epoch=None: dict(loss=seed_model.loss((seed_model.g_model(x), x)))
+    with pytest.raises(EngineError, match=r"returned 'loss' = a dict \['loss1', 'loss2'\].*list of inputs per key"):
+        seed_model.train_iteration([{}])

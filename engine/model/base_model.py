@@ -373,6 +373,11 @@ def as_loss_dict(output: LossOutput, owner: str, method: str = "run_step",
     for name, value in output.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             continue
+        if isinstance(value, dict):
+            raise EngineError(
+                f"{owner}.{method} returned {name!r} = a dict {sorted(map(str, value))}; return "
+                f"LossKeyCompose's per-key dict itself (each key a loss term), or call it with a "
+                f"list of inputs per key (the seed's form) to get one total tensor")
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
             raise EngineError(
                 f"{owner}.{method} returned {name!r} = {type(value).__name__}"
