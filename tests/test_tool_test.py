@@ -57,3 +57,39 @@ def test_runs_as_python_dash_m():
     proc = subprocess.run([sys.executable, "-m", "engine.tools.test", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--show-dir" in proc.stdout
+
+
+def test_fuse_conv_bn_keeps_the_outputs_and_metrics(digits_run, tmp_path, capsys):  # noqa: F811
+    import torch
+    from torch import nn
+
+    from engine.inference.fuse import fuse_conv_bn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Sequential(nn.Conv2d(4, 2, 1), nn.BatchNorm2d(2)))
+    for bn in (net[1], net[3][1]):
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 2)
+    x = torch.randn(2, 1, 8, 8)
+    expected = net.eval()(x)
+    assert fuse_conv_bn(net) == 2 and isinstance(net[1], nn.Identity)
+    assert torch.allclose(net(x), expected, atol=1e-5)
+    _, ckpt, logged = digits_run
+    assert test_tool.main(["--config-file", DIGITS_PY, "--weights", ckpt, "--work-dir", str(tmp_path),
+                           "--fuse-conv-bn", *OVERRIDES]) == 0
+    fused = json.load(open(tmp_path / "metrics.json"))["metrics"]
+    assert abs(fused["accuracy"] - logged["accuracy"]) < 0.02
+
+
+def test_pictures_draw_masks_boxes_and_captions():
+    import numpy as np
+
+    from engine.tools.show import draw_prediction
+
+    img = np.zeros((8, 8, 3), np.uint8)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[4:, 4:] = 1
+    drawn = draw_prediction(img, {"mask": mask, "boxes": [[0, 0, 3, 3]], "labels": [2], "scores": [0.9]},
+                            min_size=64)
+    assert drawn.shape == (64, 64, 3)
+    assert drawn[60, 60].any() and not drawn[40, 10].any()  # the mask's class colour; background untouched
+    assert drawn[20, 0].any()  # the box's left edge (x=0, y in 0..24)
