@@ -54,3 +54,23 @@ def test_bad_images_and_run_folders(digits_run, tmp_path):  # noqa: F811
         Predictor.from_run(str(tmp_path))
     with pytest.raises(EngineError, match="checkpoint 'nope.pth' not found"):
         Predictor.from_run(run_dir, "nope.pth")
+
+
+def test_postprocess_hook_decodes_segmentation_masks(tmp_path):
+    """The segmentation example defines model.postprocess (logits -> class maps)."""
+    import os
+
+    from engine.config.loader import load_cfg
+    from engine.model.build import build_model
+
+    from fault_tolerance_helpers import ROOT
+
+    cfg = load_cfg(os.path.join(ROOT, "codes", "configs", "digits_seg.py"), ["trainer.device", "cpu"])
+    model = build_model(cfg)
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "scene.png"), rgb[:, :, ::-1])  # OpenCV writes BGR
+    predictor = Predictor(cfg, model.eval(), batch_size=1)
+    masks = predictor.postprocess([rgb, str(tmp_path / "scene.png")])
+    assert masks.shape == (2, 32, 32) and masks.dtype == torch.int64
+    assert torch.equal(masks[0], masks[1])  # the path is read as RGB, like the array
+    assert torch.equal(masks, predictor([rgb, rgb]).argmax(1))
