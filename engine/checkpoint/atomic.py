@@ -3,38 +3,91 @@
 Write to a temporary file in the same folder, flush and fsync it, rename it over the
 target (atomic on POSIX), then fsync the folder so the rename itself is durable. A crash
 at any point leaves either the old file or the new one, never a torn one.
+
+The temporary file is created with mode 0666 minus the umask, as ``open()`` would
+(``tempfile.mkstemp`` makes 0600, unreadable to other users and containers running
+as another uid). Any OS error (disk full, read-only, permissions, ...) is raised as a
+:class:`~engine.checkpoint.storage.StorageError` naming the path and what to do, also
+when the writer hides it (``torch.save`` reports a full disk as ``RuntimeError:
+unexpected pos``: the file object handed to ``write`` remembers the real error).
 """
 import io
 import os
-import tempfile
-from typing import Callable
+import secrets
+from typing import Callable, Optional
+
+from .storage import storage_error
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
 
 
-def atomic_write(path: str, write: Callable[[io.BufferedWriter], None]) -> None:
+class _RecordingFile(io.RawIOBase):
+    """The temporary file as ``write`` sees it: remembers the first OSError it raised."""
+
+    def __init__(self, raw):
+        super().__init__()
+        self._raw = raw
+        self.error: Optional[OSError] = None
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        try:
+            return self._raw.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self):
+        self._raw.flush()
+
+    def fileno(self):
+        return self._raw.fileno()
+
+
+def _create_temporary(path: str):
+    """A new file beside ``path`` (``.<name>.<random>.tmp``), mode 0666 & ~umask."""
+    folder, name = os.path.split(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except FileExistsError:
+            continue
+
+
+def atomic_write(path: str, write: Callable[[io.BufferedWriter], None], *, doing: str = "write") -> None:
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    tmp, recorder = None, None
     try:
+        os.makedirs(folder, exist_ok=True)
+        tmp, fd = _create_temporary(path)
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            recorder = _RecordingFile(f)
+            write(recorder)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        cause = recorder.error if recorder is not None and recorder.error is not None else e
+        if isinstance(cause, OSError):
+            raise storage_error(cause, path, doing) from None
         raise
     _fsync_dir(folder)
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
+def atomic_write_bytes(path: str, data: bytes, *, doing: str = "write") -> None:
+    atomic_write(path, lambda f: f.write(data), doing=doing)
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str, text: str, *, doing: str = "write") -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), doing=doing)
 
 
 def _fsync_dir(folder: str) -> None:

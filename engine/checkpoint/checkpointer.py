@@ -11,6 +11,13 @@ On resume a checkpoint that does not load is reported with its path and the next
 one is tried (:meth:`Checkpointer.load_latest`; the failures are kept in
 ``load_failures``). Pruning keeps the ``max_keep`` newest periodic checkpoints and never
 deletes the one ``last_checkpoint`` names, ``model_best.pth`` or ``model_final.pth``.
+
+Every checkpoint is verified against the CRC32 checksums written inside it before it
+is loaded (integrity.py): a damaged one is reported and the next older one used.
+``last_checkpoint`` is read defensively: anything but the name of a file in this
+folder (binary content, an absolute path, ``../other_run/...``) is reported and
+ignored. A disk error while saving is one line naming the file and what to do
+(storage.py); the checkpoints already written and ``last_checkpoint`` stay as they were.
 """
 import logging
 import os
@@ -20,6 +27,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from .atomic import atomic_write, atomic_write_text
+from .integrity import verify_checkpoint
+from .storage import StorageError
 
 __all__ = ["Checkpointer", "periodic_name", "load_checkpoint", "read_entry"]
 
@@ -27,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 _PERIODIC = re.compile(r"^model_(\d{7})\.pth$")
 _TEMPORARY = re.compile(r"^\..+\.tmp$")  # atomic_write's temporary names
+_CHECKPOINT = re.compile(r"^model_[\w.-]*\.pth$")  # periodic, final, best, top-k: a run's work
+_NAME = re.compile(r"^[\w.-]+$")  # what last_checkpoint may hold: a plain file name
 LAST = "last_checkpoint"
 
 
@@ -46,9 +57,15 @@ class Checkpointer:
         if not self.enabled:
             return None
         path = os.path.join(self.folder, name)
-        self._write(path, payload)
-        if update_last:
-            atomic_write_text(os.path.join(self.folder, LAST), name + "\n")
+        try:
+            self._write(path, payload)
+            if update_last:
+                atomic_write_text(os.path.join(self.folder, LAST), name + "\n")
+        except StorageError as e:
+            newest = self.last_name()
+            raise StorageError(
+                f"{e}; checkpoint {name} was not saved, the checkpoints already written are intact "
+                f"(last_checkpoint names {newest or 'none'}; continue later with --resume)") from None
         self._prune()
         logger.info("saved checkpoint %s", path)
         return path
@@ -81,7 +98,10 @@ class Checkpointer:
         periodic = self.periodic_checkpoints()
         for path in periodic[: max(0, len(periodic) - self.max_keep)]:
             if os.path.basename(path) != keep_last:
-                os.unlink(path)
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:  # already gone: nothing to prune
+                    pass
 
     # ------------------------------------------------------------------ reading
     def periodic_checkpoints(self) -> List[str]:
@@ -92,18 +112,44 @@ class Checkpointer:
         return [os.path.join(self.folder, n) for n in names]
 
     def _read_last(self) -> Optional[str]:
+        """The checkpoint name in ``last_checkpoint``; None (with a warning) when the file
+        holds anything else: it may only name a file of this folder."""
         path = os.path.join(self.folder, LAST)
         if not os.path.isfile(path):
             return None
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() or None
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(4097)
+        except OSError as e:
+            logger.warning("cannot read %s (%s); ignoring it", path, e)
+            return None
+        try:
+            name = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            name = None
+        if name is not None and not name:
+            return None
+        if name is None or len(raw) > 4096 or not _NAME.match(name) or name in (".", ".."):
+            shown = repr(raw[:60]) if name is None else repr(name[:80])
+            logger.warning("%s does not hold the name of a checkpoint in %s (it holds %s); ignoring it "
+                           "and looking at the checkpoint files themselves", path, self.folder, shown)
+            return None
+        return name
 
     def last_name(self) -> Optional[str]:
         """The name ``last_checkpoint`` holds (the newest complete checkpoint), or None."""
         return self._read_last()
 
     def has_checkpoint(self) -> bool:
-        return bool(self.candidates())
+        """Whether the folder holds a run's work: a checkpoint to resume from, or any other
+        ``model_*.pth`` (a lone ``model_best.pth`` too), which a fresh start would replace."""
+        return bool(self.candidates() or self.saved_files())
+
+    def saved_files(self) -> List[str]:
+        """Every checkpoint file of the folder (``model_*.pth``), by name."""
+        if not os.path.isdir(self.folder):
+            return []
+        return [os.path.join(self.folder, n) for n in sorted(os.listdir(self.folder)) if _CHECKPOINT.match(n)]
 
     def candidates(self) -> List[str]:
         """Checkpoints to resume from, newest first: the one ``last_checkpoint`` names,
@@ -145,6 +191,8 @@ def read_entry(path: str, key: str, default: Any = None) -> Any:
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
+    """The payload of ``path``, after checking it against its checksums."""
+    verify_checkpoint(path)
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or "model" not in payload or "iteration" not in payload:
         raise ValueError("not an engine checkpoint (no 'model'/'iteration' entries)")
