@@ -24,6 +24,7 @@ import torch
 from .. import __version__
 from ..checkpoint.atomic import atomic_write_text
 from ..checkpoint.checkpointer import Checkpointer
+from ..checkpoint.run_lock import is_main_launcher, run_directory_lock
 from ..config.loader import dump_cfg, load_cfg
 from ..trainer.build import build_trainer
 from ..trainer.preemption import EXIT_CODES
@@ -60,10 +61,13 @@ class BaseScheduler:
             precheck(cfg)  # what would fail in the workers, found before they start
             if args.deterministic:  # here too: spawned workers inherit CUBLAS_WORKSPACE_CONFIG
                 enable_determinism()
-            return launch(self.run_worker, args.num_gpus, args.num_machines, args.machine_rank,
-                          args.dist_url, args=(cfg, args), device=cfg.TRAINER.DEVICE,
-                          parallel=cfg.TRAINER.PARALLEL, timeout=cfg.TRAINER.DIST_TIMEOUT,
-                          sync_bn=cfg.TRAINER.DDP.SYNC_BN)
+            # one run per directory, and a writable one: before anything in it is written
+            with run_directory_lock(run_dir_of(cfg), main=is_main_launcher(args.machine_rank),
+                                    checkpoints=not args.eval_only):
+                return launch(self.run_worker, args.num_gpus, args.num_machines, args.machine_rank,
+                              args.dist_url, args=(cfg, args), device=cfg.TRAINER.DEVICE,
+                              parallel=cfg.TRAINER.PARALLEL, timeout=cfg.TRAINER.DIST_TIMEOUT,
+                              sync_bn=cfg.TRAINER.DDP.SYNC_BN)
         except EngineError as e:
             report_error(e)
             raise SystemExit(EXIT_BAD_INPUT) from None
