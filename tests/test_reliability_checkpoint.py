@@ -115,17 +115,18 @@ def test_an_io_error_while_saving_is_one_line_and_keeps_the_checkpoints(finished
     assert snapshot(ckpt) == before  # no temporary left, nothing replaced
 
 
-def test_disk_full_on_a_small_tmpfs(tmp_path):
+def test_disk_full_on_a_small_tmpfs(tmp_path, capsys):
     mount = tmp_path / "small"
     mount.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
                                            capture_output=True).returncode != 0:
         pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN); the ENOSPC case is covered by injection")
     try:
-        code, _ = run(mount, max_iter=2)
-        assert code == 2
+        code, seconds = run(mount, max_iter=2)
+        err = capsys.readouterr().err
+        assert code == 2 and seconds < 30 and "ENOSPC" in err and "Traceback" not in err, err
     finally:
-        subprocess.run(["umount", str(mount)])
+        subprocess.run(["umount", "-l", str(mount)])  # lazily: this process's log.txt is still open
 
 
 @pytest.mark.parametrize("kind", ["under_a_file", "read_only_checkpoints"])
@@ -207,3 +208,38 @@ def test_torch_save_reads_back_after_the_recording_file():
     recorder = atomic._RecordingFile(buffer)
     torch.save({"w": torch.arange(3)}, recorder)
     assert torch.equal(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)["w"], torch.arange(3))
+
+
+def _plain_checkpoint(path, tensors=3):
+    torch.save({"model": {"g_model": {f"layer{i}.weight": torch.zeros(2) for i in range(tensors)}},
+                "iteration": 1}, path)
+
+
+def test_checkpoint_tools_refuse_an_unknown_output_extension(tmp_path, capsys):
+    from engine.tools import ckpt_deploy, ckpt_strip
+
+    _plain_checkpoint(tmp_path / "in.pth")
+    assert ckpt_deploy.main([str(tmp_path / "in.pth"), str(tmp_path / "x.onnx")]) == 2
+    assert "for ONNX use engine-export" in capsys.readouterr().err
+    assert ckpt_strip.main([str(tmp_path / "in.pth"), str(tmp_path / "x.txt")]) == 2
+    assert "cannot write a .txt file" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["in.pth"]
+
+
+def test_ckpt_show_into_a_closed_pipe_prints_no_traceback(tmp_path):
+    _plain_checkpoint(tmp_path / "many.pth", tensors=20000)
+    done = subprocess.run(f"{sys.executable} -m engine.tools.ckpt_show {tmp_path / 'many.pth'} | head -n 1",
+                          shell=True, capture_output=True, text=True, timeout=60, cwd=os.getcwd())
+    assert done.stdout.count("\n") == 1
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_resume_into_another_architecture_is_refused_before_anything_changes(finished, tmp_path, capsys):
+    run_dir = copy_run(finished, tmp_path)
+    before = snapshot(run_dir / "checkpoints"), (run_dir / "config.yaml").read_bytes()
+    code, seconds = run(tmp_path, "--resume", "trainer.model.generator.width", "8", max_iter=6)
+    err = capsys.readouterr().err
+    assert code == 2 and seconds < 30 and "Traceback" not in err
+    assert "does not fit the network the config builds (g_model" in err and "shape mismatch" in err
+    assert "16x1x3x3" in err.replace(" ", "") or "shape mismatch" in err
+    assert (snapshot(run_dir / "checkpoints"), (run_dir / "config.yaml").read_bytes()) == before

@@ -57,8 +57,22 @@ def _torch_load_error(path: str, what: str, error: Exception) -> str:
             f"is it a checkpoint, and was it written completely?")
 
 
+OUTPUT_EXTENSIONS = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
+
+
+def check_output_extension(path: str) -> None:
+    """Refuse an output name whose extension says another format than the one written."""
+    extension = os.path.splitext(str(path))[1].lower()
+    if extension not in OUTPUT_EXTENSIONS:
+        hint = "; for ONNX use engine-export (doc/export.md)" if extension == ".onnx" else ""
+        raise EngineError(f"{path!r}: cannot write a {extension or 'extension-less'} file; the output is a "
+                          f"torch file (.pth, .pt, .ckpt, .bin) or .safetensors{hint}")
+
+
 def save_file(path: str, obj: Any) -> None:
-    """Write ``obj`` atomically; ``.safetensors`` needs a flat dict of tensors."""
+    """Write ``obj`` atomically; ``.safetensors`` needs a flat dict of tensors; other
+    extensions than :data:`OUTPUT_EXTENSIONS` are refused."""
+    check_output_extension(path)
     if is_safetensors(path):
         if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
             raise EngineError(f"{path!r}: a .safetensors file holds a flat dict of tensors only")

@@ -6,8 +6,9 @@ is written, and holds it until it ends; its pid, host and start time are written
 the file. A second run into the same directory fails at once with exit 2, naming the
 holder. The kernel drops the lock when the holding process dies, however it dies
 (SIGKILL, OOM kill, power loss on local disks), so there are no stale locks to clean
-up: the file stays, the lock does not. Forked children (DataLoader workers) share the
-lock while they live.
+up: the file stays, the lock does not. A forked child (a DataLoader worker) closes its
+copy of the descriptor at once, so a worker outliving a killed main process for a
+moment does not keep the directory locked.
 
 Shared storage: on NFS (Linux >= 2.6.12) flock is carried out as a POSIX lock by the
 server, so runs on different machines exclude each other as long as the mount has
@@ -31,6 +32,21 @@ from .storage import check_writable, storage_error
 __all__ = ["RunLock", "run_directory_lock", "is_main_launcher", "LOCK_NAME", "RunLockedError"]
 
 LOCK_NAME = "run.lock"
+_HELD = set()  # descriptors of the locks this process holds
+
+
+def _forget_in_child() -> None:
+    """After fork: drop the child's copies (closing them, never LOCK_UN, which would
+    unlock the parent's lock too)."""
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class RunLockedError(EngineError):
@@ -66,6 +82,7 @@ class RunLock:
                   f"{self.run_dir!r}", file=sys.stderr, flush=True)
             return self
         self._fd = fd
+        _HELD.add(fd)
         record = f"pid {os.getpid()} on host {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
         try:
             os.ftruncate(fd, 0)
@@ -78,6 +95,7 @@ class RunLock:
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            _HELD.discard(fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
@@ -120,6 +138,7 @@ def run_directory_lock(run_dir: str, *, main: bool = True, checkpoints: bool = T
     if not main:
         yield None
         return
+    created = not os.path.exists(run_dir)
     lock = RunLock(run_dir).acquire()
     try:
         check_writable(run_dir, "run directory")
@@ -128,3 +147,18 @@ def run_directory_lock(run_dir: str, *, main: bool = True, checkpoints: bool = T
         yield lock
     finally:
         lock.release()
+        if created:
+            _remove_if_unused(run_dir)
+
+
+def _remove_if_unused(run_dir: str) -> None:
+    """A start that failed before writing anything leaves no run directory behind."""
+    try:
+        checkpoints = os.path.join(run_dir, "checkpoints")
+        if os.path.isdir(checkpoints) and not os.listdir(checkpoints):
+            os.rmdir(checkpoints)
+        if set(os.listdir(run_dir)) <= {LOCK_NAME}:
+            os.unlink(os.path.join(run_dir, LOCK_NAME))
+            os.rmdir(run_dir)
+    except OSError:
+        pass

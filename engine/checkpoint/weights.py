@@ -129,3 +129,22 @@ def load_weights(network: torch.nn.Module, path: str, key: str = "g_model",
             len(report["missing"]), len(report["unexpected"]), len(report["shape_mismatch"]), path,
             format_report(report, own))
     return report
+
+
+def check_resume_fits(networks: Dict[str, torch.nn.Module], saved: Dict[str, dict], path: str) -> None:
+    """Refuse (before anything is loaded or written) a checkpoint whose networks do not
+    have the config's tensors: the key/shape table of what differs, one error."""
+    for name, network in networks.items():
+        state = saved.get(name)
+        if not isinstance(state, dict):
+            continue
+        own = network.state_dict()
+        incoming = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+        _, report = match_report(own, incoming, prefixes=())
+        if report["missing"] or report["unexpected"] or report["shape_mismatch"]:
+            raise EngineError(
+                f"--resume: checkpoint {path} does not fit the network the config builds ({name}: "
+                f"{len(report['missing'])} missing, {len(report['unexpected'])} unexpected, "
+                f"{len(report['shape_mismatch'])} shape-mismatched tensor(s)); nothing was loaded or "
+                f"written. Resume with the config that wrote it, or start a new run (another "
+                f"output_log_name, trainer.weights to reuse what fits):\n{format_report(report, own)}")

@@ -3,14 +3,20 @@
 A tool module defines ``build_parser()`` and ``run(args)``, and ``main(argv=None)``
 returns ``run_tool(build_parser(), run, argv)``; it runs as a console script
 (setup.py) or as ``python -m engine.tools.<name>``. Usage errors (argparse) also exit 2.
+Output piped into a reader that stops early (``engine-ckpt-show ... | head``) ends
+quietly with 141 (128 + SIGPIPE, what a shell reports for a tool killed by it).
 """
 import argparse
+import os
 import sys
 from typing import Callable, Optional, Sequence
 
+from ..checkpoint.io import check_output_extension
 from ..utils.errors import EXIT_BAD_INPUT, EngineError
 
-__all__ = ["run_tool", "EXIT_BAD_INPUT", "parser"]
+__all__ = ["run_tool", "EXIT_BAD_INPUT", "EXIT_BROKEN_PIPE", "parser"]
+
+EXIT_BROKEN_PIPE = 141
 
 
 def parser(prog: str, doc: str) -> argparse.ArgumentParser:
@@ -26,7 +32,14 @@ def run_tool(arg_parser: argparse.ArgumentParser, run: Callable[[argparse.Namesp
              argv: Optional[Sequence[str]] = None) -> int:
     args = arg_parser.parse_args(argv)
     try:
+        if getattr(args, "dst", None):  # the tools that write: refuse the name before any work
+            check_output_extension(args.dst)
         run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader is gone: send what is still buffered nowhere, so exit prints no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except EngineError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
