@@ -15,6 +15,7 @@ from typing import Optional
 from .. import __version__
 from ..config.loader import dump_cfg
 from ..checkpoint.io import iter_tensors
+from ..checkpoint.weights import check_resume_fits
 from ..data.sampler import epoch_at
 from ..utils import comm
 from ..utils.errors import EngineError
@@ -55,6 +56,7 @@ class TrainerState:
             failures = self.checkpointer.load_failures
             if found is not None:
                 path, payload = found
+                check_resume_fits(self.model.named_networks(), payload["model"], path)  # else: key/shape table, exit 2
                 self.model.load_state_dict(payload["model"])
                 self.start_iter = int(payload["iteration"])
                 if "rng" in payload:
