@@ -132,12 +132,12 @@ class BaseScheduler:
         It runs in every process, after logging, seeding and ``trainer.paradigm`` are set
         up; an overriding one finds config.yaml already written."""
         trainer = build_trainer(cfg)  # every name, parameter and device checked here
-        self.write_config(cfg, args)
         if comm.get_rank() == 0:
             for line in run_summary(trainer, cfg, args, run_dir_of(cfg)):
                 logger.info(line)
         eval_only = args.eval_only
         loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS))
+        self.write_config(cfg, args)  # once the checkpoint is known to fit (--resume)
         check_same_start(trainer.start_iter, run_dir_of(cfg))
         if eval_only:
             if not loaded:
