@@ -227,7 +227,7 @@ def test_checkpoint_tools_refuse_an_unknown_output_extension(tmp_path, capsys):
 
 
 def test_ckpt_show_into_a_closed_pipe_prints_no_traceback(tmp_path):
-    _plain_checkpoint(tmp_path / "many.pth", tensors=20000)
+    _plain_checkpoint(tmp_path / "many.pth", tensors=4000)
     done = subprocess.run(f"{sys.executable} -m engine.tools.ckpt_show {tmp_path / 'many.pth'} | head -n 1",
                           shell=True, capture_output=True, text=True, timeout=60, cwd=os.getcwd())
     assert done.stdout.count("\n") == 1
@@ -243,3 +243,13 @@ def test_resume_into_another_architecture_is_refused_before_anything_changes(fin
     assert "does not fit the network the config builds (g_model" in err and "shape mismatch" in err
     assert "16x1x3x3" in err.replace(" ", "") or "shape mismatch" in err
     assert (snapshot(run_dir / "checkpoints"), (run_dir / "config.yaml").read_bytes()) == before
+    assert not [n for n in os.listdir(run_dir) if n.startswith("config.0")]
+
+
+def test_a_changed_config_on_resume_is_kept_beside_the_old_one(finished, tmp_path):
+    run_dir = copy_run(finished, tmp_path)
+    first = (run_dir / "config.yaml").read_bytes()
+    code, seconds = run(tmp_path, "--resume", "trainer.log_period", "7", max_iter=4)
+    assert code == 0 and seconds < 30
+    assert (run_dir / "config.yaml").read_bytes() == first
+    assert "log_period: 7" in (run_dir / "config.0000004.yaml").read_text()
