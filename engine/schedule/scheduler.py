@@ -24,6 +24,7 @@ import torch
 from .. import __version__
 from ..checkpoint.atomic import atomic_write_text
 from ..checkpoint.checkpointer import Checkpointer
+from ..checkpoint.run_config import config_path_for
 from ..checkpoint.run_lock import is_main_launcher, run_directory_lock
 from ..config.loader import dump_cfg, load_cfg
 from ..trainer.build import build_trainer
@@ -137,7 +138,7 @@ class BaseScheduler:
                 logger.info(line)
         eval_only = args.eval_only
         loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS))
-        self.write_config(cfg, args)  # once the checkpoint is known to fit (--resume)
+        self.write_config(cfg, args, trainer.start_iter if loaded == "checkpoint" else None)  # once it fits
         check_same_start(trainer.start_iter, run_dir_of(cfg))
         if eval_only:
             if not loaded:
@@ -150,11 +151,13 @@ class BaseScheduler:
         comm.synchronize()  # every process returns after the last file is written
         return trainer
 
-    def write_config(self, cfg, args) -> None:
-        """config.yaml in the run directory (rank 0; kept as it is for --eval-only)."""
-        config_path = os.path.join(run_dir_of(cfg), "config.yaml")
-        if comm.get_rank() == 0 and not (args.eval_only and os.path.exists(config_path)):
-            atomic_write_text(config_path, dump_cfg(cfg))
+    def write_config(self, cfg, args, resumed_at: Optional[int] = None) -> None:
+        """config.yaml in the run directory (rank 0; kept as it is for --eval-only); a
+        resume that changed the config writes config.<iter>.yaml beside it (run_config.py)."""
+        text = dump_cfg(cfg)
+        config_path = config_path_for(run_dir_of(cfg), text, resumed_at)
+        if config_path and comm.get_rank() == 0 and not (args.eval_only and os.path.exists(config_path)):
+            atomic_write_text(config_path, text)
             log_to_files(f"config written to {config_path}", logging.INFO)
 
 
