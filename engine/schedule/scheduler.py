@@ -138,7 +138,7 @@ class BaseScheduler:
                 logger.info(line)
         eval_only = args.eval_only
         loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS))
-        self.write_config(cfg, args, trainer.start_iter if loaded == "checkpoint" else None)  # once it fits
+        self.write_config(cfg, args, trainer.start_iter if loaded == "checkpoint" and not eval_only else None)
         check_same_start(trainer.start_iter, run_dir_of(cfg))
         if eval_only:
             if not loaded:
