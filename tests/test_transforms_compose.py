@@ -181,7 +181,7 @@ class ColourSet(EngineDataSet):
 
     def __getitem__(self, index):
         r = self.data_pipeline(dict(img=image(index, (16, 16, 3))))
-        return torch.from_numpy(r["img"])
+        return {"img": torch.from_numpy(r["img"])}  # engine datasets give dict samples
 
 
 class SeedStyleSet(torch.utils.data.Dataset):
@@ -196,7 +196,7 @@ class SeedStyleSet(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         r = self.transformer(dict(img=image(index, (16, 16, 3)), color_fields=["img"]))
-        return torch.from_numpy(r["img"])
+        return {"img": torch.from_numpy(r["img"])}
 
 
 def batches(dataset, workers):
@@ -204,7 +204,7 @@ def batches(dataset, workers):
                             "solver.train_per_batch", "4"])
     loader, _ = build_train_loader(dataset, cfg, start_iter=0, device=torch.device("cpu"))
     it = iter(loader)
-    return [next(it).numpy().tobytes() for _ in range(4)]
+    return [next(it)["img"].numpy().tobytes() for _ in range(4)]
 
 
 @pytest.mark.parametrize("make", [lambda: ColourSet(COLOUR_PIPELINE), SeedStyleSet],
@@ -221,6 +221,6 @@ def test_transform_compose_given_to_an_engine_dataset_is_its_pipeline_and_gets_i
     ds = ColourSet(t)
     assert ds.pipeline is t
     ds.sample_rng = np.random.default_rng(4)
-    a = ds[0]
+    a = ds[0]["img"]
     ds.sample_rng = np.random.default_rng(4)
-    assert torch.equal(a, ds[0])
+    assert torch.equal(a, ds[0]["img"])
