@@ -77,14 +77,19 @@ def _flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
 
 # Values that change nothing in the training state or the sample stream.
 HARMLESS_KEYS = frozenset({
-    "output_dir", "dataloader.num_workers", "dataloader.pin_memory", "dataloader.prefetch_factor",
+    "trainer.print_config", "dataloader.num_workers", "dataloader.pin_memory", "dataloader.prefetch_factor",
     "trainer.progress_bar", "trainer.log_period", "solver.max_keep", "solver.checkpoint_period",
     "solver.eval_period", "solver.test_per_batch",
 })
 
 
+#: where the run lives and what the scheduler fills in per process: not the run's settings
+NOT_SETTINGS = ("output_dir", "output_log_name", "trainer.paradigm.")
+
+
 def config_changes(saved_yaml: Optional[str], now_yaml: str) -> List[Tuple[str, Any, Any]]:
-    """``(key, old, new)`` for every config value that differs from the checkpoint's."""
+    """``(key, old, new)`` for every config value that differs from the checkpoint's
+    (the run's location and the per-process ``trainer.paradigm`` left out)."""
     if not saved_yaml:
         return []
     try:
@@ -93,7 +98,8 @@ def config_changes(saved_yaml: Optional[str], now_yaml: str) -> List[Tuple[str, 
         return []
     missing = "(unset)"
     return [(k, old.get(k, missing), new.get(k, missing))
-            for k in sorted(set(old) | set(new)) if old.get(k, missing) != new.get(k, missing)]
+            for k in sorted(set(old) | set(new))
+            if old.get(k, missing) != new.get(k, missing) and not k.startswith(NOT_SETTINGS)]
 
 
 def report_config_changes(saved_yaml: Optional[str], now_yaml: str) -> List[Tuple[str, Any, Any]]:

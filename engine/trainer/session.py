@@ -6,8 +6,14 @@
   ``model_final.pth`` will be overwritten;
 * ``--eval-only`` in a run directory: the evaluation record is appended to
   metrics.jsonl (and TensorBoard) unless the same record is already there (same
-  iteration, split and values); either way the log says which.
+  iteration, split and values); either way the log says which;
+* a fresh start (iteration 0, no checkpoint) into a directory where an earlier session
+  left metrics.jsonl or TensorBoard events (a run that failed before its first
+  checkpoint): those files are moved to ``previous/<n>/`` so the new run's records and
+  curves are its own, and the log says where they went. A resumed session appends, as
+  its records continue the run's.
 """
+import glob
 import json
 import logging
 import math
@@ -16,7 +22,8 @@ from typing import Any, Dict, List
 
 from .preemption import TrainingInterrupted
 
-__all__ = ["stop_before_training", "note_extending", "eval_record", "record_eval_only"]
+__all__ = ["stop_before_training", "note_extending", "eval_record", "record_eval_only",
+           "set_aside_earlier_outputs"]
 
 logger = logging.getLogger("engine.trainer")
 
@@ -92,3 +99,22 @@ def _same(old: Dict[str, Any], new: Dict[str, Any]) -> bool:
     return all(old[k] == new[k] or (isinstance(old[k], float) and isinstance(new[k], (int, float))
                                     and math.isclose(old[k], new[k], rel_tol=1e-6, abs_tol=1e-12))
                for k in new)
+
+
+def set_aside_earlier_outputs(run_dir: str) -> str:
+    """Move an earlier session's metrics.jsonl and event files to ``previous/<n>/``
+    (``n`` = 1, 2, ...); returns that folder, or '' when there was nothing to move."""
+    earlier = [p for p in [os.path.join(run_dir, "metrics.jsonl")] if os.path.isfile(p)]
+    earlier += sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*")))
+    if not earlier:
+        return ""
+    n = 1
+    while os.path.exists(os.path.join(run_dir, "previous", str(n))):
+        n += 1
+    target = os.path.join(run_dir, "previous", str(n))
+    os.makedirs(target)
+    for path in earlier:
+        os.replace(path, os.path.join(target, os.path.basename(path)))
+    logger.warning("a fresh start into %s: an earlier session's %s moved to %s, so this run's records are "
+                   "its own", run_dir, ", ".join(os.path.basename(p) for p in earlier), target)
+    return target

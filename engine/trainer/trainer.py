@@ -35,7 +35,8 @@ from .hooks.base import STAGES, overrides
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
 from .seed_api import SeedTrainerAPI, epochs_as_iterations
-from .session import eval_record, note_extending, record_eval_only, stop_before_training
+from .session import (eval_record, note_extending, record_eval_only, set_aside_earlier_outputs,
+                      stop_before_training)
 from .state import StopRequest, TrainerState, accepts_keyword, run_dir_of
 
 __all__ = ["BaseTrainer", "StopRequest", "run_dir_of"]
@@ -192,6 +193,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             self._loop(iter(loader), sampler)
 
     def _loop(self, batches, sampler) -> None:
+        if self.rank == 0 and self.start_iter == 0 and self.resumed_from is None:
+            set_aside_earlier_outputs(self.run_dir)
         self._open_writers()
         try:
             self.call_hooks("before_train")
