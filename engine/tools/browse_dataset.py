@@ -16,7 +16,6 @@ Small images are enlarged (nearest neighbour) so a tile is at least --tile-size 
 The project's components are registered by importing `codes` from the current folder
 (as train.py does) and every --import MODULE.
 """
-import importlib
 import os
 import sys
 from typing import List, Optional, Sequence
@@ -24,6 +23,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..inference.loading import import_project
 from ..utils import visualize as V
 from ..utils.errors import ConfigError, EngineError
 from .cli import parser, run_tool
@@ -47,21 +47,6 @@ def build_parser():
                    help="a module registering the project's components (repeatable)")
     p.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides")
     return p
-
-
-def _import_project(modules: Sequence[str]) -> None:
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        importlib.import_module("codes")
-    except ModuleNotFoundError as e:
-        if e.name != "codes":
-            raise
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as e:
-            raise EngineError(f"--import {name}: {e}") from None
 
 
 class _Recorder:
@@ -202,7 +187,7 @@ def browse(config_file: str, split: str = "train", num: int = 16, start: int = 0
 
 
 def run(args) -> None:
-    _import_project(args.imports)
+    import_project(args.imports)
     paths = browse(args.config_file, args.split, args.num, args.start, args.epoch,
                    args.output_dir, args.cols, args.tile_size, args.opts)
     for path in paths:
