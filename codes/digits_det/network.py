@@ -6,19 +6,12 @@ example short: no anchor matching, and decoding is a peak search (:mod:`.decode`
 """
 import torch
 from torch import nn
-from torch.nn import functional as nnf
 
 from engine.model.build import BUILD_NETWORK_REGISTRY
 
+from ..digits_scenes.layers import conv_block, upsample_like
+
 __all__ = ["TinyCenterNet"]
-
-
-def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-    )
 
 
 def _head(cin: int, cout: int, bias: float = 0.0) -> nn.Sequential:
@@ -36,25 +29,21 @@ class TinyCenterNet(nn.Module):
     def __init__(self, num_classes: int = 10, width: int = 16, in_channels: int = 3):
         super().__init__()
         w = width
-        self.enc1 = _block(in_channels, w, stride=2)  # 1/2
-        self.enc2 = _block(w, 2 * w, stride=2)        # 1/4
-        self.enc3 = _block(2 * w, 4 * w, stride=2)    # 1/8
-        self.enc4 = _block(4 * w, 4 * w, stride=2)    # 1/16
-        self.dec3 = _block(8 * w, 4 * w)
-        self.dec2 = _block(6 * w, 2 * w)
+        self.enc1 = conv_block(in_channels, w, stride=2)  # 1/2
+        self.enc2 = conv_block(w, 2 * w, stride=2)        # 1/4
+        self.enc3 = conv_block(2 * w, 4 * w, stride=2)    # 1/8
+        self.enc4 = conv_block(4 * w, 4 * w, stride=2)    # 1/16
+        self.dec3 = conv_block(8 * w, 4 * w)
+        self.dec2 = conv_block(6 * w, 2 * w)
         # focal-loss prior: start every cell at p = 0.01 so the background does not swamp it
         self.heatmap = _head(2 * w, num_classes, bias=-4.6)
         self.size = _head(2 * w, 2)
         self.offset = _head(2 * w, 2)
 
-    @staticmethod
-    def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return nnf.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
-
     def forward(self, x: torch.Tensor):
         e2 = self.enc2(self.enc1(x))
         e3 = self.enc3(e2)
         e4 = self.enc4(e3)
-        d3 = self.dec3(torch.cat([self._up(e4, e3), e3], 1))
-        d2 = self.dec2(torch.cat([self._up(d3, e2), e2], 1))
+        d3 = self.dec3(torch.cat([upsample_like(e4, e3), e3], 1))
+        d2 = self.dec2(torch.cat([upsample_like(d3, e2), e2], 1))
         return self.heatmap(d2), self.size(d2), self.offset(d2)

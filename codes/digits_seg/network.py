@@ -8,19 +8,12 @@ trains it in minutes.
 """
 import torch
 from torch import nn
-from torch.nn import functional as nnf
 
 from engine.model.build import BUILD_NETWORK_REGISTRY
 
+from ..digits_scenes.layers import conv_block, upsample_like
+
 __all__ = ["TinyUNet"]
-
-
-def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-    )
 
 
 @BUILD_NETWORK_REGISTRY.register()
@@ -28,25 +21,21 @@ class TinyUNet(nn.Module):
     def __init__(self, num_classes: int = 11, width: int = 16, in_channels: int = 3):
         super().__init__()
         w = width
-        self.enc1 = _block(in_channels, w, stride=2)  # 1/2
-        self.enc2 = _block(w, 2 * w, stride=2)        # 1/4
-        self.enc3 = _block(2 * w, 4 * w, stride=2)    # 1/8
-        self.enc4 = _block(4 * w, 4 * w, stride=2)    # 1/16
-        self.dec3 = _block(8 * w, 2 * w)
-        self.dec2 = _block(4 * w, w)
-        self.dec1 = _block(2 * w, w)
+        self.enc1 = conv_block(in_channels, w, stride=2)  # 1/2
+        self.enc2 = conv_block(w, 2 * w, stride=2)        # 1/4
+        self.enc3 = conv_block(2 * w, 4 * w, stride=2)    # 1/8
+        self.enc4 = conv_block(4 * w, 4 * w, stride=2)    # 1/16
+        self.dec3 = conv_block(8 * w, 2 * w)
+        self.dec2 = conv_block(4 * w, w)
+        self.dec1 = conv_block(2 * w, w)
         self.head = nn.Conv2d(w, num_classes, 1)
-
-    @staticmethod
-    def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return nnf.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
         e4 = self.enc4(e3)
-        d3 = self.dec3(torch.cat([self._up(e4, e3), e3], 1))
-        d2 = self.dec2(torch.cat([self._up(d3, e2), e2], 1))
-        d1 = self.dec1(torch.cat([self._up(d2, e1), e1], 1))
-        return self._up(self.head(d1), x)
+        d3 = self.dec3(torch.cat([upsample_like(e4, e3), e3], 1))
+        d2 = self.dec2(torch.cat([upsample_like(d3, e2), e2], 1))
+        d1 = self.dec1(torch.cat([upsample_like(d2, e1), e1], 1))
+        return upsample_like(self.head(d1), x)
