@@ -56,8 +56,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+for _path in (ROOT, os.path.join(ROOT, "benchmarks")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 DEFAULT_CONFIG = os.path.join(ROOT, "codes", "configs", "digits.py")
 
@@ -72,7 +73,7 @@ def run_engine(args) -> dict:
     from engine.trainer.trainer import BaseTrainer
     from engine.utils.rng import seed_all
 
-    stamps = {"before": [], "after": [], "lr": []}
+    stamps = {"after": [], "lr": []}
 
     class LoopTimingTrainer(BaseTrainer):
         """BaseTrainer with its (empty) seed hooks recording a timestamp."""
@@ -82,8 +83,7 @@ def run_engine(args) -> dict:
 
         def iterate_before(self, epoch):
             if self.iter == args.warmup:
-                stamps["cpu_start"] = cpu_seconds()
-            stamps["before"].append(time.perf_counter())
+                stamps["start"], stamps["cpu_start"] = time.perf_counter(), cpu_seconds()
 
         def iterate_after(self, epoch, loss_dict):
             stamps["after"].append(time.perf_counter())
@@ -117,97 +117,28 @@ def run_engine(args) -> dict:
 
 # --------------------------------------------------------------------------- by hand
 def run_hand(args) -> dict:
-    import logging
-
     import torch
-    import torch.nn.functional as F
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-    from torch.utils.data import DataLoader
 
-    from codes.digits import DigitsDataset, DigitsNet
-    from engine.config.loader import read_config_file
+    from hand_loop import HandLoop
 
-    log = logging.getLogger("hand")
-    c = read_config_file(args.config)  # the config file's plain dicts, as written
-    data, model, solver = c["dataloader"], c["trainer"]["model"], c["solver"]
-    seed, batch, max_iter = c["seed"], solver["train_per_batch"], args.iters
-    train_kw = {k: v for k, v in data["train_data_set"].items() if k != "name"}
-    val_kw = {k: v for k, v in data["val_data_set"].items() if k != "name"}
-    net_kw = {k: v for k, v in model["generator"].items() if k != "name"}
-    opt_kw = solver["generator"]["optimizer"]["params"]
-    sched = solver["generator"]["lr_scheduler"]["params"]
-    warmup_iter, warmup_factor = sched["warmup_iter"], sched["warmup_factor"]
-    decay = model["ema"]["decay_rate"]
-    log_period = c["trainer"]["log_period"]
-    stamps = {"before": [], "after": [], "lr": []}
+    stamps = {"after": [], "lr": []}
 
-    torch.manual_seed(seed)
+    def on_iteration(loop):
+        stamps["after"].append(time.perf_counter())
+        if loop.it == args.warmup:  # the start of iteration `warmup` (0-based), as the engine's
+            stamps["start"], stamps["cpu_start"] = stamps["after"][-1], cpu_seconds()
+        if loop.it == args.iters:
+            stamps["cpu_end"] = cpu_seconds()
+        stamps["lr"].append(loop.lr)
+        stamps["last_loss"] = loop.last_loss
+
     start = time.perf_counter()
-    net = DigitsNet(**net_kw)
-    stamps["init_sum"] = _weight_sum(net)
-    optimizer = torch.optim.AdamW(net.parameters(), **opt_kw)
-
-    def cosine(i):
-        return 0.5 * (1.0 + math.cos(math.pi * min(i, max_iter) / max_iter))
-
-    def lr_factor(i):  # linear warmup into a cosine over the whole run
-        if i < warmup_iter:
-            return warmup_factor + (cosine(warmup_iter) - warmup_factor) * i / warmup_iter
-        return cosine(i)
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-    train_set, val_set = DigitsDataset(**train_kw), DigitsDataset(**val_kw)
-    workers = args.num_workers
-    loader = DataLoader(train_set, batch_size=batch, shuffle=True, num_workers=workers,
-                        drop_last=True, persistent_workers=workers > 0)
-
-    net.train()
-    it, running = 0, 0.0
-    while it < max_iter:
-        batches = iter(loader)
-        while it < max_iter:
-            if it == args.warmup and "cpu_start" not in stamps:
-                stamps["cpu_start"] = cpu_seconds()
-            stamps["before"].append(time.perf_counter())
-            try:
-                data = next(batches)
-            except StopIteration:
-                stamps["before"].pop()
-                break
-            loss = F.cross_entropy(net(data["input_data"]), data["target_data"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            ema.update_parameters(net)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise RuntimeError(f"non-finite loss at iteration {it + 1}")
-            running += value
-            it += 1
-            stamps["after"].append(time.perf_counter())
-            if it == max_iter:
-                stamps["cpu_end"] = cpu_seconds()
-            stamps["lr"].append(optimizer.param_groups[0]["lr"])
-            stamps["last_loss"] = value
-            if it % log_period == 0 or it == max_iter:
-                log.info("iter %d loss %.4f lr %.3g", it, running / log_period, stamps["lr"][-1])
-                running = 0.0
-
-    # The engine always ends with one evaluation (EMA weights) and model_final.pth.
-    ema.module.eval()
-    correct = 0
-    val_loader = DataLoader(val_set, batch_size=solver["test_per_batch"], num_workers=workers)
-    with torch.no_grad():
-        for data in val_loader:
-            correct += int((ema.module(data["input_data"]).argmax(1) == data["target_data"]).sum())
-    with tempfile.TemporaryDirectory(prefix="hand_bench_") as out:
-        torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                    "lr_scheduler": scheduler.state_dict(), "ema": ema.state_dict(),
-                    "iteration": max_iter}, os.path.join(out, "model_final.pth"))
+    loop = HandLoop(args.config, args.iters, args.num_workers, on_iteration)
+    stamps["init_sum"] = loop.init_sum
+    loop.steps(args.iters)
+    accuracy = loop.finish()  # the engine always ends with one evaluation and model_final.pth
     end = time.perf_counter()
-    return _result(stamps, start, end, args.warmup, correct / len(val_set), torch)
+    return _result(stamps, start, end, args.warmup, accuracy, torch)
 
 
 def cpu_seconds():
@@ -234,11 +165,11 @@ def _weight_sum(net) -> float:
 
 
 def _result(stamps, start, end, warmup, accuracy, torch) -> dict:
-    before, after = stamps["before"], stamps["after"]
+    after = stamps["after"]
     n = len(after)
     return {
         "iters": n,
-        "loop_s_per_iter": (after[-1] - before[warmup]) / (n - warmup),
+        "loop_s_per_iter": (after[-1] - stamps["start"]) / (n - warmup),
         "loop_cpu_s_per_iter": (sum(stamps["cpu_end"]) - sum(stamps["cpu_start"])) / (n - warmup),
         "loop_main_cpu_s_per_iter": (stamps["cpu_end"][0] - stamps["cpu_start"][0]) / (n - warmup),
         "whole_s": end - start,

@@ -243,7 +243,7 @@ class BaseModel:
         if not all(net.training for net in self.networks):
             self.train()  # after evaluation; switching every step costs ~0.1 ms
         self.g_solver.zero_grad()
-        totals = self.forward_backward(self.run_step, micro_batches, epoch=epoch)
+        totals = self.forward_backward(self.run_step, micro_batches, epoch=epoch, gate=before_step)
         outcome = self.step_solvers([self.g_solver], totals, before_step)
         if outcome.status == STEPPED and self.g_ema is not None:
             self.g_ema.step(self.unwrapped("g_model"))
@@ -253,12 +253,17 @@ class BaseModel:
 
     def forward_backward(self, step: Callable[..., LossOutput], micro_batches: Sequence[Any], *,
                          epoch: int = None, sync: Optional[Sequence[str]] = None,
-                         single: str = "loss") -> Dict[str, torch.Tensor]:
+                         single: str = "loss", gate: BeforeStep = None) -> Dict[str, torch.Tensor]:
         """``step(data, epoch=epoch)`` and backward on each micro-batch (DDP's all-reduce
         only on the last, for the networks ``sync``); the mean loss terms (a bare tensor
         is named ``single``). Entries that are not loss terms (engine/model/step.py) are
         logged through :meth:`log`, not summed; so are the per-key values of the seed-form
-        loss compositions the model holds (engine/loss/pipe.py ``pop_logged_values``)."""
+        loss compositions the model holds (engine/loss/pipe.py ``pop_logged_values``).
+        ``gate``: the step's ``before_step`` gate; one with a ``launch`` method (the
+        trainer's non-finite guard) gets every loss term after the last forward pass,
+        before its backward, to start agreeing across processes on the verdict (not with
+        a float16 scaler, whose overflow verdict comes after backward)."""
+        launch = getattr(gate, "launch", None) if self.scaler is None else None
         k = len(micro_batches)
         totals: Dict[str, torch.Tensor] = {}
         for i, data in enumerate(micro_batches):
@@ -282,6 +287,8 @@ class BaseModel:
                 loss = sum(losses.values())
                 if k > 1:
                     loss = loss / k
+                if launch is not None and i == k - 1:
+                    launch(list(totals.values()) + list(losses.values()))
                 (loss if self.scaler is None else self.scaler.scale(loss)).backward()
             for name, value in losses.items():
                 value = value.detach() / k if k > 1 else value.detach()

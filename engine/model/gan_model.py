@@ -114,7 +114,7 @@ class BaseGanModel(BaseModel):
             solver.zero_grad()
         with self._training(d_names, d_solvers):
             totals = self.forward_backward(self.dmodel_step, micro_batches, epoch=epoch,
-                                           sync=d_names, single="d_loss")
+                                           sync=d_names, single="d_loss", gate=before_step)
         outcome = self.step_solvers(d_solvers, totals, before_step)
         for solver in d_solvers:
             solver.zero_grad()  # stale D gradients must not reach the guard's G-step check
@@ -126,7 +126,7 @@ class BaseGanModel(BaseModel):
         else:  # G's gradients were zeroed above and it tracked none in the D phase
             with self._training(["g_model"], [self.g_solver]):
                 g_losses = self.forward_backward(self.gmodel_step, micro_batches, epoch=epoch,
-                                                 sync=["g_model"], single="g_loss")
+                                                 sync=["g_model"], single="g_loss", gate=before_step)
             totals = _merge(totals, g_losses, type(self).__name__)
             g_outcome = self.step_solvers([self.g_solver], g_losses, before_step)
             if g_outcome.status == STEPPED and self.g_ema is not None:

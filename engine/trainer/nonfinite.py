@@ -18,6 +18,15 @@ The guard is the ``before_step`` gate of ``BaseModel.train_iteration``
 agrees on the non-finite verdict (a NaN on one rank must stop or skip all), on a float16
 overflow, and on a stop signal (SIGTERM/SIGINT, preemption.py). The verdict comes back in
 the step's result; nothing is read back from the guard afterwards.
+
+In the common case under DDP (no skipping, no float16 scaler, one DDP network) that
+agreement costs no collective of its own: the stop signal and the loss verdict, known
+after the forward pass (:meth:`NonFiniteGuard.launch`, called by
+``BaseModel.forward_backward``), travel in DDP's last gradient bucket
+(ddp_agreement.py) and are read in :meth:`~NonFiniteGuard.decide`. DDP's all-reduced
+gradients are the same on every rank, so they need no verdict of their own then. With
+skipping or a scaler the gradients' verdict is part of the agreement: one collective
+after backward.
 """
 import math
 from typing import Callable, Dict, List
@@ -28,8 +37,11 @@ from ..model.step import OVERFLOW, SKIPPED, STEPPED, Outcome, host_floats
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
+from .preemption import EXIT_CODES
 
 __all__ = ["NonFiniteGuard", "nonfinite_terms"]
+
+_SIGNALS = sorted(EXIT_CODES)  # the stop signals, one agreement flag each
 
 
 def nonfinite_terms(loss_dict: Dict[str, float]) -> List[str]:
@@ -47,13 +59,26 @@ class NonFiniteGuard:
         self._stop_flag = stop_flag        # this process's stop signal number, 0 if none
         self.iteration = 0
         self._buffers = []
+        self.agreement = None              # a ddp_agreement.BucketAgreement (the trainer attaches it)
 
     # ------------------------------------------------------------ per step
     def begin(self, iteration: int) -> None:
         """Before the step's forward passes: remember the buffers when skipping is on."""
         self.iteration = iteration
+        if self.agreement is not None:
+            self.agreement.take()  # a step that raised before deciding leaves nothing behind
         if self.max_skips:
             self._buffers = [(b, b.detach().clone()) for net in self._networks() for b in net.buffers()]
+
+    def launch(self, losses: List[torch.Tensor]) -> None:
+        """After the step's last forward pass, before its backward (the caller launches
+        only without a float16 scaler): arm the bucket agreement with this rank's stop
+        signal and loss verdict, computed where the losses are (no host read here)."""
+        if self.max_skips or self.agreement is None or not losses:
+            return
+        bad = torch.stack([~torch.isfinite(v.detach().reshape(())) for v in losses]).any()
+        stop = self._stop_flag()
+        self.agreement.arm([bad] + [torch.tensor(float(stop == s)) for s in _SIGNALS])
 
     def decide(self, losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
         """The gate (engine/model/step.py): take the step, let the float16 scaler skip it
@@ -63,8 +88,13 @@ class NonFiniteGuard:
         bad_loss = not all(math.isfinite(v) for v in floats.values())
         bad_grads = bool(self.max_skips) and not overflow and not bad_loss and not self._gradients_finite()
         local = "loss" if bad_loss else "gradients" if bad_grads else ""
-        stop, bad_loss, bad_grads, overflow = comm.all_reduce_max(
-            [self._stop_flag(), bad_loss, bad_grads, overflow])
+        agreed = self.agreement.take() if self.agreement is not None else None
+        if agreed is not None:  # carried by the gradient all-reduce: stop and loss verdict
+            bad_loss = agreed[0] > 0
+            stop = max([s for s, n in zip(_SIGNALS, agreed[1:]) if n > 0], default=0)
+        else:
+            stop, bad_loss, bad_grads, overflow = comm.all_reduce_max(
+                [self._stop_flag(), bad_loss, bad_grads, overflow])
         if not (bad_loss or bad_grads):
             return Outcome(OVERFLOW if overflow else STEPPED, stop=stop, floats=floats)
         reason = local or "loss or gradients on another process (its log.rank<N>.txt names them)"

@@ -28,6 +28,7 @@ from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.events import EventStore
 from .build import BUILD_TRAINER_REGISTRY
+from .ddp_agreement import BucketAgreement
 from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, MetricsLogger, NonFiniteSkips,
                     PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, SeedMethods, TensorboardWriter,
                     WriterHook, build_hooks)
@@ -69,6 +70,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.stop_signals = StopSignals()
         self.nonfinite_guard = NonFiniteGuard(cfg.SOLVER.SKIP_NONFINITE_STEPS, lambda: self.model.networks,
                                               lambda: self.stop_signals.received or 0)
+        if self.world_size > 1:  # the step's verdict rides on DDP's gradient all-reduce
+            self.nonfinite_guard.agreement = BucketAgreement.attach(list(getattr(self.model, "_wrapped", {}).values()))
         self.step_result = StepResult({})           # the latest step's losses and outcome
         self.stop_request: Optional[StopRequest] = None  # set by request_stop
         self.finished = False                       # the loop ended (not by an error or a signal)

@@ -1,0 +1,80 @@
+"""The step's verdict carried in DistributedDataParallel's own gradient all-reduce.
+
+Every process must agree, each step, on the stop signal and on a non-finite loss (a NaN
+on one rank must stop all of them at the same step, before any optimizer step). A
+separate collective for these few flags costs its latency every step: 1.2 ms with gloo
+between two processes of one machine, 9 % of a small model's DDP step
+(doc/benchmarks.md, "The hook loop"), and more across machines. Yet the backward pass
+already all-reduces every gradient: a DDP communication hook appends the flags to the
+last gradient bucket of the step, so they travel in the same all-reduce for the price
+of a few more floats.
+
+The flags are armed after the step's last forward pass (they are known then) and read
+after backward, when DDP has waited for every bucket. They are sums over processes
+(0/1 per flag) in the bucket's float32, exact for any realistic world size. Used only
+when the model has exactly one DDP network whose gradients are float32 and no other
+communication hook; anything else keeps the separate collective (nonfinite.py).
+"""
+from typing import List, Optional, Sequence
+
+import logging
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+__all__ = ["BucketAgreement"]
+
+logger = logging.getLogger("engine.trainer")
+
+
+class BucketAgreement:
+    def __init__(self):
+        self.armed: Optional[torch.Tensor] = None   # this rank's flags for the coming backward
+        self.agreed: Optional[torch.Tensor] = None  # their sums over processes, once reduced
+
+    @classmethod
+    def attach(cls, wrappers: Sequence[torch.nn.Module]) -> Optional["BucketAgreement"]:
+        """A hook on the one DDP wrapper among ``wrappers``, or None (several, none, or
+        one that cannot take it)."""
+        ddp = [w for w in wrappers if isinstance(w, DistributedDataParallel)]
+        if len(ddp) != 1 or len(wrappers) != 1:
+            return None
+        if any(p.dtype != torch.float32 for p in ddp[0].parameters() if p.requires_grad):
+            return None
+        agreement = cls()
+        try:
+            ddp[0].register_comm_hook(dist.group.WORLD, agreement._hook)
+        except RuntimeError:  # a communication hook is already registered
+            return None
+        logger.info("the step's stop and non-finite verdicts ride on DDP's gradient all-reduce "
+                    "(no collective of their own)")
+        return agreement
+
+    def arm(self, flags: List[torch.Tensor]) -> None:
+        """Send ``flags`` (0-dim 0/1 tensors) with the coming backward's last bucket."""
+        device = flags[0].device
+        self.armed, self.agreed = torch.stack([f.float().reshape(()).to(device) for f in flags]), None
+
+    def take(self) -> Optional[List[int]]:
+        """The flags summed over processes (None: the backward carried none), once."""
+        agreed, self.agreed, self.armed = self.agreed, None, None
+        return None if agreed is None else [int(round(v)) for v in agreed.tolist()]
+
+    def _hook(self, group, bucket):
+        tensor = bucket.buffer()
+        world = group.size()
+        flags = self.armed if bucket.is_last() else None
+        if flags is None:
+            tensor.div_(world)
+            return dist.all_reduce(tensor, group=group, async_op=True).get_future().then(
+                lambda fut: fut.value()[0])
+        n = tensor.numel()
+        joined = torch.cat([tensor.div_(world), flags.to(tensor.device, tensor.dtype)])
+        self.armed = None
+
+        def unpack(fut):
+            out = fut.value()[0]
+            self.agreed = out[n:]  # read to the host in take(), not in this callback
+            return out[:n]
+        return dist.all_reduce(joined, group=group, async_op=True).get_future().then(unpack)

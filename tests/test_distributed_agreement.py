@@ -1,0 +1,103 @@
+"""What one of two processes (gloo, CPU) sees alone, a NaN loss or a SIGTERM, every
+process must act on at the same step: whether the verdict rides on DDP's gradient
+all-reduce (engine/trainer/ddp_agreement.py, the default) or takes a collective after
+backward (``solver.skip_nonfinite_steps``)."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+from conftest import DIGITS_PY, ROOT
+
+TRAIN = '''
+from nanproj import *  # noqa: F401,F403  (registers NanNet)
+from engine.schedule.scheduler import BaseScheduler
+
+if __name__ == "__main__":
+    BaseScheduler().schedule()
+'''
+
+PACKAGE = '''
+import os
+import signal
+
+import torch.distributed as dist
+
+from codes.digits.network import DigitsNet
+from engine.model.build import BUILD_NETWORK_REGISTRY
+
+
+@BUILD_NETWORK_REGISTRY.register()
+class NanNet(DigitsNet):
+    """On rank 1 only, the third training forward pass returns NaN scores."""
+    calls = 0
+
+    def forward(self, x):
+        out = super().forward(x)
+        if self.training:
+            self.calls += 1
+            if dist.get_rank() == 1 and self.calls == 3:
+                return out * float("nan")
+        return out
+
+
+@BUILD_NETWORK_REGISTRY.register()
+class SignalNet(DigitsNet):
+    """On rank 1 only, SIGTERM arrives during the third training forward pass."""
+    calls = 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if dist.get_rank() == 1 and self.calls == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return super().forward(x)
+'''
+
+
+def _run(tmp_path, *extra, network="NanNet"):
+    project = tmp_path / "project"
+    (project / "nanproj").mkdir(parents=True, exist_ok=True)
+    (project / "train.py").write_text(textwrap.dedent(TRAIN))
+    (project / "nanproj" / "__init__.py").write_text(textwrap.dedent(PACKAGE))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "train.py", "--num-gpus", "2", "--config-file", DIGITS_PY,
+         "output_dir", str(tmp_path / "out"), "solver.train_per_batch", "8", "dataloader.num_workers", "0",
+         "trainer.progress_bar", "False", "solver.max_iter", "6", "solver.checkpoint_period", "100",
+         "solver.eval_period", "0", "trainer.log_period", "2", "trainer.device", "cpu",
+         "solver.generator.lr_scheduler.params.warmup_iter", "2", "trainer.dist_timeout", "60",
+         "trainer.model.generator.name", network, *extra],
+        cwd=project, capture_output=True, text=True, timeout=240, env=env)
+
+
+def test_a_nan_on_one_process_stops_both_at_that_step(tmp_path):
+    result = _run(tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    run_dir = tmp_path / "out" / "digits"
+    rank0, rank1 = (run_dir / "log.txt").read_text(), (run_dir / "log.rank1.txt").read_text()
+    assert "non-finite loss at iteration 3: cls=nan" in rank1, rank1[-2000:]
+    assert "non-finite loss or gradients on another process" in rank0, rank0[-2000:]
+    assert "at iteration 3" in rank0
+    assert "ride on DDP's gradient all-reduce" in rank0  # the verdict came with the gradients
+    assert not (run_dir / "checkpoints" / "model_final.pth").exists()
+
+
+def test_a_nan_on_one_process_is_skipped_by_both(tmp_path):
+    result = _run(tmp_path, "solver.skip_nonfinite_steps", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "out" / "digits" / "checkpoints" / "model_final.pth", weights_only=True)
+    assert ckpt["trainer"]["nonfinite"]["skipped"] == 1, ckpt["trainer"].keys()
+
+
+def test_sigterm_on_one_process_stops_both_after_the_same_step(tmp_path):
+    result = _run(tmp_path, network="SignalNet")
+    assert result.returncode == 143, result.stderr[-3000:]
+    run_dir = tmp_path / "out" / "digits"
+    rank0 = (run_dir / "log.txt").read_text()
+    assert "stopped by SIGTERM after iteration 3" in rank0, rank0[-2000:]
+    assert "ride on DDP's gradient all-reduce" in rank0
+    ckpt = torch.load(run_dir / "checkpoints" / "model_0000003.pth", weights_only=True)
+    assert ckpt["iteration"] == 3
