@@ -178,3 +178,26 @@ def test_a_run_with_bad_data_ends_with_the_sample_named(runs, name):
     assert "Traceback (most recent call last)" in log and expected in log
     if name.endswith("raises"):  # the sample's own exception, with its line, is in the log
         assert "raise ValueError(f\"cannot decode sample {index}\")" in log
+
+
+def test_a_failing_test_split_sample_names_the_test_data_set(tmp_path):
+    """--eval-only / engine-test --split test evaluate dataloader.test_data_set: an error
+    there names that key, not the validation set's."""
+    import codes  # noqa: F401
+    from engine.config import load_cfg
+    from engine.trainer.build import build_trainer
+
+    cfg = load_cfg(os.path.join(ROOT, "codes", "configs", "digits.py"), [
+        "output_dir", str(tmp_path), "dataloader.num_workers", "0", "trainer.device", "cpu"])
+    trainer = build_trainer(cfg)
+    trainer.test_set = Tiny(fail_at=1)
+    with pytest.raises(DataLoadingError) as info:
+        trainer.evaluate(0, "test")
+    assert str(info.value).startswith("dataloader.test_data_set (Tiny): sample 1 (tiny/1.bin) failed to load")
+
+
+def test_the_data_aug_md_module_spelling_imports_transform_compose():
+    from engine.transforms.pip import TransformCompose as Spelled
+    from engine.transforms.pipe import TransformCompose
+
+    assert Spelled is TransformCompose

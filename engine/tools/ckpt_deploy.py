@@ -1,4 +1,4 @@
-"""engine-ckpt-deploy: a deployable weights file from a training checkpoint.
+r"""engine-ckpt-deploy: a deployable weights file from a training checkpoint.
 
     engine-ckpt-deploy output/run/checkpoints/model_final.pth model.pth
     engine-ckpt-deploy model_final.pth model.safetensors --ema --dtype float16

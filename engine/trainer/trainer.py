@@ -277,7 +277,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         if split not in self._eval_loaders:  # built once; iterating it again restarts it
             self._eval_loaders[split] = build_val_loader(
                 self.test_set if split == "test" else self.val_set, self.cfg, device=self.model.device,
-                rank=self.rank, world_size=self.world_size, collate_fn=self.collate_valid_fn)
+                rank=self.rank, world_size=self.world_size, collate_fn=self.collate_valid_fn,
+                where=f"dataloader.{split}_data_set")
         results = run_evaluation(self.model, self._eval_loaders[split], self.evaluator)
         self.latest_eval = results
         self.write(eval_record(step, split, results))
