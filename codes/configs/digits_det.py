@@ -5,14 +5,12 @@ detector, COCO mAP on 300 validation scenes.
 Run:  python train.py --config-file codes/configs/digits_det.py
 Same run as codes/configs/digits_det.yaml; numbers in doc/examples.md.
 """
-output_dir = "./output"
+_base_ = "_base_/digits_examples.py"  # output, seed, workers, trainer, optimiser, LR
 output_log_name = "digits_det"
-seed = 42
 
 _mean, _std = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
 
 dataloader = dict(
-    num_workers=2,
     train_data_set=dict(
         name="DigitScenesDataset",
         split="train",
@@ -45,9 +43,6 @@ dataloader = dict(
 )
 
 trainer = dict(
-    name="BaseTrainer",
-    device="cpu",
-    log_period=50,
     model=dict(
         name="DigitsDetector",
         generator=dict(name="TinyCenterNet", num_classes=10, width=16),
@@ -61,21 +56,7 @@ solver = dict(
     max_iter=1000,
     checkpoint_period=500,
     eval_period=500,
-    max_keep=2,
     best_metric="mAP_50",
-    generator=dict(
-        optimizer=dict(type="AdamW", params=dict(lr=0.003, weight_decay=0.0001)),
-        lr_scheduler=dict(
-            enabled=True,
-            type="LRMultiplierScheduler",
-            params=dict(
-                lr_scheduler_param=dict(name="WarmupCosineLR"),
-                warmup_factor=0.01,
-                warmup_iter=50,
-                warmup_method="linear",
-            ),
-        ),
-    ),
 )
 
 # engine-export: the raw heads (codes/digits_det/export.py); decoding and NMS stay in Python

@@ -5,14 +5,12 @@ through a CosFace margin head, evaluated open-set on the digits 7-9 it never saw
 Run:  python train.py --config-file codes/configs/digits_embed.py
 Same run as codes/configs/digits_embed.yaml; numbers in doc/examples.md.
 """
-output_dir = "./output"
+_base_ = "_base_/digits_examples.py"  # output, seed, workers, trainer, optimiser, LR
 output_log_name = "digits_embed"
-seed = 42
 
 _mean, _std = [0.5], [0.5]
 
 dataloader = dict(
-    num_workers=2,
     train_data_set=dict(
         name="DigitsDataset",
         split="train",
@@ -41,9 +39,6 @@ dataloader = dict(
 )
 
 trainer = dict(
-    name="BaseTrainer",
-    device="cpu",
-    log_period=50,
     model=dict(
         name="DigitsEmbedder",
         # DigitsNet's last layer projects to the embedding (its num_classes = embedding size)
@@ -62,21 +57,7 @@ solver = dict(
     max_iter=600,
     checkpoint_period=200,
     eval_period=200,
-    max_keep=2,
     best_metric="tpr_at_fpr_0.01",
-    generator=dict(
-        optimizer=dict(type="AdamW", params=dict(lr=0.003, weight_decay=0.0001)),
-        lr_scheduler=dict(
-            enabled=True,
-            type="LRMultiplierScheduler",
-            params=dict(
-                lr_scheduler_param=dict(name="WarmupCosineLR"),
-                warmup_factor=0.01,
-                warmup_iter=50,
-                warmup_method="linear",
-            ),
-        ),
-    ),
 )
 
 # engine-export: only the embedding branch (codes/digits_embed/export.py), dynamic batch

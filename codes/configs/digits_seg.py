@@ -4,14 +4,12 @@ scikit-learn's digits (codes/digits_scenes), a small U-Net, mIoU on 300 validati
 Run:  python train.py --config-file codes/configs/digits_seg.py
 Same run as codes/configs/digits_seg.yaml; numbers in doc/examples.md.
 """
-output_dir = "./output"
+_base_ = "_base_/digits_examples.py"  # output, seed, workers, trainer, optimiser, LR
 output_log_name = "digits_seg"
-seed = 42
 
 _mean, _std = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
 
 dataloader = dict(
-    num_workers=2,
     train_data_set=dict(
         name="DigitScenesDataset",
         split="train",
@@ -41,9 +39,6 @@ dataloader = dict(
 )
 
 trainer = dict(
-    name="BaseTrainer",
-    device="cpu",
-    log_period=50,
     model=dict(
         name="DigitsSegmenter",
         generator=dict(name="TinyUNet", num_classes=11, width=16),
@@ -59,21 +54,7 @@ solver = dict(
     max_iter=1000,
     checkpoint_period=500,
     eval_period=500,
-    max_keep=2,
     best_metric="mIoU",
-    generator=dict(
-        optimizer=dict(type="AdamW", params=dict(lr=0.003, weight_decay=0.0001)),
-        lr_scheduler=dict(
-            enabled=True,
-            type="LRMultiplierScheduler",
-            params=dict(
-                lr_scheduler_param=dict(name="WarmupCosineLR"),
-                warmup_factor=0.01,
-                warmup_iter=50,
-                warmup_method="linear",
-            ),
-        ),
-    ),
 )
 
 # engine-export: the generator's logits, any batch size and image size (multiples of 16)
