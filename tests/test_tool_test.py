@@ -93,3 +93,23 @@ def test_pictures_draw_masks_boxes_and_captions():
     assert drawn.shape == (64, 64, 3)
     assert drawn[60, 60].any() and not drawn[40, 10].any()  # the mask's class colour; background untouched
     assert drawn[20, 0].any()  # the box's left edge (x=0, y in 0..24)
+
+
+def test_show_score_thr_leaves_low_scored_boxes_out_of_the_picture():
+    import numpy as np
+
+    from engine.tools.show import draw_prediction
+
+    img = np.zeros((32, 32, 3), np.uint8)
+    both = dict(boxes=[[2, 2, 12, 12], [16, 16, 30, 30]], labels=[1, 2], scores=[0.9, 0.1])
+    strong = dict(boxes=[[2, 2, 12, 12]], labels=[1], scores=[0.9])
+    drawn = draw_prediction(img, both, score_thr=0.3)
+    assert np.array_equal(drawn, draw_prediction(img, strong))          # only the 0.9 box
+    assert not np.array_equal(draw_prediction(img, both), drawn)        # threshold 0 draws both
+
+
+def test_show_score_thr_outside_0_1_is_refused_before_any_work(tmp_path, capsys):
+    code = test_tool.main(["--config-file", DIGITS_PY, "--weights", str(tmp_path / "no.pth"),
+                           "--show-dir", str(tmp_path / "show"), "--show-score-thr", "1.5"])
+    assert code == 2
+    assert "--show-score-thr 1.5: expected a score between 0 and 1" in capsys.readouterr().err

@@ -41,6 +41,8 @@ def build_parser():
                    help="dataloader.val_data_set (default) or dataloader.test_data_set")
     p.add_argument("--out", default=None, metavar="FILE", help="per-sample predictions as JSON lines")
     p.add_argument("--show-dir", default=None, metavar="DIR", help="one PNG per sample, prediction drawn")
+    p.add_argument("--show-score-thr", type=float, default=0.3, metavar="S",
+                   help="--show-dir draws boxes scored >= S (default 0.3; --out keeps them all)")
     p.add_argument("--work-dir", default=None, metavar="DIR", help="metrics.json and figures go here")
     p.add_argument("--fuse-conv-bn", action="store_true", help="fold BatchNorm into the convolutions first")
     p.add_argument("--num-gpus", type=int, default=1, help="1 (see above for more)")
@@ -74,12 +76,15 @@ def default_work_dir(weights: str, split: str) -> str:
 
 def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metrics: Optional[List[str]] = None,
                     out: Optional[str] = None, show_dir: Optional[str] = None, work_dir: Optional[str] = None,
-                    fuse_conv_bn: bool = False, no_ema: bool = False, overrides=()) -> Dict[str, object]:
+                    fuse_conv_bn: bool = False, no_ema: bool = False, overrides=(),
+                    show_score_thr: float = 0.3) -> Dict[str, object]:
     """Evaluate; returns the record written to metrics.json."""
     from ..data.build import build_dataset, build_val_loader
     from ..evaluation import build_evaluator, run_evaluation
     from ..inference.loading import load_trained_model
 
+    if show_dir and not 0.0 <= show_score_thr <= 1.0:  # before any work
+        raise EngineError(f"--show-score-thr {show_score_thr:g}: expected a score between 0 and 1")
     cfg, model, used = load_trained_model(config_file, weights, no_ema=no_ema, overrides=overrides,
                                           fuse_conv_bn=fuse_conv_bn)
     key = f"{split.upper()}_DATA_SET"
@@ -111,7 +116,7 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
         if show_dir:
             from .show import show_predictions
 
-            show_predictions(dataset, predictions, show_dir)
+            show_predictions(dataset, predictions, show_dir, score_thr=show_score_thr)
     record["work_dir"] = work_dir
     return record
 
@@ -126,7 +131,7 @@ def run(args) -> None:
     import_project(args.imports)
     record = test_checkpoint(args.config_file, args.weights, split=args.split, metrics=args.eval, out=args.out,
                              show_dir=args.show_dir, work_dir=args.work_dir, fuse_conv_bn=args.fuse_conv_bn,
-                             no_ema=args.no_ema, overrides=args.opts)
+                             no_ema=args.no_ema, overrides=args.opts, show_score_thr=args.show_score_thr)
     print(f"weights: {record['weights_used']}")
     rows = [[k, f"{v:.6g}" if isinstance(v, float) else v] for k, v in record["metrics"].items()]
     print(tabulate(rows, headers=["metric", record["split"]]))
