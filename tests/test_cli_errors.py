@@ -1,5 +1,6 @@
 """Bad input through the real entry point: one readable message, exit status 2, and
 nothing good overwritten (DESIGN invariant 6)."""
+import errno
 import os
 
 import pytest
@@ -44,10 +45,7 @@ def schedule(tmp_path, *extra):
 
 
 def error_line(capsys):
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, err
-    return lines[0]
+    return error_line_of(capsys.readouterr().err)
 
 
 def test_missing_config_file(tmp_path, capsys):
@@ -166,3 +164,36 @@ def test_failed_resume_leaves_the_run_config_untouched(tmp_path, capsys):
     assert schedule(tmp_path, "--resume", "trainer.model.name", "Missing") == 2
     assert "Missing" in error_line(capsys)
     assert config.read_text() == before
+
+
+@pytest.mark.parametrize("writer, method, code, hint", [
+    ("JsonWriter", "write", errno.ENOSPC, "full"),
+    ("TensorboardWriter", "open", errno.EACCES, "permission"),
+])
+def test_a_writer_io_error_is_one_line_naming_its_file(tmp_path, capsys, monkeypatch, writer, method, code, hint):
+    """metrics.jsonl on a disk that fills up, a TensorBoard folder that cannot be
+    written: one error line (exit 2) naming the file, no traceback."""
+    from engine.trainer.hooks import writers
+
+    cls, real = getattr(writers, writer), getattr(getattr(writers, writer), method)
+    calls = []
+
+    def failing(self, *args):
+        calls.append(args)
+        if method == "open" or len(calls) >= 2:  # metrics.jsonl: its second record
+            raise OSError(code, os.strerror(code))
+        return real(self, *args)
+
+    monkeypatch.setattr(cls, method, failing)
+    assert schedule(tmp_path, "trainer.log_period", "2") == 2
+    err = capsys.readouterr().err
+    line = error_line_of(err)
+    assert "Traceback" not in err
+    where = "metrics.jsonl" if writer == "JsonWriter" else str(tmp_path / "digits")
+    assert where in line and errno.errorcode[code] in line and hint in line, line
+
+
+def error_line_of(err):
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]

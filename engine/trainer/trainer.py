@@ -32,7 +32,7 @@ from .ddp_agreement import BucketAgreement
 from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, MetricsLogger, NonFiniteSkips,
                     PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, SeedMethods, TensorboardWriter,
                     WriterHook, build_hooks)
-from .hooks.base import STAGES, overrides
+from .hooks.base import STAGES, close_quietly, overrides, writer_io
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
 from .seed_api import SeedTrainerAPI, epochs_as_iterations
@@ -156,7 +156,7 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         """Hand ``record`` to every writer hook (main process, while writers are open)."""
         if self._writing:
             for writer in self._writers():
-                writer.write(record, record.get("iter", 0))
+                writer_io(writer, writer.write, record, record.get("iter", 0))
 
     def _writers(self) -> List[WriterHook]:
         return [h for h in self.hooks if isinstance(h, WriterHook)]
@@ -165,14 +165,14 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         if self.rank == 0:
             os.makedirs(self.run_dir, exist_ok=True)
             for writer in self._writers():
-                writer.open()
+                writer_io(writer, writer.open)
             self._writing = True
 
     def _close_writers(self) -> None:
         if self._writing:
             self._writing = False
             for writer in self._writers():
-                writer.close()
+                close_quietly(writer)
 
     # ------------------------------------------------------------ the loop
     def train(self) -> None:

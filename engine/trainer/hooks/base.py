@@ -16,6 +16,7 @@ hook's counters exactly. Hooks run on every process: a decision that stops or sa
 come out the same on every rank (evaluation results and the iteration are the same
 everywhere; reduce anything else with ``engine.utils.comm``).
 """
+import logging
 from typing import Any, Dict, List, Optional, Sequence
 
 from ...utils.errors import ConfigError
@@ -99,6 +100,29 @@ class WriterHook(HookBase):
 
     def close(self) -> None:
         pass
+
+
+def writer_io(writer: "WriterHook", call, *args) -> None:
+    """``call(*args)`` (the writer's open, write or close); an OSError there (a full disk,
+    a vanished or read-only folder) becomes one StorageError naming the writer's file and
+    what to do (engine/checkpoint/storage.py), not a traceback. The checkpoints already
+    saved are untouched; ``--resume`` continues after the problem is fixed."""
+    try:
+        call(*args)
+    except OSError as e:
+        from ...checkpoint.storage import storage_error
+
+        path = getattr(writer, "path", None) or getattr(writer, "log_dir", None) or type(writer).__name__
+        raise storage_error(e, path, f"write {type(writer).__name__}'s records to") from None
+
+
+def close_quietly(writer: "WriterHook") -> None:
+    """Close ``writer``; an OSError (its last buffered bytes on a full disk) is a warning,
+    so it never hides the error that ended the run."""
+    try:
+        writer.close()
+    except OSError as e:
+        logging.getLogger("engine.trainer").warning("closing %s: %s", type(writer).__name__, e)
 
 
 def overrides(hook: HookBase, stage: str) -> bool:
