@@ -153,6 +153,26 @@ def test_pop_logged_values_collects_each_compositions_values_once(tensors):
     assert pop_logged_values(owner) == {}
 
 
+
+def test_pop_logged_values_finds_compositions_added_after_the_first_step(tensors):
+    """The compositions an owner holds are cached between steps, found again when an
+    attribute or a dict attribute's content changes."""
+    fake1, _, target1, _, soft = tensors
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    owner.losses = {}
+    assert pop_logged_values(owner) == {}
+    owner.losses["main"] = LossKeyCompose(dict(loss1=[ce()]))          # into the dict, in place
+    owner.losses["main"](dict(loss1=[(fake1, target1)]))
+    assert sorted(pop_logged_values(owner)) == ["loss1"]
+    owner.other = LossKeyCompose(dict(loss2=[mse()]))                  # a new attribute
+    owner.other(dict(loss2=[(fake1, soft)]))
+    assert sorted(pop_logged_values(owner)) == ["loss2"]
+
+
 # ---------------------------------------------------------------- errors
 
 def test_an_input_count_that_fits_no_rule_names_the_key_and_the_counts(tensors):

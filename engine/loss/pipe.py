@@ -6,7 +6,8 @@ their sum. Called in the seed's list form (:mod:`engine.loss.pairing`) it return
 total, as the seed does, and keeps each key's value in :attr:`last_values`;
 :func:`pop_logged_values` is how the trainer finds those values to log them.
 """
-from typing import Any, Dict, Iterable, Mapping, Sequence, Union
+import weakref
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 from torch import Tensor, nn
 
@@ -138,12 +139,41 @@ def pop_logged_values(owner: Any) -> Dict[str, Tensor]:
     metrics.jsonl although ``run_step`` returned only the total. A name held by two
     compositions is prefixed by the attribute (``loss_d.loss1``)."""
     found: Dict[str, Tensor] = {}
-    for attr, value in vars(owner).items():
-        for module in _compositions(value):
-            for name, v in module.last_values.items():
-                found[f"{attr}.{name}" if name in found else name] = v
-            module.last_values = {}
+    for attr, module in _held_compositions(owner):
+        for name, v in module.last_values.items():
+            found[f"{attr}.{name}" if name in found else name] = v
+        module.last_values = {}
     return found
+
+
+_HELD: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _held_compositions(owner: Any) -> List[Tuple[str, Any]]:
+    """(attribute, composition) pairs of ``owner``, found again only when its attributes
+    change: walking every attribute twice a step cost ~50 us (doc/benchmarks.md)."""
+    attrs = vars(owner)
+    key = tuple(_identity(value) for value in attrs.values())
+    try:
+        cached = _HELD.get(owner)
+    except TypeError:  # an owner that cannot be weakly referenced or hashed: no cache
+        cached, owner = None, None
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    held = [(attr, module) for attr, value in attrs.items() for module in _compositions(value)]
+    if owner is not None:
+        _HELD[owner] = (key, held)
+    return held
+
+
+def _identity(value: Any):
+    """What says a value is still the same: its id, and its items' for a container (a
+    loss put into a dict attribute after the first step is found too)."""
+    if isinstance(value, (dict, nn.ModuleDict)):
+        return id(value), tuple(map(id, value.values()))
+    if isinstance(value, (list, tuple, nn.ModuleList)):
+        return id(value), tuple(map(id, value))
+    return id(value)
 
 
 def _compositions(value: Any) -> Iterable[Any]:
