@@ -54,10 +54,6 @@ class SampleKeys:
         h.update((int(index) & _WORD).to_bytes(8, "little"))
         return h.digest()
 
-    def seed_of(self, epoch: int, index: int) -> int:
-        """The 63-bit seed of the global generators for this sample."""
-        return int.from_bytes(self.digest(epoch, index)[32:], "little") >> 1
-
     def key(self, epoch: int, index: int) -> Tuple[int, np.random.Generator]:
         """(the global generators' seed, the sample's generator re-keyed for it). The
         generator object is reused: it is valid until the next call."""

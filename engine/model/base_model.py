@@ -261,8 +261,9 @@ class BaseModel:
         loss compositions the model holds (engine/loss/pipe.py ``pop_logged_values``).
         ``gate``: the step's ``before_step`` gate; one with a ``launch`` method (the
         trainer's non-finite guard) gets every loss term after the last forward pass,
-        before its backward, to start agreeing across processes on the verdict (not with
-        a float16 scaler, whose overflow verdict comes after backward)."""
+        before its backward, so that the processes' verdict can travel with that
+        backward's gradient all-reduce (engine/trainer/ddp_agreement.py; not with a
+        float16 scaler, whose overflow verdict comes after backward)."""
         launch = getattr(gate, "launch", None) if self.scaler is None else None
         k = len(micro_batches)
         totals: Dict[str, torch.Tensor] = {}
