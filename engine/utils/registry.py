@@ -8,6 +8,7 @@ when the parameters do not fit the constructor.
 """
 import difflib
 import inspect
+import logging
 from typing import Any, Dict, List, Mapping, Optional
 
 from fvcore.common.registry import Registry as _FvcoreRegistry
@@ -27,6 +28,20 @@ class Registry(_FvcoreRegistry):
     def __init__(self, name: str):
         super().__init__(name)
         _REGISTRIES.append(self)
+
+    def _do_register(self, name: str, obj: Any) -> None:
+        """A project's class may take the name of one of the engine's built-ins (the
+        seed's loss.md registers its own ``SSIMLoss``): it replaces it, with a warning
+        naming both. Two of the project's own under one name stay an error."""
+        existing = self._obj_map.get(name)
+        if existing is not None and existing is not obj and _is_builtin(existing) and not _is_builtin(obj):
+            logging.getLogger("engine").warning(
+                "%s: %s.%s replaces the engine's built-in %s (%s)", self.variable_name,
+                getattr(obj, "__module__", "?"), getattr(obj, "__qualname__", name), name,
+                getattr(existing, "__module__", "?"))
+            self._obj_map[name] = obj
+            return
+        super()._do_register(name, obj)
 
     def get(self, name: str) -> Any:
         if not isinstance(name, str) or not name:
@@ -54,6 +69,12 @@ class Registry(_FvcoreRegistry):
 
     def registered_names(self):
         return sorted(self._obj_map.keys())
+
+
+def _is_builtin(obj: Any) -> bool:
+    """Registered by the engine itself: its own classes and the torch ones it lists."""
+    root = (getattr(obj, "__module__", "") or "").split(".")[0]
+    return root in ("engine", "torch", "torchvision")
 
 
 def cfg_to_kwargs(node: Mapping) -> Dict[str, Any]:
