@@ -9,11 +9,12 @@ All take logits and read targets as :mod:`engine.loss.targets` says.
 from typing import Optional, Sequence, Union
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..utils.errors import ConfigError
 from .build import LOSS_ARCH_REGISTRY
 from .targets import activate, one_hot_target
+from .weighted import WeightedLoss
 
 __all__ = ["DiceLoss", "BinaryDiceLoss", "GeneralizedDiceLoss"]
 
@@ -30,7 +31,7 @@ def _overlaps(owner: str, prob: Tensor, target: Tensor, ignore_index: Optional[i
 
 
 @LOSS_ARCH_REGISTRY.register()
-class DiceLoss(nn.Module):
+class DiceLoss(WeightedLoss):
     """``1 - mean over classes of (2|P*T| + smooth) / (|P| + |T| + smooth)``.
 
     ``input``: logits ``N x C x ...``. ``target``: class indices ``N x ...`` (softmax over
@@ -38,8 +39,8 @@ class DiceLoss(nn.Module):
     ``smooth`` keeps a class absent from both prediction and target from dividing by 0.
     """
 
-    def __init__(self, smooth: float = 1.0, ignore_index: Optional[int] = None):
-        super().__init__()
+    def __init__(self, smooth: float = 1.0, ignore_index: Optional[int] = None, lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         self.smooth = float(smooth)
         self.ignore_index = ignore_index
 
@@ -54,7 +55,7 @@ class DiceLoss(nn.Module):
 
 
 @LOSS_ARCH_REGISTRY.register()
-class BinaryDiceLoss(nn.Module):
+class BinaryDiceLoss(WeightedLoss):
     """The seed's binary Dice: ``1 - (2|P*T| + smooth) / (|P| + |T| + eps + smooth)`` per
     channel over batch and pixels, times ``weight`` (per channel), averaged.
 
@@ -62,8 +63,8 @@ class BinaryDiceLoss(nn.Module):
     then probabilities). ``target``: a 0/1 mask ``N x H x W``, ``N x 1 x H x W``."""
 
     def __init__(self, apply_sigmoid: bool = True, smooth: float = 1.0, eps: float = 1e-5,
-                 weight: Union[None, float, Sequence[float], Tensor] = None):
-        super().__init__()
+                 weight: Union[None, float, Sequence[float], Tensor] = None, lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         self.apply_sigmoid = bool(apply_sigmoid)
         self.smooth, self.eps = float(smooth), float(eps)
         self.register_buffer("weight", None if weight is None else
@@ -83,7 +84,7 @@ class BinaryDiceLoss(nn.Module):
 
 
 @LOSS_ARCH_REGISTRY.register()
-class GeneralizedDiceLoss(nn.Module):
+class GeneralizedDiceLoss(WeightedLoss):
     """Generalised Dice (Sudre et al., 2017): each class counts with the weight
     ``1 / |T_c|^2`` (0 for a class absent from the target), so rare classes weigh as much
     as large ones: ``1 - (2 sum_c w_c |P_c*T_c| + smooth) / (sum_c w_c (|P_c| + |T_c|) + eps
@@ -98,8 +99,8 @@ class GeneralizedDiceLoss(nn.Module):
 
     def __init__(self, apply_softmax: bool = True, ignore_index: Optional[int] = None,
                  smooth: float = 0.0, eps: float = 1e-17, reduce_over_batches: bool = False,
-                 reduction: str = "mean", weight: None = None):
-        super().__init__()
+                 reduction: str = "mean", weight: None = None, lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         if weight is not None:
             raise ConfigError("GeneralizedDiceLoss: weight must be None; the class weights are "
                               "1 / (class area)^2 by definition (the seed forbids it too).")

@@ -8,20 +8,21 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from .build import LOSS_ARCH_REGISTRY
+from .weighted import WeightedLoss
 
 __all__ = ["FocalLoss"]
 
 
 @LOSS_ARCH_REGISTRY.register()
-class FocalLoss(nn.Module):
+class FocalLoss(WeightedLoss):
     """``weight[t] * (1 - p_t) ** gamma * -log(p_t)`` over logits ``N x C x ...``."""
 
     def __init__(self, gamma: float = 2.0, weight: Optional[Tensor] = None,
-                 ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__()
+                 ignore_index: int = -100, reduction: str = "mean", lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"FocalLoss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.gamma = float(gamma)

@@ -1,16 +1,17 @@
 """Soft IoU (Jaccard) loss for segmentation, with the seed's parameters."""
 from typing import Optional
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from .build import LOSS_ARCH_REGISTRY
 from .targets import activate, one_hot_target, resolve_activation
+from .weighted import WeightedLoss
 
 __all__ = ["IOULoss"]
 
 
 @LOSS_ARCH_REGISTRY.register()
-class IOULoss(nn.Module):
+class IOULoss(WeightedLoss):
     """``1 - (|P*T| + smooth) / (|P| + |T| - |P*T| + smooth)`` over the whole batch.
 
     ``input``: logits ``N x C x H x W``; ``apply_sigmoid=True`` (the seed's default)
@@ -22,8 +23,8 @@ class IOULoss(nn.Module):
     """
 
     def __init__(self, apply_sigmoid: Optional[bool] = None, ignore_index: Optional[int] = None,
-                 smooth: float = 1e-6, activation: Optional[str] = None):
-        super().__init__()
+                 smooth: float = 1e-6, activation: Optional[str] = None, lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         self.activation = resolve_activation("IOULoss", activation, apply_sigmoid,
                                              "apply_sigmoid", "sigmoid", "softmax")
         self.ignore_index = ignore_index

@@ -16,13 +16,14 @@ from torch import nn
 from torch.nn import functional as nnf
 
 from .build import LOSS_ARCH_REGISTRY
+from .weighted import WeightedLoss
 
 __all__ = ["CosFaceLoss", "ArcFaceLoss"]
 
 
-class _MarginLoss(nn.Module):
-    def __init__(self, in_features: int, num_classes: int, scale: float, margin: float):
-        super().__init__()
+class _MarginLoss(WeightedLoss):
+    def __init__(self, in_features: int, num_classes: int, scale: float, margin: float, lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         if int(in_features) < 1 or int(num_classes) < 2:
             raise ValueError(f"{type(self).__name__}: need in_features >= 1 and num_classes >= 2, "
                              f"got {in_features} and {num_classes}")
@@ -58,8 +59,9 @@ class CosFaceLoss(_MarginLoss):
     """CosFace / AM-softmax (Wang et al. 2018): the true class's logit is
     ``scale * (cos(theta) - margin)``."""
 
-    def __init__(self, in_features: int, num_classes: int, scale: float = 30.0, margin: float = 0.35):
-        super().__init__(in_features, num_classes, scale, margin)
+    def __init__(self, in_features: int, num_classes: int, scale: float = 30.0, margin: float = 0.35,
+                 lambda_weight: float = 1.0):
+        super().__init__(in_features, num_classes, scale, margin, lambda_weight)
 
     def target_logit(self, cos_target):
         return cos_target - self.margin
@@ -71,8 +73,9 @@ class ArcFaceLoss(_MarginLoss):
     past ``theta > pi - margin``, where cos(theta + m) would rise again, it falls back to
     CosFace's linear penalty ``cos(theta) - margin * sin(margin)`` (as insightface does)."""
 
-    def __init__(self, in_features: int, num_classes: int, scale: float = 30.0, margin: float = 0.5):
-        super().__init__(in_features, num_classes, scale, margin)
+    def __init__(self, in_features: int, num_classes: int, scale: float = 30.0, margin: float = 0.5,
+                 lambda_weight: float = 1.0):
+        super().__init__(in_features, num_classes, scale, margin, lambda_weight)
 
     def target_logit(self, cos_target):
         m = self.margin

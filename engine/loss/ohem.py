@@ -10,16 +10,17 @@ from typing import Optional
 import math
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..utils.errors import ConfigError
 from .build import LOSS_ARCH_REGISTRY
+from .weighted import WeightedLoss
 
 __all__ = ["OnlineHardExampleMiningCELoss"]
 
 
 @LOSS_ARCH_REGISTRY.register()
-class OnlineHardExampleMiningCELoss(nn.Module):
+class OnlineHardExampleMiningCELoss(WeightedLoss):
     """Mean cross-entropy of the pixels with loss ``> -log(thresh)``; when fewer than
     ``n_min = (labelled pixels) * min_kept_fraction`` (the seed: 1/16) are, the mean of
     the ``n_min`` largest. ``input``: logits ``N x C x ...``; ``target``: class indices
@@ -27,8 +28,8 @@ class OnlineHardExampleMiningCELoss(nn.Module):
     the seed's configs and unused (the loss works on its inputs' device)."""
 
     def __init__(self, thresh: float = 0.7, ignore_lb: int = 255, min_kept_fraction: float = 1 / 16,
-                 device: Optional[str] = None):
-        super().__init__()
+                 device: Optional[str] = None, lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         if not 0.0 < float(thresh) <= 1.0:
             raise ConfigError(f"OnlineHardExampleMiningCELoss: thresh is a probability in (0, 1], "
                               f"got {thresh!r}")

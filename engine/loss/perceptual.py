@@ -16,6 +16,7 @@ from torchvision.models.vgg import cfgs as _VGG_LAYOUTS, make_layers
 
 from ..utils.errors import ConfigError, EngineError
 from .build import LOSS_ARCH_REGISTRY
+from .weighted import WeightedLoss
 
 __all__ = ["VggLoss", "VGG_ARCHS", "load_vgg_features"]
 
@@ -57,12 +58,12 @@ def load_vgg_features(vgg_path: str, vgg_arch: str, owner: str = "VggLoss") -> n
 
 
 @LOSS_ARCH_REGISTRY.register()
-class VggLoss(nn.Module):
+class VggLoss(WeightedLoss):
     """``MSE(vgg.features(input), vgg.features(target))`` of ``N x 3 x H x W`` images, as
     the seed computes it (all of ``features``, no input normalisation)."""
 
-    def __init__(self, vgg_path: str, vgg_arch: str = "vgg16"):
-        super().__init__()
+    def __init__(self, vgg_path: str, vgg_arch: str = "vgg16", lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         self.vgg_path, self.vgg_arch = vgg_path, vgg_arch
         self.features = load_vgg_features(vgg_path, vgg_arch)
 

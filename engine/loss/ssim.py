@@ -10,11 +10,12 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..utils.errors import EngineError
 from .build import LOSS_ARCH_REGISTRY
 from .targets import activate, one_hot_target, resolve_activation
+from .weighted import WeightedLoss
 
 __all__ = ["SSIMLoss", "ssim", "gaussian_window"]
 
@@ -52,7 +53,7 @@ def ssim(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5,
 
 
 @LOSS_ARCH_REGISTRY.register()
-class SSIMLoss(nn.Module):
+class SSIMLoss(WeightedLoss):
     """``1 - ssim(activation(input), target)``.
 
     ``input``: ``N x C x H x W``; ``apply_sigmoid=True`` (the seed's default) a sigmoid,
@@ -62,8 +63,8 @@ class SSIMLoss(nn.Module):
 
     def __init__(self, apply_sigmoid: Optional[bool] = None, ignore_index: Optional[int] = None,
                  window_size: int = 5, sigma: float = 1.5, data_range: float = 1.0,
-                 activation: Optional[str] = None):
-        super().__init__()
+                 activation: Optional[str] = None, lambda_weight: float = 1.0):
+        super().__init__(lambda_weight)
         self.activation = resolve_activation("SSIMLoss", activation, apply_sigmoid,
                                              "apply_sigmoid", "sigmoid", "softmax")
         self.ignore_index = ignore_index
