@@ -35,12 +35,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in (ROOT, os.path.join(ROOT, "benchmarks")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-DEFAULT_CONFIG = os.path.join(ROOT, "codes", "configs", "digits.py")
+from loop_overhead import DEFAULT_CONFIG  # importing it also puts the repository on sys.path
 
 
 def measure(args) -> dict:

@@ -18,7 +18,7 @@ from ..utils import visualize as V
 from ..utils.errors import EngineError
 from .browse_dataset import display_image
 
-__all__ = ["show_predictions", "draw_prediction"]
+__all__ = ["show_predictions", "draw_prediction", "check_score_thr"]
 
 
 def _sample_image(sample) -> np.ndarray:
@@ -56,10 +56,14 @@ def draw_prediction(img: np.ndarray, prediction: Dict, caption: str = "", min_si
     return V.put_label(img, " ".join(parts)) if parts else img
 
 
-def show_predictions(dataset, predictions: Sequence[Dict], show_dir: str, score_thr: float = 0.0) -> List[str]:
-    """Write ``show_dir/000000.png``... for every sample; returns the paths."""
+def check_score_thr(score_thr: float) -> None:
     if not 0.0 <= score_thr <= 1.0:
         raise EngineError(f"--show-score-thr {score_thr:g}: expected a score between 0 and 1")
+
+
+def show_predictions(dataset, predictions: Sequence[Dict], show_dir: str, score_thr: float = 0.0) -> List[str]:
+    """Write ``show_dir/000000.png``... for every sample; returns the paths."""
+    check_score_thr(score_thr)
     if len(predictions) != len(dataset):
         raise EngineError(f"--show-dir: {len(predictions)} predictions for {len(dataset)} samples")
     paths = []

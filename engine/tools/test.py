@@ -83,8 +83,10 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
     from ..evaluation import build_evaluator, run_evaluation
     from ..inference.loading import load_trained_model
 
-    if show_dir and not 0.0 <= show_score_thr <= 1.0:  # before any work
-        raise EngineError(f"--show-score-thr {show_score_thr:g}: expected a score between 0 and 1")
+    if show_dir:  # before any work
+        from .show import check_score_thr
+
+        check_score_thr(show_score_thr)
     cfg, model, used = load_trained_model(config_file, weights, no_ema=no_ema, overrides=overrides,
                                           fuse_conv_bn=fuse_conv_bn)
     key = f"{split.upper()}_DATA_SET"

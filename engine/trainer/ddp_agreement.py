@@ -15,9 +15,8 @@ after backward, when DDP has waited for every bucket. They are sums over process
 when the model has exactly one DDP network whose gradients are float32 and no other
 communication hook; anything else keeps the separate collective (nonfinite.py).
 """
-from typing import List, Optional, Sequence
-
 import logging
+from typing import List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -51,10 +50,9 @@ class BucketAgreement:
                     "(no collective of their own)")
         return agreement
 
-    def arm(self, flags: List[torch.Tensor]) -> None:
-        """Send ``flags`` (0-dim 0/1 tensors) with the coming backward's last bucket."""
-        device = flags[0].device
-        self.armed, self.agreed = torch.stack([f.float().reshape(()).to(device) for f in flags]), None
+    def arm(self, flags: torch.Tensor) -> None:
+        """Send ``flags`` (a 1-d tensor of 0/1 values) with the coming backward's last bucket."""
+        self.armed, self.agreed = flags, None
 
     def take(self) -> Optional[List[int]]:
         """The flags summed over processes (None: the backward carried none), once."""

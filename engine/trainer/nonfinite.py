@@ -76,9 +76,10 @@ class NonFiniteGuard:
         signal and loss verdict, computed where the losses are (no host read here)."""
         if self.max_skips or self.agreement is None or not losses:
             return
-        bad = torch.stack([~torch.isfinite(v.detach().reshape(())) for v in losses]).any()
+        bad = torch.stack([~torch.isfinite(v.detach().reshape(())) for v in losses]).any().reshape(1)
         stop = self._stop_flag()
-        self.agreement.arm([bad] + [torch.tensor(float(stop == s)) for s in _SIGNALS])
+        signals = torch.tensor([float(stop == s) for s in _SIGNALS], device=bad.device)
+        self.agreement.arm(torch.cat([bad.float(), signals]))
 
     def decide(self, losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
         """The gate (engine/model/step.py): take the step, let the float16 scaler skip it

@@ -19,7 +19,8 @@ def derive_seed(*keys: int) -> int:
     """A 63-bit seed that is a pure function of ``keys`` (stable across runs/processes).
 
     The key count and each key as a 64-bit word are hashed (BLAKE2b), so (1, 0) and
-    (1, 0, 0) never share a seed. About 2 us a call: it runs once per loaded sample."""
+    (1, 0, 0) never share a seed. About 2 us a call (the data order's, once per epoch;
+    per-sample augmentation keys use the cheaper engine.data.seeding.SampleKeys)."""
     words = [len(keys)] + [int(k) & 0xFFFFFFFFFFFFFFFF for k in keys]
     digest = hashlib.blake2b(struct.pack(f"<{len(words)}Q", *words), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1

@@ -103,7 +103,7 @@ class WriterHook(HookBase):
 
 
 def writer_io(writer: "WriterHook", call, *args) -> None:
-    """``call(*args)`` (the writer's open, write or close); an OSError there (a full disk,
+    """``call(*args)`` (the writer's open or write); an OSError there (a full disk,
     a vanished or read-only folder) becomes one StorageError naming the writer's file and
     what to do (engine/checkpoint/storage.py), not a traceback. The checkpoints already
     saved are untouched; ``--resume`` continues after the problem is fixed."""
