@@ -4,14 +4,14 @@
 transform with ``apply(img, **params)`` / ``get_params(results)``) and the seed's class
 names all resolve to the engine's own classes; nothing here is a second implementation.
 """
-from .affine import RandomAffine
-from .color import RandomColorJitter
-from .color_base import BasicColorTransform
-from .crop import RandomCrop
-from .filters import RandomCLAHE, RandomCompress, RandomGaussianBlur, RandomSharpen
-from .formatting import Normalize
-from .geometric import Pad32, RandomFlip, RandomResize, Resize
-from .photometric import (RandomBrightness, RandomBrightnessContrast, RandomContrast,
+from ...transforms.affine import RandomAffine
+from ...transforms.color import RandomColorJitter
+from ...transforms.color_base import BasicColorTransform
+from ...transforms.crop import RandomCrop
+from ...transforms.filters import RandomCLAHE, RandomCompress, RandomGaussianBlur, RandomSharpen
+from ...transforms.formatting import Normalize
+from ...transforms.geometric import Pad32, RandomFlip, RandomResize, Resize
+from ...transforms.photometric import (RandomBrightness, RandomBrightnessContrast, RandomContrast,
                           RandomGamma, RandomHue, RandomSaturation, RandomToneCurve, ToGray)
 
 __all__ = [

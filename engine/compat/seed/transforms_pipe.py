@@ -11,8 +11,8 @@ worker-count invariant augmentation as an :class:`EngineDataSet` pipeline. Given
 """
 import numpy as np
 
-from .build import build_transforms
-from .compose import Compose
+from ...transforms.build import build_transforms
+from ...transforms.compose import Compose
 
 __all__ = ["TransformCompose"]
 
