@@ -13,6 +13,7 @@ line naming the file (and the line where there is one), never a raw traceback:
 The file's ``_base_`` (inheritance, engine/config/inherit.py) is returned beside the tree.
 """
 import contextlib
+import difflib
 import io
 import os
 import runpy
@@ -103,6 +104,7 @@ def _read_python(path: str) -> Dict[str, Any]:
         for k, v in namespace.items()
         if (k == BASE_KEY or not k.startswith("_"))
         and not isinstance(v, (types.ModuleType, types.FunctionType, type))
+        and (k == BASE_KEY or not is_helper_variable(k))
     }
     text = printed.getvalue()
     if text and not set(tree) - {BASE_KEY}:
@@ -112,6 +114,19 @@ def _read_python(path: str) -> Dict[str, Any]:
                           f"such as solver = dict(...)")
     sys.stdout.write(text)  # a config that prints and defines settings: keep its output
     return tree
+
+
+def is_helper_variable(name: str) -> bool:
+    """A top-level name of a ``.py`` config that is neither a section of the config nor
+    spelled nearly like one (``img_size = 608``, ``norm_cfg = dict(...)``, ``model = ...``):
+    a variable the file uses to build its sections, as the seed's configs do, not a
+    setting. A near-miss (``solvr``, ``Trainer_``) is kept, so that it fails as an
+    unknown key with the nearest section named."""
+    from .defaults import get_default_cfg
+
+    sections = list(get_default_cfg().keys())
+    upper = name.upper()
+    return upper not in sections and not difflib.get_close_matches(upper, sections, n=1, cutoff=0.85)
 
 
 def _line_in(path: str, exc: BaseException) -> str:

@@ -110,6 +110,13 @@ class SeededSamples(Dataset):
     def __len__(self):
         return len(self.dataset)
 
+    def __getattr__(self, name: str):
+        """The wrapped dataset's own attributes and methods (``loader.dataset.classes``,
+        a project's ``loader.dataset.to_lines(...)``) read through the wrapper."""
+        if name.startswith("__") or name in ("dataset", "seed", "where", "loading", "keys"):
+            raise AttributeError(name)  # not set yet (unpickling): no recursion
+        return getattr(self.dataset, name)
+
     def __getitem__(self, key: Tuple[int, int]):
         return self.__getitems__([key])[0]
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 
+from ..compat.seed.model_api import SeedModelAPI, ema_wrapper, lower  # noqa: F401  (the seed's names)
 from ..loss.pipe import pop_logged_values
 from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
@@ -47,7 +48,7 @@ _NULL = nullcontext()
 VETOED = SKIPPED  # the former name of a step before_step refused
 
 
-class BaseModel:
+class BaseModel(SeedModelAPI):
     def __init__(self, cfg):
         self.cfg = cfg
         self.device = resolve_device(cfg.TRAINER.DEVICE)

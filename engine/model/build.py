@@ -16,5 +16,7 @@ def build_model(cfg):
     return model_cls(cfg)
 
 
-def build_network(node, where: str):
+def build_network(node, where: str = "trainer.model.generator"):
+    """The network ``node.name`` names, built with the node's other keys as arguments;
+    ``where`` is the config path errors name (the seed calls it with the node alone)."""
     return build_from_cfg(BUILD_NETWORK_REGISTRY, node, where)

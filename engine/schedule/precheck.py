@@ -77,7 +77,7 @@ def _precheck(cfg) -> None:
     for i, node in enumerate(cfg.TRAINER.HOOKS or []):
         check_cfg(BUILD_HOOK_REGISTRY, node, f"trainer.hooks[{i}]")
     # trainer.enable_epoch_method: max_iter counts epochs, in steps only once the training
-    # set is built (engine/trainer/seed_api.py); the worker checks warmup against them
+    # set is built (engine/compat/seed/trainer_api.py); the worker checks warmup against them
     epochs = bool(cfg.TRAINER.get("ENABLE_EPOCH_METHOD", False))
     _check_solver(cfg.SOLVER.GENERATOR, 2**31 if epochs else int(cfg.SOLVER.MAX_ITER), "solver.generator")
     if _is_key_compose_form(cfg.TRAINER.MODEL.LOSS):

@@ -26,6 +26,7 @@ from ..checkpoint.atomic import atomic_write_text
 from ..checkpoint.checkpointer import Checkpointer
 from ..checkpoint.run_config import config_path_for
 from ..checkpoint.run_lock import is_main_launcher, run_directory_lock
+from ..compat.seed.keys import upper  # noqa: F401  (the seed's name)
 from ..config.loader import dump_cfg, load_cfg
 from ..trainer.build import build_trainer
 from ..trainer.preemption import EXIT_CODES

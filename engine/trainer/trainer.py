@@ -7,7 +7,8 @@ four methods (SeedMethods), non-finite skip accounting, the period's record to t
 writers (log line, metrics.jsonl, TensorBoard), evaluation and model_best.pth, periodic
 checkpoints, SIGTERM/SIGINT, the progress bar. Add one with ``trainer.hooks`` in the
 config or :meth:`BaseTrainer.register_hooks` in code. Checkpoints and resume live in
-state.py (fault tolerance: doc/resume.md), the seed's method names in seed_api.py, a
+state.py (fault tolerance: doc/resume.md), the seed's method names in
+engine/compat/seed/trainer_api.py, a
 session's edges (a signal before the first step, --eval-only records) in session.py.
 """
 import logging
@@ -18,6 +19,7 @@ import weakref
 from typing import Dict, List, Optional, Sequence
 
 from ..checkpoint.checkpointer import Checkpointer, periodic_name
+from ..compat.seed.trainer_api import SeedMethods, SeedTrainerAPI, epochs_as_iterations
 from ..data.build import build_dataset, build_train_loader, build_val_loader
 from ..evaluation.build import build_evaluator
 from ..evaluation.evaluator import run_evaluation
@@ -30,12 +32,11 @@ from ..utils.events import EventStore
 from .build import BUILD_TRAINER_REGISTRY
 from .ddp_agreement import BucketAgreement
 from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, MetricsLogger, NonFiniteSkips,
-                    PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, SeedMethods, TensorboardWriter,
-                    WriterHook, build_hooks)
+                    PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, TensorboardWriter, WriterHook,
+                    build_hooks)
 from .hooks.base import STAGES, close_quietly, overrides, writer_io
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
-from .seed_api import SeedTrainerAPI, epochs_as_iterations
 from .session import (eval_record, note_extending, record_eval_only, set_aside_earlier_outputs,
                       stop_before_training)
 from .state import StopRequest, TrainerState, accepts_keyword, run_dir_of
@@ -51,9 +52,10 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.cfg = cfg
         self.run_dir = run_dir_of(cfg)
         self.rank, self.world_size = comm.get_rank(), comm.get_world_size()
-        self.set_collate_fn(cfg)  # the seed's: collate_train_fn / collate_valid_fn (seed_api.py)
+        self.set_collate_fn(cfg)  # the seed's: collate_train_fn / collate_valid_fn
         self.train_set, self.val_set, self.test_set = self._create_datasets(cfg)
-        self.cfg = cfg = epochs_as_iterations(cfg, self.train_set, self.world_size)  # enable_epoch_method
+        self.cfg, self.epoch_steps = epochs_as_iterations(cfg, self.train_set, self.world_size)
+        cfg = self.cfg
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
         self.model = self.create_model(cfg)
         self.model.modules_to_device()
@@ -193,6 +195,7 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
                 world_size=self.world_size, collate_fn=self.collate_train_fn)
             logger.info("training from iteration %d to %d: %d samples, %d per step on %d process(es)",
                         self.start_iter, self.max_iter, len(self.train_set), sampler.global_batch, self.world_size)
+            self.train_data_loader = loader
             self._loop(iter(loader), sampler)
 
     def _loop(self, batches, sampler) -> None:
@@ -239,12 +242,12 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         train_iteration takes no ``before_step`` is checked after its step instead."""
         train_iteration = self.model.train_iteration
         if accepts_keyword(train_iteration, "before_step"):
-            return train_iteration(micro_batches, epoch=self.epoch, before_step=self.nonfinite_guard)
+            return train_iteration(micro_batches, epoch=self.loop_epoch, before_step=self.nonfinite_guard)
         if self.nonfinite_guard.max_skips:
             raise ConfigError(
                 f"solver.skip_nonfinite_steps needs {type(self.model).__name__}.train_iteration to take "
                 f"a before_step= argument (BaseModel.train_iteration does); set it to 0 or pass it on")
-        result = StepResult(train_iteration(micro_batches, epoch=self.epoch),
+        result = StepResult(train_iteration(micro_batches, epoch=self.loop_epoch),
                             Outcome(stop=self.stop_signals.requested() or 0))
         if not all(math.isfinite(value) for value in result.floats().values()):
             raise EngineError(self.nonfinite_guard.stop_message(result.floats()))

@@ -1,13 +1,13 @@
 """Hooks: extend the training loop without subclassing the trainer (doc/trainer.md)."""
 from .base import BUILD_HOOK_REGISTRY, HookBase, Priority, WriterHook, build_hooks
-from .builtin import NonFiniteSkips, PeriodicEval, Preemption, ProgressBar, SeedMethods
+from .builtin import NonFiniteSkips, PeriodicEval, Preemption, ProgressBar
 from .checkpoint import BestCheckpoint, ModelCheckpoint, PeriodicCheckpoint
 from .monitors import EarlyStopping, GradientNormMonitor, LearningRateMonitor, ModelSummary
 from .writers import ConsoleWriter, JsonWriter, MetricsLogger, TensorboardWriter
 
 __all__ = [
     "BUILD_HOOK_REGISTRY", "HookBase", "WriterHook", "Priority", "build_hooks",
-    "SeedMethods", "NonFiniteSkips", "PeriodicEval", "Preemption", "ProgressBar",
+    "NonFiniteSkips", "PeriodicEval", "Preemption", "ProgressBar",
     "PeriodicCheckpoint", "BestCheckpoint", "ModelCheckpoint",
     "EarlyStopping", "LearningRateMonitor", "GradientNormMonitor", "ModelSummary",
     "MetricsLogger", "ConsoleWriter", "JsonWriter", "TensorboardWriter",

@@ -1,4 +1,4 @@
-"""The loop's own behaviours as hooks: the seed's four methods, non-finite skip
+"""The loop's own behaviours as hooks: non-finite skip
 accounting, evaluation, stopping on SIGTERM/SIGINT and the progress bar."""
 import logging
 import signal
@@ -9,33 +9,9 @@ from tqdm import tqdm
 from ..nonfinite import nonfinite_terms
 from .base import HookBase, Priority
 
-__all__ = ["SeedMethods", "NonFiniteSkips", "PeriodicEval", "Preemption", "ProgressBar"]
+__all__ = ["NonFiniteSkips", "PeriodicEval", "Preemption", "ProgressBar"]
 
 logger = logging.getLogger("engine.trainer")
-
-
-class SeedMethods(HookBase):
-    """Calls the seed's trainer methods, so a ``BaseTrainer`` subclass that overrides
-    them keeps working: ``before_loop()``, ``iterate_before(epoch)``,
-    ``iterate_after(epoch, loss_dict)`` (not for a skipped step) and ``after_loop()``
-    (only when training finished, not after an error or a stop signal)."""
-
-    priority = Priority.SEED_METHODS
-
-    def before_train(self) -> None:
-        self.trainer.before_loop()
-
-    def before_step(self) -> None:
-        self.trainer.iterate_before(self.trainer.epoch)
-
-    def after_step(self) -> None:
-        result = self.trainer.step_result
-        if not result.skipped:
-            self.trainer.iterate_after(self.trainer.epoch, result.floats())
-
-    def after_train(self) -> None:
-        if self.trainer.finished:
-            self.trainer.after_loop()
 
 
 class NonFiniteSkips(HookBase):
