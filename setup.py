@@ -29,12 +29,14 @@ setup(
         "tqdm",
         "tabulate",
         "safetensors",  # .safetensors weights (trainer.weights, checkpoint tools)
+        "torchvision",  # VggLoss, the torchvision ops the examples use
+        "onnx",  # engine-export
+        "onnxruntime",  # engine-export --verify
+        "pycocotools",  # DetectionEvaluator (COCO mAP)
     ],
     extras_require={
-        "vision": ["torchvision"],
-        "export": ["onnx", "onnxruntime", "onnxscript"],
-        "detection": ["pycocotools"],
-        "test": ["pytest", "scikit-learn", "safetensors"],
+        "export": ["onnxscript"],  # only for onnx: options.dynamo True
+        "test": ["pytest", "scikit-learn"],
     },
     entry_points={
         "console_scripts": [
