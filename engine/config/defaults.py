@@ -6,7 +6,7 @@ Read this file as the reference of the config; ``doc/config.md`` explains each s
 """
 from .node import CfgNode as CN
 
-__all__ = ["get_default_cfg"]
+__all__ = ["get_default_cfg", "get_defaults"]
 
 
 def _free(**defaults):
@@ -117,6 +117,11 @@ def get_default_cfg() -> CN:
     _C.ONNX.DYNAMIC_AXES = _free()
     _C.ONNX.OPTIONS = _free()
     return _C
+
+
+def get_defaults() -> CN:
+    """The seed's name for the defaults (a clone of its ``_C``): :func:`get_default_cfg`."""
+    return get_default_cfg()
 
 
 def _solver_section() -> CN:
