@@ -1,8 +1,9 @@
 """The loss registry and the one function that turns a config entry into a loss module.
 
 Every loss in ``torch.nn`` is registered under its class name, so a config can say
-``name='CrossEntropyLoss'`` without any code; losses torch lacks are written in this
-folder and users add theirs with ``@LOSS_ARCH_REGISTRY.register()``.
+``name='CrossEntropyLoss'`` without any code (for the eleven the seed wrapped, the
+subclass of :mod:`engine.loss.nn_losses` that also reads its target shapes); losses torch
+lacks are written in this folder and users add theirs with ``@LOSS_ARCH_REGISTRY.register()``.
 
 Config files can not hold tensors, yet torch losses take class weights as tensors
 (``CrossEntropyLoss(weight=...)``, ``BCEWithLogitsLoss(pos_weight=...)``). A list or
@@ -11,13 +12,14 @@ into a float tensor here, so ``param=dict(weight=[1.0, 3.0])`` works as written.
 """
 import difflib
 import inspect
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Union
 
 import torch
 from torch import nn
 
 from ..utils.errors import ConfigError
 from ..utils.registry import Registry, build_from_cfg, cfg_to_kwargs
+from .nn_losses import WRAPPED
 
 __all__ = ["LOSS_ARCH_REGISTRY", "build_loss", "LAMBDA_WEIGHT"]
 
@@ -30,16 +32,21 @@ LAMBDA_WEIGHT = "lambda_weight"
 _DEPRECATED = {"NLLLoss2d"}  # an alias torch keeps only for old code
 for _name in torch.nn.modules.loss.__all__:
     if _name not in _DEPRECATED and hasattr(nn, _name):
-        LOSS_ARCH_REGISTRY.register(getattr(nn, _name))
+        LOSS_ARCH_REGISTRY.register(WRAPPED.get(_name, getattr(nn, _name)))
 
 
-def build_loss(node: Mapping, where: str = "trainer.model.loss") -> nn.Module:
+def build_loss(node: Union[Mapping, str], where: str = "trainer.model.loss", **kwargs: Any) -> nn.Module:
     """Build the loss an entry ``{name, param}`` names, with ``param`` as constructor kwargs.
 
     ``param.lambda_weight`` and ``input_name`` are how :mod:`engine.loss.pipe` weights and
     feeds the loss, not constructor arguments, so they are left out here. ``where`` is
     the entry's config path, used in every error message.
+
+    The seed's spelling ``build_loss(name, **kwargs)`` is a constructor call with no entry
+    around it to apply a weight, so there ``lambda_weight`` reaches the constructor.
     """
+    if isinstance(node, str):
+        return _construct(node, dict(kwargs), where)
     if not isinstance(node, Mapping):
         raise ConfigError(
             f"{where}: expected a loss entry dict(name=..., param=dict(...)), "
@@ -55,6 +62,10 @@ def build_loss(node: Mapping, where: str = "trainer.model.loss") -> nn.Module:
         )
     kwargs = cfg_to_kwargs(param)
     kwargs.pop(LAMBDA_WEIGHT, None)
+    return _construct(name, kwargs, where)
+
+
+def _construct(name: Any, kwargs: Dict[str, Any], where: str) -> nn.Module:
     cls = LOSS_ARCH_REGISTRY.get(name) if isinstance(name, str) and name in LOSS_ARCH_REGISTRY else None
     if cls is not None:
         _check_param_names(cls, name, kwargs, f"{where}.param")

@@ -60,12 +60,16 @@ class BinaryDiceLoss(WeightedLoss):
     channel over batch and pixels, times ``weight`` (per channel), averaged.
 
     ``input``: logits ``N x 1 x H x W`` (sigmoid inside unless ``apply_sigmoid=False``,
-    then probabilities). ``target``: a 0/1 mask ``N x H x W``, ``N x 1 x H x W``."""
+    then probabilities). ``target``: a 0/1 mask ``N x H x W``, ``N x 1 x H x W``.
+    ``ignore_index`` (not the seed's, which has no way to leave unlabelled pixels out of a
+    binary mask): pixels with that value count in neither prediction nor target."""
 
     def __init__(self, apply_sigmoid: bool = True, smooth: float = 1.0, eps: float = 1e-5,
-                 weight: Union[None, float, Sequence[float], Tensor] = None, lambda_weight: float = 1.0):
+                 weight: Union[None, float, Sequence[float], Tensor] = None, lambda_weight: float = 1.0,
+                 ignore_index: Optional[int] = None):
         super().__init__(lambda_weight)
         self.apply_sigmoid = bool(apply_sigmoid)
+        self.ignore_index = ignore_index
         self.smooth, self.eps = float(smooth), float(eps)
         self.register_buffer("weight", None if weight is None else
                              torch.as_tensor(weight, dtype=torch.float32))
@@ -73,14 +77,15 @@ class BinaryDiceLoss(WeightedLoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         prob = activate(input, "sigmoid" if self.apply_sigmoid else "none")
         dims = (0,) + tuple(range(2, input.dim()))
-        overlap, total, _ = _overlaps(type(self).__name__, prob, target, None, dims)
+        overlap, total, _ = _overlaps(type(self).__name__, prob, target, self.ignore_index, dims)
         loss = 1.0 - (2.0 * overlap + self.smooth) / (total + self.eps + self.smooth)
         if self.weight is not None:
             loss = loss * self.weight.to(loss.dtype)
         return loss.mean()
 
     def extra_repr(self) -> str:
-        return f"apply_sigmoid={self.apply_sigmoid}, smooth={self.smooth}, eps={self.eps}"
+        return (f"apply_sigmoid={self.apply_sigmoid}, smooth={self.smooth}, eps={self.eps}, "
+                f"ignore_index={self.ignore_index}")
 
 
 @LOSS_ARCH_REGISTRY.register()

@@ -20,10 +20,11 @@ class IOULoss(WeightedLoss):
     mask when C is 1, or shaped like ``input``. ``ignore_index`` pixels are left out.
     (The seed's version returns ``iou + (1 - iou)``, always 1; this one is the loss its
     name promises.) ``smooth`` makes an empty prediction of an empty target a perfect 0.
+    The first three parameters are the seed's, in its order (``IOULoss(0.5)`` weighs 0.5).
     """
 
-    def __init__(self, apply_sigmoid: Optional[bool] = None, ignore_index: Optional[int] = None,
-                 smooth: float = 1e-6, activation: Optional[str] = None, lambda_weight: float = 1.0):
+    def __init__(self, lambda_weight: float = 1.0, apply_sigmoid: Optional[bool] = None,
+                 ignore_index: Optional[int] = None, smooth: float = 1e-6, activation: Optional[str] = None):
         super().__init__(lambda_weight)
         self.activation = resolve_activation("IOULoss", activation, apply_sigmoid,
                                              "apply_sigmoid", "sigmoid", "softmax")

@@ -25,10 +25,11 @@ class OnlineHardExampleMiningCELoss(WeightedLoss):
     ``n_min = (labelled pixels) * min_kept_fraction`` (the seed: 1/16) are, the mean of
     the ``n_min`` largest. ``input``: logits ``N x C x ...``; ``target``: class indices
     ``N x ...`` (or ``N x 1 x ...``), ``ignore_lb`` unlabelled. ``device`` is accepted for
-    the seed's configs and unused (the loss works on its inputs' device)."""
+    the seed's configs and unused (the loss works on its inputs' device); the first three
+    parameters keep the seed's order."""
 
-    def __init__(self, thresh: float = 0.7, ignore_lb: int = 255, min_kept_fraction: float = 1 / 16,
-                 device: Optional[str] = None, lambda_weight: float = 1.0):
+    def __init__(self, thresh: float = 0.7, ignore_lb: int = 255, device: Optional[str] = None,
+                 min_kept_fraction: float = 1 / 16, lambda_weight: float = 1.0):
         super().__init__(lambda_weight)
         if not 0.0 < float(thresh) <= 1.0:
             raise ConfigError(f"OnlineHardExampleMiningCELoss: thresh is a probability in (0, 1], "

@@ -18,7 +18,7 @@ from ..utils.errors import ConfigError, EngineError
 from .build import LOSS_ARCH_REGISTRY
 from .weighted import WeightedLoss
 
-__all__ = ["VggLoss", "VGG_ARCHS", "load_vgg_features"]
+__all__ = ["VggLoss", "VGG", "VGG_ARCHS", "load_vgg_features"]
 
 _LAYOUT = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 #: The architectures ``vgg_arch`` may name (torchvision's names).
@@ -55,6 +55,28 @@ def load_vgg_features(vgg_path: str, vgg_arch: str, owner: str = "VggLoss") -> n
                           f"{vgg_arch!r}: {detail}") from None
     features.requires_grad_(False)
     return features.eval()
+
+
+class VGG(nn.Module):
+    """The seed's frozen feature extractor, ``VGG(vgg_path, vgg_arch)(x)`` the output of
+    all of ``features``, for a project's own perceptual terms; its state_dict keys
+    (``features.<i>.weight``) are the seed's."""
+
+    def __init__(self, vgg_path: str, vgg_arch: str = "vgg16"):
+        super().__init__()
+        self.vgg_path, self.vgg_arch = vgg_path, vgg_arch
+        self.features = load_vgg_features(vgg_path, vgg_arch, owner="VGG")
+
+    def train(self, mode: bool = True) -> "VGG":
+        super().train(mode)
+        self.features.eval()  # frozen: batch-norm statistics must not move
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+    def extra_repr(self) -> str:
+        return f"vgg_arch={self.vgg_arch!r}, vgg_path={self.vgg_path!r}"
 
 
 @LOSS_ARCH_REGISTRY.register()

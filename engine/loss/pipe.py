@@ -207,3 +207,6 @@ def _sum(values: Iterable[Tensor]) -> Tensor:
     for value in values:
         total = value if total is None else total + value
     return total
+
+
+from ..compat.seed.loss.pipe_extras import LossContainer, LossItem, dict2lower  # noqa: E402,F401  the seed's names (doc/seed.md)

@@ -5,8 +5,12 @@ Means, variances and the covariance are Gaussian-weighted over each window (the
 inside the image count (no zero padding, which would make every border look
 dissimilar). The seed applies a sigmoid (or softmax) and one-hot encodes class targets,
 as for its other segmentation losses; ``activation='none'`` compares images as given.
+
+:class:`SSIM` is the seed's ``engine.loss.function.ssim.SSIM`` module, by default
+multi-scale (Wang et al., 2003), computed as published: the contrast-structure terms of
+the finer scales and the full SSIM of the coarsest, each to its weight, multiplied once.
 """
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +21,10 @@ from .build import LOSS_ARCH_REGISTRY
 from .targets import activate, one_hot_target, resolve_activation
 from .weighted import WeightedLoss
 
-__all__ = ["SSIMLoss", "ssim", "gaussian_window"]
+__all__ = ["SSIMLoss", "SSIM", "ssim", "ms_ssim", "ssim_and_cs", "gaussian_window"]
+
+#: The five scales' weights of Wang et al. (2003).
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def gaussian_window(size: int, sigma: float) -> Tensor:
@@ -30,6 +37,12 @@ def gaussian_window(size: int, sigma: float) -> Tensor:
 def ssim(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5,
          data_range: float = 1.0) -> Tensor:
     """The mean SSIM of two ``N x C x H x W`` tensors over every valid window."""
+    return ssim_and_cs(x, y, window_size, sigma, data_range)[0]
+
+
+def ssim_and_cs(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5,
+                data_range: float = 1.0) -> Tuple[Tensor, Tensor]:
+    """The mean SSIM and the mean contrast-structure term (SSIM without luminance)."""
     if x.shape != y.shape or x.dim() != 4:
         raise EngineError(f"ssim: expected two N x C x H x W tensors of one shape, got "
                           f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -48,8 +61,51 @@ def ssim(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5,
     var_y = mean(y * y) - mu_y ** 2
     cov = mean(x * y) - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    value = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
-    return value.mean()
+    cs = (2 * cov + c2) / (var_x + var_y + c2)
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
+    return (luminance * cs).mean(), cs.mean()
+
+
+def ms_ssim(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5, data_range: float = 1.0,
+            weights: Sequence[float] = MS_SSIM_WEIGHTS) -> Tensor:
+    """``prod_{j<M} cs_j^w_j * ssim_M^w_M`` over ``M = len(weights)`` scales, each half the
+    last (2 x 2 average pooling). A negative term is clamped to a tiny positive value, as a
+    fractional power of it is undefined."""
+    levels = len(weights)
+    need = window_size * 2 ** (levels - 1)
+    if min(x.shape[-2:]) < need:
+        raise EngineError(f"ms_ssim: the image {tuple(x.shape[-2:])} is too small for {levels} "
+                          f"scales of a {window_size} x {window_size} window: it needs at least "
+                          f"{need} x {need} (or fewer scales, a smaller window, or single-scale).")
+    terms = []
+    for _ in range(levels - 1):
+        terms.append(ssim_and_cs(x, y, window_size, sigma, data_range)[1])
+        x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    terms.append(ssim_and_cs(x, y, window_size, sigma, data_range)[0])
+    w = torch.as_tensor(weights, dtype=terms[0].dtype, device=terms[0].device)
+    return torch.prod(torch.stack(terms).clamp_min(1e-6) ** w)
+
+
+class SSIM(torch.nn.Module):
+    """The seed's SSIM module: ``SSIM()(img1, img2)`` is the similarity (1 when equal).
+
+    ``is_multi_scale``: MS-SSIM over the five scales of :data:`MS_SSIM_WEIGHTS` (images at
+    least ``16 * ssim_window_size`` wide), else single-scale SSIM. ``alpha`` is accepted
+    and unused, as in the seed (a weight of an L1 term it never computes)."""
+
+    def __init__(self, ssim_window_size: int = 5, alpha: float = 0.5, is_multi_scale: bool = True,
+                 sigma: float = 1.5, data_range: float = 1.0):
+        super().__init__()
+        self.ssim_window_size, self.alpha = int(ssim_window_size), float(alpha)
+        self.is_multi_scale = bool(is_multi_scale)
+        self.sigma, self.data_range = float(sigma), float(data_range)
+
+    def forward(self, img1: Tensor, img2: Tensor) -> Tensor:
+        fn = ms_ssim if self.is_multi_scale else ssim
+        return fn(img1, img2, self.ssim_window_size, self.sigma, self.data_range)
+
+    def extra_repr(self) -> str:
+        return f"ssim_window_size={self.ssim_window_size}, is_multi_scale={self.is_multi_scale}"
 
 
 @LOSS_ARCH_REGISTRY.register()
@@ -59,11 +115,12 @@ class SSIMLoss(WeightedLoss):
     ``input``: ``N x C x H x W``; ``apply_sigmoid=True`` (the seed's default) a sigmoid,
     ``False`` a softmax over C (the seed's meaning), or ``activation='none'`` for images.
     ``target``: shaped like ``input``, or class indices ``N x H x W`` / ``N x 1 x H x W``
-    (one-hot encoded). ``ignore_index`` pixels are zeroed in both before comparing."""
+    (one-hot encoded). ``ignore_index`` pixels are zeroed in both before comparing.
+    The first three parameters are the seed's, in its order (``SSIMLoss(0.5)`` weighs 0.5)."""
 
-    def __init__(self, apply_sigmoid: Optional[bool] = None, ignore_index: Optional[int] = None,
-                 window_size: int = 5, sigma: float = 1.5, data_range: float = 1.0,
-                 activation: Optional[str] = None, lambda_weight: float = 1.0):
+    def __init__(self, lambda_weight: float = 1.0, apply_sigmoid: Optional[bool] = None,
+                 ignore_index: Optional[int] = None, window_size: int = 5, sigma: float = 1.5,
+                 data_range: float = 1.0, activation: Optional[str] = None):
         super().__init__(lambda_weight)
         self.activation = resolve_activation("SSIMLoss", activation, apply_sigmoid,
                                              "apply_sigmoid", "sigmoid", "softmax")
