@@ -12,6 +12,7 @@ solver.ema.decay_rate              trainer.model.ema.decay_rate
 solver.ema.num_updates             trainer.model.ema.warmup ('ratio' for 0)
 trainer.model.ema.enabled          trainer.model.ema.enable
 solver.generator.clip_gradients.*  solver.generator.optimizer.clip_gradients.*
+solver.discriminator.clip_gradients.*  solver.discriminator.optimizer.clip_gradients.*
 solver.val_per_batch               solver.test_per_batch
 ================================== ===========================================
 
@@ -37,6 +38,7 @@ ALIASES: List[Tuple[Tuple[str, ...], Tuple[str, ...], Any]] = [
     (("SOLVER", "EMA"), ("TRAINER", "MODEL", "EMA"), {"ENABLED": "ENABLE"}),
     (("TRAINER", "MODEL", "EMA", "ENABLED"), ("TRAINER", "MODEL", "EMA", "ENABLE"), None),
     (("SOLVER", "GENERATOR", "CLIP_GRADIENTS"), ("SOLVER", "GENERATOR", "OPTIMIZER", "CLIP_GRADIENTS"), {}),
+    (("SOLVER", "DISCRIMINATOR", "CLIP_GRADIENTS"), ("SOLVER", "DISCRIMINATOR", "OPTIMIZER", "CLIP_GRADIENTS"), {}),
     (("SOLVER", "VAL_PER_BATCH"), ("SOLVER", "TEST_PER_BATCH"), None),
 ]
 

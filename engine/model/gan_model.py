@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from ..compat.seed.gan_api import SeedGanAPI
 from ..config.defaults import get_default_cfg
 from ..config.loader import merge_checked
 from ..solver.solver import Solver
@@ -40,7 +41,7 @@ SINGLE_NAME = "d"            # the name of a discriminator given as dict(name=..
 SOLVER_KEYS = ("optimizer", "lr_scheduler")
 
 
-class BaseGanModel(BaseModel):
+class BaseGanModel(SeedGanAPI, BaseModel):
     def __init__(self, cfg):
         super().__init__(cfg)  # generator, its solver, EMA, AMP scaler
         self.g_step = cfg.TRAINER.MODEL.G_STEP

@@ -1,0 +1,3 @@
+from .dataset import DigitsImages
+from .network import Generator, Discriminator
+from .model import DigitsGanModel

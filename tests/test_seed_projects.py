@@ -1,0 +1,166 @@
+"""Client projects written for the seed engine (tests/seed_projects/) run unmodified
+through their own train scripts: train, SIGKILL + --resume (bitwise equal to an
+uninterrupted run), 2 processes, and reach their quality measured here, outside the
+engine, from the weights they saved."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+PROJECTS = os.path.join(ROOT, "tests", "seed_projects")
+SEG = os.path.join(PROJECTS, "seg_project")
+ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+
+
+@pytest.fixture(scope="module")
+def seg_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seg_data")
+    subprocess.run([sys.executable, os.path.join(SEG, "make_data.py"), str(root), "128", "32"], check=True)
+    return str(root)
+
+
+def seg_command(data, out, *extra):
+    return [sys.executable, os.path.join(SEG, "train.py"), "--config-file", os.path.join(SEG, "configs", "seg.py"),
+            "dataloader.train_data_set.root", data, "dataloader.val_data_set.root", data,
+            "output_dir", str(out), "trainer.progress_bar", "False", *extra]
+
+
+def run(command, cwd, timeout=240):
+    done = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def weights(run_dir, name="model_final.pth"):
+    return torch.load(os.path.join(run_dir, "checkpoints", name), map_location="cpu", weights_only=False)["model"]["g_model"]
+
+
+def miou_outside_the_engine(state, data):
+    """Binary mIoU of the saved network on the validation list, computed here."""
+    sys.path.insert(0, PROJECTS)
+    from seg_project.network import EncoderDecoder
+
+    net = EncoderDecoder(encoder=dict(in_channels=3, channels=[16, 32, 32], norm_cfg=dict(type='BN')),
+                         decoder=dict(in_channels=[16, 32, 32], norm_cfg=dict(type='BN'),
+                                      loss_cfg=dict(seg_loss=[dict(name='GeneralizedCELoss', input_name=['input', 'target'])])),
+                         num_classes=2)
+    net.load_state_dict(state)
+    net.eval()
+    mean = np.array([0.485, 0.456, 0.406]) * 255
+    std = np.array([0.229, 0.224, 0.225]) * 255
+    inter, union = np.zeros(2), np.zeros(2)
+    for line in open(os.path.join(data, "val.txt")).read().split():
+        img_path, mask_path = line.split(",")
+        img = cv2.cvtColor(cv2.imread(os.path.join(data, img_path)), cv2.COLOR_BGR2RGB)
+        gt = cv2.imread(os.path.join(data, mask_path), cv2.IMREAD_GRAYSCALE)
+        x = torch.from_numpy(((img - mean) / std).transpose(2, 0, 1)).float()[None]
+        with torch.no_grad():
+            pred = net(x).argmax(1)[0].numpy()
+        for c in range(2):
+            inter[c] += np.logical_and(pred == c, gt == c).sum()
+            union[c] += np.logical_or(pred == c, gt == c).sum()
+    return float(np.mean(inter / union))
+
+
+@pytest.fixture(scope="module")
+def seg_run(seg_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg_out")
+    done = run(seg_command(seg_data, out), cwd=str(out))
+    return out, done
+
+
+def test_seed_segmentation_project_trains_unmodified_and_reaches_its_quality(seg_run, seg_data):
+    out, done = seg_run
+    run_dir = out / "seg"
+    # the project's own evaluation in iterate_after(epoch): epoch is the iteration index
+    evaluated = [int(line.split()[0]) for line in (out / "evaluations.txt").read_text().splitlines()]
+    assert evaluated == [0, 20, 40, 59]
+    # its logger (logging.getLogger(cfg.OUTPUT_LOG_NAME)) lands in the run's log.txt
+    assert (run_dir / "log.txt").read_text().count(" miou ") == 4
+    # after_loop drew pictures through self.test_data_loader.dataset.to_lines(...)
+    assert len(os.listdir(out / "pictures")) == 16
+    # run_step's dict(loss=..., acc=float): acc is logged
+    assert '"acc"' in (run_dir / "metrics.jsonl").read_text()
+    assert miou_outside_the_engine(weights(run_dir), seg_data) > 0.8
+
+
+def test_seed_segmentation_project_resumes_bitwise_after_sigkill(seg_run, seg_data, tmp_path):
+    out = tmp_path / "killed"
+    command = seg_command(seg_data, out)
+    child = subprocess.Popen(command, cwd=str(tmp_path), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / "seg" / "checkpoints" / "model_0000020.pth"
+    deadline = time.time() + 180
+    while not first.exists() and child.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert first.exists() and not (out / "seg" / "checkpoints" / "model_final.pth").exists()
+    run(command + ["--resume"], cwd=str(tmp_path))
+    resumed, uninterrupted = weights(out / "seg"), weights(seg_run[0] / "seg")
+    assert resumed.keys() == uninterrupted.keys()
+    for key in resumed:
+        assert torch.equal(resumed[key], uninterrupted[key]), key
+
+
+def test_seed_segmentation_project_trains_on_two_processes(seg_data, tmp_path):
+    run(seg_command(seg_data, tmp_path, "--num-gpus", "2", "trainer.device", "cpu", "solver.max_iter", "20"),
+        cwd=str(tmp_path))
+    evaluated = [int(line.split()[0]) for line in (tmp_path / "evaluations.txt").read_text().splitlines()]
+    assert evaluated == [0, 19]  # written by the main process only
+    assert "processes: 2" in (tmp_path / "seg" / "log.txt").read_text()
+
+
+# --------------------------------------------------------------------------- GAN
+GAN = os.path.join(PROJECTS, "gan_project")
+
+
+def gan_command(out, *extra):
+    return [sys.executable, os.path.join(GAN, "train.py"), "--config-file", os.path.join(GAN, "configs", "gan.py"),
+            "output_dir", str(out), "trainer.progress_bar", "False", *extra]
+
+
+def kill_at_checkpoint(command, cwd, checkpoint):
+    child = subprocess.Popen(command, cwd=str(cwd), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not checkpoint.exists() and child.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert checkpoint.exists()
+
+
+def test_seed_gan_project_trains_and_resumes_bitwise_after_sigkill(tmp_path):
+    """BaseGanModel's seed names: dmodel_forward answering under 'default', a seed-form
+    solver.discriminator (clip_gradients beside the optimizer)."""
+    run(gan_command(tmp_path / "whole", "solver.max_iter", "200", "solver.checkpoint_period", "50"), cwd=tmp_path)
+    killed = tmp_path / "killed"
+    command = gan_command(killed, "solver.max_iter", "200", "solver.checkpoint_period", "50")
+    kill_at_checkpoint(command, tmp_path, killed / "gan" / "checkpoints" / "model_0000050.pth")
+    run(command + ["--resume"], cwd=tmp_path)
+    whole = torch.load(tmp_path / "whole" / "gan" / "checkpoints" / "model_final.pth", weights_only=False)["model"]
+    resumed = torch.load(killed / "gan" / "checkpoints" / "model_final.pth", weights_only=False)["model"]
+    for part in ("g_model", "d_models.d"):
+        for key in whole[part]:
+            assert torch.equal(whole[part][key], resumed[part][key]), (part, key)
+    # the generator learnt the digits' mean image (measured here from its weights)
+    sys.path.insert(0, PROJECTS)
+    from gan_project.network import Generator
+    from sklearn.datasets import load_digits
+
+    real = torch.from_numpy(load_digits().images.astype("float32") / 8.0 - 1.0).mean(0)
+    net = Generator(z_dim=16, hidden=64)
+    torch.manual_seed(0)
+    z = torch.randn(512, 16)
+    with torch.no_grad():
+        before = (net(z)[:, 0].mean(0) - real).abs().mean()
+        net.load_state_dict(whole["g_model"])
+        after = (net(z)[:, 0].mean(0) - real).abs().mean()
+    assert after < 0.5 * before, (float(before), float(after))
