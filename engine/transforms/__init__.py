@@ -1,10 +1,14 @@
 """Data augmentation: registered transforms run on a results dict (see ``fields``).
 
 Importing this package registers the built-in transforms in ``TRANSFORM_REGISTRY``.
+``TransformCompose`` (the seed's pipeline, engine/compat/seed/transforms_pipe.py) is
+loaded on first use: that module imports this package's submodules, so importing it
+here would be circular.
 """
 from . import functional
 from .base import BaseTransform
-from .build import TRANSFORM_REGISTRY, build_transforms
+from .build import (BUILD_TRANSFORMER_REGISTRY, TRANSFORM_REGISTRY, build_transformer,
+                    build_transforms)
 from .color import RandomColorJitter
 from .color_base import BasicColorTransform
 from .composition import OneOf, RandomApply, SomeOf
@@ -51,4 +55,20 @@ __all__ = [
     "RandomApply",
     "Normalize",
     "ToTensor",
+    # the seed's package exports (``from engine.transforms import *``)
+    "BUILD_TRANSFORMER_REGISTRY",
+    "build_transformer",
+    "TransformCompose",
+    "RandomAffine",
+    "RandomResize",
+    "Pad32",
+    "MosaicTransform",
 ]
+
+
+def __getattr__(name):
+    if name == "TransformCompose":
+        from engine.compat.seed.transforms_pipe import TransformCompose
+
+        return TransformCompose
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

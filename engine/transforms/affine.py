@@ -22,6 +22,7 @@ from . import functional as F
 from . import functional_spatial as S
 from .base import BaseTransform, as_rng, check_prob, check_range
 from .build import TRANSFORM_REGISTRY
+from .field_roles import interpolation_arg, take_interpolation
 from .fields import (
     as_float_array,
     bbox_keys,
@@ -40,6 +41,7 @@ __all__ = ["RandomAffine", "RandomRotate", "RandomPerspective", "warp_results"]
 def warp_results(results: dict, matrix: np.ndarray, out_shape, flag: int, border_val=114,
                  mask_border_val=0, clip_border: bool = True, keep_fn=None) -> dict:
     """Warp every field by ``matrix`` onto an ``out_shape = (h, w)`` canvas."""
+    flag = take_interpolation(results, flag)
     for key, is_mask in geometric_keys(results):
         fill = fill_value(results, key, mask_border_val if is_mask else border_val)
         key_flag = flag if is_mask else F.interpolation_flag(interpolation_of(results, key, flag))
@@ -67,10 +69,7 @@ def _number(owner, name, value, low=None, high=None):
 
 
 def _flag(owner, interpolation):
-    try:
-        return F.interpolation_flag(interpolation)
-    except ValueError as e:
-        raise ConfigError(f"{owner}: interpolation: {e}") from None
+    return interpolation_arg(owner, interpolation, single=True)[0]
 
 
 def _degree_choices(owner, rotate_degree_range, rotate_range, max_rotate_degree):

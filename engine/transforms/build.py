@@ -11,7 +11,8 @@ from engine.utils.registry import Registry, build_from_cfg
 
 from .compose import Compose
 
-__all__ = ["TRANSFORM_REGISTRY", "BUILD_TRANSFORMER_REGISTRY", "build_transforms"]
+__all__ = ["TRANSFORM_REGISTRY", "BUILD_TRANSFORMER_REGISTRY", "build_transforms",
+           "build_transformer"]
 
 TRANSFORM_REGISTRY = Registry("TRANSFORM")
 TRANSFORM_REGISTRY.__doc__ = """
@@ -51,3 +52,10 @@ def build_transforms(cfg_list, where: str = "dataloader.train_data_set.transform
                 raise
             raise ConfigError(f"{here}: {e}") from None
     return Compose(transforms)
+
+
+def build_transformer(name: str, **kwargs):
+    """The seed's builder of one transform (``build_transformer('Resize', target_size=256)``),
+    with the same checks as a config entry, so a wrong argument is named, not a TypeError."""
+    where = f"build_transformer({name!r})"
+    return build_from_cfg(TRANSFORM_REGISTRY, dict(kwargs, name=name), where)

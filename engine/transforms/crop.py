@@ -17,6 +17,7 @@ from engine.utils.errors import ConfigError
 from . import functional as F
 from .base import BaseTransform, as_rng, check_prob, check_range, check_size
 from .build import TRANSFORM_REGISTRY
+from .field_roles import interpolation_arg
 from .fields import (
     clip_points,
     fill_value,
@@ -261,10 +262,7 @@ class RandomResizedCrop(BaseTransform):
         self._size = check_size(name, "size", size)
         self._scale = check_range(name, "scale", scale, low=1e-6, high=1.0)
         self._ratio = check_range(name, "ratio", ratio, low=1e-6)
-        try:
-            self._flag = F.interpolation_flag(interpolation)
-        except ValueError as e:
-            raise ConfigError(f"{name}: interpolation: {e}") from None
+        self._flag = interpolation_arg(name, interpolation, single=True)[0]
         self.size, self.scale, self.ratio = size, scale, ratio
         self.interpolation, self.clip_border = interpolation, bool(clip_border)
 

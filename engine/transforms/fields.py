@@ -9,8 +9,10 @@ the built-in transforms agree with each other:
 - ``img_fields``: image-like arrays (H x W or H x W x C) moved by geometric transforms.
   Default: ``['img']`` when ``img`` is present.
 - ``mask_fields``: image-like label maps; moved like images but always with
-  nearest-neighbour resampling and never colour-changed. Default: ``['mask']`` when
-  ``mask`` is present. A key named ``mask`` listed in ``img_fields`` is a mask too.
+  nearest-neighbour resampling and never normalised or colour-changed. Default:
+  ``['mask']`` when present. An ``img_fields`` key is a mask too when it is named
+  ``mask``, when its ``interpolation`` is nearest, or when ``color_fields`` leaves out
+  a label map (:mod:`engine.transforms.field_roles`).
 - ``color_fields``: the images colour transforms change. Default: ``['img']`` when present.
   Masks are never colour-changed, even if listed.
 - ``bbox_fields``: N x 4 float arrays ``x1, y1, x2, y2`` in pixels. Default ``['bbox']``.
@@ -41,27 +43,13 @@ from typing import Callable, List, Tuple
 
 import numpy as np
 
+from .field_roles import inferred_mask_keys
+
 __all__ = [
-    "image_keys",
-    "mask_keys",
-    "geometric_keys",
-    "color_keys",
-    "bbox_keys",
-    "pts_keys",
-    "image_shape",
-    "map_images",
-    "map_bboxes",
-    "map_points",
-    "as_float_array",
-    "clip_bboxes",
-    "clip_points",
-    "fill_value",
-    "interpolation_of",
-    "bbox_aligned_keys",
-    "drop_bbox_rows",
-    "settle_bboxes",
-    "record_resize",
-    "record_padding",
+    "image_keys", "mask_keys", "geometric_keys", "color_keys", "bbox_keys", "pts_keys",
+    "image_shape", "map_images", "map_bboxes", "map_points", "as_float_array",
+    "clip_bboxes", "clip_points", "fill_value", "interpolation_of", "bbox_aligned_keys",
+    "drop_bbox_rows", "settle_bboxes", "record_resize", "record_padding"
 ]
 
 
@@ -82,9 +70,7 @@ def _listed(results: dict, list_name: str, default_key: str) -> List[str]:
 
 def mask_keys(results: dict) -> List[str]:
     keys = _listed(results, "mask_fields", "mask")
-    if "mask" in (results.get("img_fields") or ()) and "mask" not in keys:
-        keys.append("mask")
-    return keys
+    return keys + [k for k in inferred_mask_keys(results) if k not in keys]
 
 
 def image_keys(results: dict) -> List[str]:

@@ -16,7 +16,7 @@ from engine.utils.errors import ConfigError
 from . import functional as F
 from .base import BaseTransform
 from .build import TRANSFORM_REGISTRY
-from .fields import image_keys, mask_keys
+from .fields import color_keys, image_keys, mask_keys
 
 __all__ = ["Normalize", "ToTensor"]
 
@@ -51,9 +51,10 @@ def _check_keys(owner: str, keys):
 
 @TRANSFORM_REGISTRY.register()
 class Normalize(BaseTransform):
-    """``(img - mean) / std`` per channel, as float32, on the image fields (``img_fields``
-    that are not masks, or ``keys``). ``to_rgb`` swaps BGR to RGB first (for images read
-    with ``cv2.imread`` and not converted). Records ``img_norm_cfg``.
+    """``(img - mean) / std`` per channel, as float32, on ``color_fields`` (or ``keys``):
+    the seed's rule, so a target image or a mask next to the input keeps its values.
+    ``to_rgb`` swaps BGR to RGB first (for images read with ``cv2.imread`` and not
+    converted). Records ``img_norm_cfg``.
 
     The defaults are the seed's: ImageNet statistics in 0..255 units, RGB order. A
     ``uint8`` image is normalised in one pass through a per-channel float32 table
@@ -68,7 +69,7 @@ class Normalize(BaseTransform):
         self.keys = _check_keys(name, keys)
 
     def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
-        for key in _keys_or_default(self.keys, image_keys(results)):
+        for key in _keys_or_default(self.keys, color_keys(results)):
             results[key] = F.normalize(results[key], self.mean, self.std, self.to_rgb)
         results["img_norm_cfg"] = dict(mean=self.mean, std=self.std, to_rgb=self.to_rgb)
         return results

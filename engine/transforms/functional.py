@@ -7,60 +7,40 @@ keep the dtype: ``uint8`` in gives ``uint8`` out, saturated to [0, 255] rather t
 wrapped; float images are taken to be in [0, 1] (as after :func:`to_tensor`) and are
 clipped to it. Saturation and hue assume three channels in RGB order and leave other
 images unchanged. Coordinates follow :mod:`engine.transforms.fields`.
+
+The seed's spellings of some of these (``gamma_transform``, ``imflip``...) and its argument
+helpers come from engine/compat/seed/transforms_functional.py, so a seed project's
+``F.<name>`` calls resolve here while the core keeps one implementation per operation.
 """
+import numbers
 from typing import Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 
+from engine.compat.seed.transforms_functional import *  # noqa: F401,F403  the seed's spellings
+from engine.compat.seed.transforms_functional import __all__ as _SEED_NAMES
 from .functional_color import (  # noqa: F401  (re-exported: F.adjust_brightness, ...)
-    add_noise,
-    adjust_brightness,
-    adjust_contrast,
-    adjust_gamma,
-    adjust_hue,
-    adjust_saturation,
-    apply_lut,
-    brightness_contrast,
-    clahe,
-    image_compression,
-    linear,
-    move_tone_curve,
-    normalize,
-    sharpen,
-    to_gray,
+    add_noise, adjust_brightness, adjust_contrast, adjust_gamma, adjust_hue, adjust_saturation,
+    apply_lut, brightness_contrast, clahe, denormalize, image_compression, linear,
+    move_tone_curve, normalize, sharpen, to_gray,
 )
+from .functional_dtype import *  # noqa: F401,F403  (MAX_VALUES_BY_DTYPE, to_float, ...)
+from .functional_dtype import __all__ as _DTYPE_NAMES
+from .functional_filter import blur, convolve, defocus, glass_blur, median_blur  # noqa: F401
+from .functional_spatial import find_inside_bboxes, find_inside_pts, pad_border  # noqa: F401
 
 __all__ = [
-    "INTERPOLATIONS",
-    "interpolation_flag",
-    "to_tensor",
-    "normalize",
-    "hflip",
-    "vflip",
-    "resize",
-    "resize_mask",
-    "crop",
-    "pad",
-    "flip_bboxes",
+    "INTERPOLATIONS", "interpolation_flag", "to_tensor", "normalize", "denormalize",
+    "hflip", "vflip", "resize", "resize_mask", "crop", "pad", "pad_centred", "flip_bboxes",
     "flip_points",
-    "adjust_brightness",
-    "adjust_contrast",
-    "adjust_saturation",
-    "adjust_hue",
-    "adjust_gamma",
-    "gaussian_blur",
-    "apply_lut",
-    "linear",
-    "brightness_contrast",
-    "move_tone_curve",
-    "to_gray",
-    "clahe",
-    "image_compression",
-    "sharpen",
-    "add_noise",
-]
+    "find_inside_bboxes", "find_inside_pts",
+    "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "adjust_gamma",
+    "gaussian_blur", "blur", "median_blur", "convolve", "defocus", "glass_blur",
+    "apply_lut", "linear", "brightness_contrast", "move_tone_curve", "to_gray", "clahe",
+    "image_compression", "sharpen", "add_noise",
+] + _DTYPE_NAMES + _SEED_NAMES
 
 INTERPOLATIONS = {
     name: getattr(cv2, name)
@@ -159,11 +139,16 @@ def crop(img: np.ndarray, top: int, left: int, height: int, width: int) -> np.nd
     return img[top:top + height, left:left + width].copy()
 
 
-def pad(img: np.ndarray, shape: Tuple[int, int], pad_val=0) -> np.ndarray:
+def pad(img: np.ndarray, shape: Tuple[int, int] = None, pad_val=0, *, t_h=None,
+        t_w=-1) -> np.ndarray:
     """Pad bottom and right to ``shape = (height, width)``; coordinates do not move.
 
-    ``pad_val`` is a number or one value per channel.
+    ``pad_val`` is a number or one value per channel. An int ``shape`` (or ``t_h=``) is
+    the seed's call ``pad(img, t_h, t_w=-1)``, whose third argument is the width: see
+    :func:`pad_centred`.
     """
+    if t_h is not None or isinstance(shape, numbers.Integral):
+        return pad_centred(img, shape if t_h is None else t_h, t_w if t_w != -1 else pad_val or -1)
     h, w = img.shape[:2]
     ph, pw = int(shape[0]), int(shape[1])
     if ph < h or pw < w:
@@ -172,6 +157,17 @@ def pad(img: np.ndarray, shape: Tuple[int, int], pad_val=0) -> np.ndarray:
     out[...] = pad_val
     out[:h, :w] = img
     return out
+
+
+def pad_centred(img: np.ndarray, t_h: int, t_w: int = -1) -> np.ndarray:
+    """Zero padding, split evenly (the odd pixel at the bottom / right), up to at least
+    ``t_h x t_w`` (``t_w <= 0``: ``t_h``); a side already long enough is left alone, so
+    an image wider than ``t_w`` but short still gets its rows."""
+    t_w = t_h if t_w <= 0 else t_w
+    dh, dw = max(0, int(t_h) - img.shape[0]), max(0, int(t_w) - img.shape[1])
+    if not (dh or dw):
+        return img.copy()
+    return pad_border(img, dh // 2, dh - dh // 2, dw // 2, dw - dw // 2, 0)
 
 
 def _check_direction(direction: str) -> None:
@@ -213,14 +209,14 @@ def flip_points(points: np.ndarray, img_shape: Tuple[int, int], direction: str) 
 # ----------------------------------------------------------------------------- colour
 
 
-def gaussian_blur(img: np.ndarray, kernel_size: int, sigma: float = 0.0) -> np.ndarray:
+def gaussian_blur(img: np.ndarray, ksize: int, sigma: float = 0.0) -> np.ndarray:
     """Gaussian blur with an odd square kernel; ``sigma=0`` derives sigma from the size,
-    ``kernel_size=0`` (with ``sigma > 0``) derives the size from sigma, as in OpenCV."""
-    if kernel_size == 0 and sigma > 0:
+    ``ksize=0`` (with ``sigma > 0``) derives the size from sigma, as in OpenCV."""
+    if ksize == 0 and sigma > 0:
         pass
-    elif kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"gaussian_blur: kernel_size must be odd and positive (or 0 with "
-                         f"sigma > 0), got {kernel_size}")
-    out = cv2.GaussianBlur(img, (int(kernel_size), int(kernel_size)), sigma)
+    elif ksize < 1 or ksize % 2 == 0:
+        raise ValueError(f"gaussian_blur: ksize must be odd and positive (or 0 with "
+                         f"sigma > 0), got {ksize}")
+    out = cv2.GaussianBlur(img, (int(ksize), int(ksize)), sigma)
     return _keep_channels(out, img)
 

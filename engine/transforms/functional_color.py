@@ -33,6 +33,7 @@ __all__ = [
     "sharpen",
     "add_noise",
     "normalize",
+    "denormalize",
 ]
 
 _LEVELS = np.arange(256, dtype=np.float32)
@@ -113,19 +114,18 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 
-def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
-    """Blend an RGB image with its greyscale (1 keeps it, 0 gives grey); others copied."""
+def adjust_saturation(img: np.ndarray, factor: float, gamma: float = 0.0) -> np.ndarray:
+    """Blend an RGB image with its greyscale (1 keeps it, 0 gives grey), plus ``gamma`` (an
+    offset in the image's units, the seed's argument); other images are copied."""
     if not _is_rgb(img):
         return img.copy()
-    out = cv2.addWeighted(img, float(factor), to_gray(img), 1.0 - float(factor), 0.0)
+    out = cv2.addWeighted(img, float(factor), to_gray(img), 1.0 - float(factor), float(gamma))
     return out if img.dtype == np.uint8 else _float(img, out)
 
 
 def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
-    """Rotate the hue of an RGB image by ``factor`` turns, ``factor`` in [-0.5, 0.5]."""
-    if not -0.5 <= factor <= 0.5:
-        raise ValueError(f"hue factor must be in [-0.5, 0.5], got {factor}")
-    if not _is_rgb(img) or factor == 0:
+    """Rotate the hue of an RGB image by ``factor`` turns (periodic: 1.5 is 0.5)."""
+    if not _is_rgb(img) or factor % 1 == 0:
         return img.copy()
     if img.dtype == np.uint8:
         hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL)  # hue in 0..255 for a full turn
@@ -272,4 +272,14 @@ def normalize(img: np.ndarray, mean, std, to_rgb: bool = False) -> np.ndarray:
         mean, std = mean[:1], std[:1]
     out -= np.float32(mean)
     out *= np.float32(1.0) / np.float32(std)
+    return out
+
+
+def denormalize(img: np.ndarray, mean, std) -> np.ndarray:
+    """``img * std + mean`` per channel as a new float32 array: the inverse of
+    :func:`normalize`, for showing or saving what the network saw."""
+    out = np.array(img, dtype=np.float32)
+    shape = (1, 1, -1) if out.ndim == 3 else (-1,)
+    out *= np.asarray(std, np.float32).reshape(shape)
+    out += np.asarray(mean, np.float32).reshape(shape)
     return out

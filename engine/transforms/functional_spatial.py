@@ -26,6 +26,8 @@ __all__ = [
     "transform_points",
     "transform_bboxes",
     "box_filter",
+    "find_inside_bboxes",
+    "find_inside_pts",
 ]
 
 _CV2_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float32, np.float64)}
@@ -191,3 +193,15 @@ def corners_of(shape: Sequence[int]) -> np.ndarray:
     """The 4 corners ``(x, y)`` of an image of ``shape = (h, w)``, clockwise from top-left."""
     h, w = shape[:2]
     return np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+
+
+def find_inside_bboxes(bboxes, img_h: int, img_w: int):
+    """Which boxes (N x 4+, numpy or torch) still show some area of an ``img_h x img_w``
+    image, as a bool mask: the rows to keep after a crop or a shift."""
+    return (bboxes[:, 0] < img_w) & (bboxes[:, 2] > 0) & (bboxes[:, 1] < img_h) & (bboxes[:, 3] > 0)
+
+
+def find_inside_pts(pts, img_h: int, img_w: int):
+    """Which points (N x 2+) lie strictly inside the image, as a bool mask. Strict at
+    both ends on purpose: a point clipped onto the border (0 or the width) was outside."""
+    return (pts[:, 0] < img_w) & (pts[:, 0] > 0) & (pts[:, 1] < img_h) & (pts[:, 1] > 0)

@@ -17,6 +17,7 @@ from . import functional as F
 from . import functional_spatial as S
 from .base import BaseTransform, as_rng, check_choice, check_prob, check_size
 from .build import TRANSFORM_REGISTRY
+from .field_roles import interpolation_arg, take_interpolation
 from .fields import (
     clip_points,
     fill_value,
@@ -132,6 +133,7 @@ def _shift(arr, shift, cols):
 def resize_results(results: dict, size, flag: int, clip_border: bool = True) -> dict:
     """Resize every field to ``size = (h, w)``; image fields use their own
     ``results['interpolation']`` entry, else ``flag``; masks use nearest neighbour."""
+    flag = take_interpolation(results, flag)
     h, w = image_shape(results)
     nh, nw = int(size[0]), int(size[1])
     sx, sy = nw / w, nh / h
@@ -158,16 +160,6 @@ def resize_results(results: dict, size, flag: int, clip_border: bool = True) -> 
     return results
 
 
-def _interpolations(owner, interpolation):
-    names = list(interpolation) if isinstance(interpolation, (list, tuple)) else [interpolation]
-    if not names:
-        raise ConfigError(f"{owner}: interpolation must name at least one cv2 interpolation")
-    try:
-        return [F.interpolation_flag(n) for n in names]
-    except ValueError as e:
-        raise ConfigError(f"{owner}: interpolation: {e}") from None
-
-
 @TRANSFORM_REGISTRY.register()
 class Resize(BaseTransform):
     """Resize to ``target_size`` (an int, or ``[height, width]``).
@@ -176,7 +168,8 @@ class Resize(BaseTransform):
     - ``keep_ratio=True``: scale by one factor so the image fits inside ``target_size``;
       an int is the length of the long side. ``is_padding`` then pads the short side
       (centred) up to ``target_size``, as the seed does.
-    - ``interpolation``: a cv2 name, or a list of names to draw one from per sample.
+    - ``interpolation``: a cv2 name, a list of names to draw one from per sample, or
+      ``{field: name}`` (a field given ``INTER_NEAREST`` is a mask: ``field_roles``).
 
     Boxes and points are scaled with the image; with ``clip_border`` they are clipped to
     it. Records ``scale``, ``pad_offset``, ``scale_factor = [sx, sy, sx, sy]`` and
@@ -187,7 +180,7 @@ class Resize(BaseTransform):
                  clip_border: bool = True, is_padding: bool = False, pad_val=0, mask_pad_val=0):
         name = type(self).__name__
         self._size = check_size(name, "target_size", target_size)
-        self._flags = _interpolations(name, interpolation)
+        self._flags = interpolation_arg(name, interpolation)
         self._long_side = isinstance(target_size, numbers.Integral)
         self.target_size = target_size
         self.interpolation = interpolation
