@@ -17,8 +17,22 @@ from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
 from .confusion import count_confusion, draw_confusion_matrix
 from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for, describe
+from .finite_outputs import NonFiniteOutputs, finite_rows
 
 __all__ = ["ClassificationEvaluator"]
+
+
+def integer_targets(targets: torch.Tensor, key: str) -> torch.Tensor:
+    """Class indices as int64; float targets must hold whole numbers (3.0, not 2.7: a
+    soft or mixed-up label has no single class, and truncating it would score a guess)."""
+    if targets.is_floating_point():
+        whole = torch.isfinite(targets) & (targets == targets.round())
+        if not bool(whole.all()):
+            bad = targets.reshape(-1)[~whole.reshape(-1)][0].item()
+            raise EngineError(f"ClassificationEvaluator: targets in '{key}' must be class indices, got "
+                              f"{bad!r} (float labels must be whole numbers; soft or mixed labels "
+                              f"cannot be scored by accuracy)")
+    return targets.long()
 
 
 @EVALUATOR_REGISTRY.register()
@@ -26,7 +40,9 @@ class ClassificationEvaluator(DatasetEvaluator):
     """``accuracy`` (and ``top<k>_accuracy`` per other k); with ``per_class``,
     ``accuracy_class_<name>`` (the share of that class's samples predicted right, NaN for
     a class with no samples) and ``mean_class_accuracy`` (their mean over classes with
-    samples). ``num_classes`` defaults to ``len(class_names)``, else to the score width."""
+    samples). ``num_classes`` defaults to ``len(class_names)``, else to the score width.
+    An empty set, or a score row holding NaN or inf (finite_outputs.py), makes every
+    metric NaN; such a row's per-sample output is label -1 with its (non-finite) score."""
 
     def __init__(self, input_key: str = "input_data", target_key: str = "target_data",
                  topk: Sequence[int] = (1,), num_classes: Optional[int] = None,
@@ -50,6 +66,7 @@ class ClassificationEvaluator(DatasetEvaluator):
         self._matrix: Optional[torch.Tensor] = None  # local counts; its size is known at the first batch
         self._last_matrix: Optional[np.ndarray] = None
         self._samples = SampleOutputs(self)
+        self._nonfinite = NonFiniteOutputs("ClassificationEvaluator")
 
     def process(self, model, batch):
         inputs, targets = batch_fields(batch, {"input_key": self.input_key, "target_key": self.target_key},
@@ -58,7 +75,7 @@ class ClassificationEvaluator(DatasetEvaluator):
         if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
             raise EngineError("ClassificationEvaluator: model.generator(inputs) must return N x C scores, "
                               f"got {describe(scores)}")
-        targets = torch.as_tensor(targets).to(scores.device).reshape(-1)
+        targets = integer_targets(torch.as_tensor(targets), self.target_key).to(scores.device).reshape(-1)
         n, width = scores.shape
         if targets.numel() != n:
             raise EngineError(f"ClassificationEvaluator: {n} score rows but {targets.numel()} targets "
@@ -72,12 +89,14 @@ class ClassificationEvaluator(DatasetEvaluator):
         if max(self.topk) > width:
             raise ConfigError(f"trainer.evaluator (ClassificationEvaluator): topk {max(self.topk)} > "
                               f"{width} classes")
+        finite = torch.from_numpy(self._nonfinite.add(finite_rows(scores))).to(scores.device)
         best, top = scores.topk(max(self.topk), dim=1)
+        top[~finite] = -1  # no class for a row of NaN scores (topk would call it class 0)
         hits = top.eq(targets[:, None])
         for i, k in enumerate(self.topk):
             self._correct[i] += float(hits[:, :k].any(dim=1).sum())
         self._count += n
-        matrix = count_confusion(top[:, 0], targets, width).cpu()
+        matrix = count_confusion(top[finite, 0], targets[finite], width).cpu()
         if self._matrix is None:
             self._matrix = matrix
         elif self._matrix.shape != matrix.shape:
@@ -105,7 +124,7 @@ class ClassificationEvaluator(DatasetEvaluator):
         # one all_reduce for the hit counts and the confusion matrix
         totals = comm.all_reduce_sum(self._correct + [self._count] + local.reshape(-1).tolist())
         k = len(self.topk)
-        count = max(totals[k], 1.0)
+        count = totals[k] or float("nan")  # an empty set has no accuracy
         matrix = self._last_matrix = np.rint(totals[k + 1:]).astype(np.int64).reshape(size, size)
         names = ["accuracy" if t == 1 else f"top{t}_accuracy" for t in self.topk]
         results = {name: totals[i] / count for i, name in enumerate(names)}
@@ -119,7 +138,7 @@ class ClassificationEvaluator(DatasetEvaluator):
             results["mean_class_accuracy"] = float(np.nanmean(recall)) if (support > 0).any() else float("nan")
         if self.output_dir and comm.is_main_process() and size:
             draw_confusion_matrix(matrix, class_names, os.path.join(self.output_dir, "confusion_matrix.png"))
-        return results
+        return self._nonfinite.apply(results)
 
     def confusion_matrix(self) -> np.ndarray:
         """The last evaluation's confusion matrix over all processes (rows: ground truth,

@@ -28,6 +28,7 @@ import torch
 from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for, describe, gather_samples
+from .finite_outputs import NonFiniteOutputs, finite_rows
 
 __all__ = ["DetectionEvaluator", "coco_evaluate"]
 
@@ -103,7 +104,9 @@ class DetectionEvaluator(DatasetEvaluator):
     """``mAP`` (AP averaged over IoU 0.50:0.05:0.95 and over classes), ``mAP_50``,
     ``mAP_75``, and ``AP_class_<name>`` per class (over IoU 0.50:0.95; NaN for a class
     without ground truth). Per-sample outputs: ``{'boxes', 'scores', 'labels'}``, the
-    image's predictions as numpy arrays (boxes x1, y1, x2, y2)."""
+    image's predictions as numpy arrays (boxes x1, y1, x2, y2). A predicted box or score
+    holding NaN or inf makes every metric NaN (finite_outputs.py); such an image is left
+    out of COCOeval, which would match a NaN box as if it were one."""
 
     def __init__(self, num_classes: int, input_key: str = "input_data", boxes_key: str = "bbox",
                  labels_key: str = "labels", class_names: Optional[Sequence[str]] = None,
@@ -119,6 +122,7 @@ class DetectionEvaluator(DatasetEvaluator):
     def reset(self):
         self._images = []  # (gt, pred) per image of this process
         self._samples = SampleOutputs(self)
+        self._nonfinite = NonFiniteOutputs("DetectionEvaluator")
 
     def _checked_labels(self, labels: np.ndarray, what: str) -> np.ndarray:
         if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
@@ -153,14 +157,16 @@ class DetectionEvaluator(DatasetEvaluator):
                                   f"{len(pred['boxes'])}/{len(pred['scores'])}/{len(pred['labels'])})")
             self._checked_labels(gt["labels"], "ground-truth")
             self._checked_labels(pred["labels"], "predicted")
-            self._images.append((gt, pred))
+            finite = self._nonfinite.add([finite_rows(pred["boxes"]).all() and finite_rows(pred["scores"]).all()])
+            self._images.append((gt, pred, bool(finite[0])))
 
     def evaluate(self):
         images = gather_samples(self._images)
-        self._samples.adopt(pred for _, pred in images)
+        self._samples.adopt(pred for _, pred, _ in images)
+        images = [(gt, pred) for gt, pred, finite in images if finite]
         if not images:
-            return {"mAP": float("nan"), "mAP_50": float("nan"), "mAP_75": float("nan"),
-                    **{f"AP_class_{n}": float("nan") for n in self.class_names}}
+            return self._nonfinite.apply({"mAP": float("nan"), "mAP_50": float("nan"), "mAP_75": float("nan"),
+                                          **{f"AP_class_{n}": float("nan") for n in self.class_names}})
         coco_eval = coco_evaluate(images, self.num_classes, self.max_detections)
         results = {"mAP": _defined(coco_eval.stats[0]), "mAP_50": _defined(coco_eval.stats[1]),
                    "mAP_75": _defined(coco_eval.stats[2])}
@@ -169,7 +175,7 @@ class DetectionEvaluator(DatasetEvaluator):
         for k, name in enumerate(self.class_names):
             p = precision[:, :, k]
             results[f"AP_class_{name}"] = float(p[p > -1].mean()) if (p > -1).any() else float("nan")
-        return results
+        return self._nonfinite.apply(results)
 
     def predictions(self):
         return self._samples.result()

@@ -5,6 +5,7 @@ not count as much as a full one).
 The default evaluator, because every model has a ``run_step`` while only some tasks
 have a metric the engine could know about.
 """
+import math
 from typing import Dict
 
 import torch
@@ -13,6 +14,7 @@ from ..model.base_model import as_loss_dict
 from ..utils import comm
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator
+from .finite_outputs import NonFiniteOutputs
 
 __all__ = ["LossEvaluator"]
 
@@ -35,12 +37,15 @@ class LossEvaluator(DatasetEvaluator):
     def reset(self):
         self._sums: Dict[str, float] = {}
         self._samples = 0
+        self._nonfinite = NonFiniteOutputs("LossEvaluator")
 
     def process(self, model, batch):
         losses = as_loss_dict(model.run_step(batch), type(model).__name__)
+        losses = {name: float(value) for name, value in losses.items()}
         n = batch_size_of(batch)
+        self._nonfinite.add([all(map(math.isfinite, losses.values()))] * n)
         for name, value in losses.items():
-            self._sums[name] = self._sums.get(name, 0.0) + float(value) * n
+            self._sums[name] = self._sums.get(name, 0.0) + value * n
         self._samples += n
 
     def evaluate(self):
@@ -51,4 +56,4 @@ class LossEvaluator(DatasetEvaluator):
         results = {f"{self.prefix}{n}": totals[i] / count for i, n in enumerate(names)}
         if len(names) > 1:
             results[f"{self.prefix}total_loss"] = sum(totals[:-1]) / count
-        return results
+        return self._nonfinite.apply(results)

@@ -14,6 +14,7 @@ import torch
 from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, describe, gather_samples
+from .finite_outputs import NonFiniteOutputs, finite_rows
 
 __all__ = ["RetrievalEvaluator", "tpr_at_fpr"]
 
@@ -46,7 +47,8 @@ class RetrievalEvaluator(DatasetEvaluator):
     the set: same label = positive pair) and ``top1_accuracy`` (leave-one-out: each
     sample takes the label of its most similar other sample). Per-sample outputs:
     ``{'embedding', 'label', 'nearest', 'nearest_label'}`` (the normalised embedding,
-    the ground truth, the index in the set of the nearest other sample and its label)."""
+    the ground truth, the index in the set of the nearest other sample and its label).
+    An embedding holding NaN or inf makes every metric NaN (finite_outputs.py)."""
 
     def __init__(self, input_key: str = "input_data", target_key: str = "target_data",
                  fprs: Sequence[float] = (0.01, 0.001)):
@@ -59,6 +61,7 @@ class RetrievalEvaluator(DatasetEvaluator):
     def reset(self):
         self._chunks = []  # (N x D float32 embeddings, N labels) per batch of this process
         self._samples = SampleOutputs(self)
+        self._nonfinite = NonFiniteOutputs("RetrievalEvaluator")
 
     def process(self, model, batch):
         inputs, targets = batch_fields(batch, {"input_key": self.input_key, "target_key": self.target_key},
@@ -71,6 +74,7 @@ class RetrievalEvaluator(DatasetEvaluator):
         if labels.numel() != len(embeddings):
             raise EngineError(f"RetrievalEvaluator: {len(embeddings)} embeddings but {labels.numel()} "
                               f"labels in '{self.target_key}'")
+        self._nonfinite.add(finite_rows(embeddings))
         normalised = torch.nn.functional.normalize(embeddings.detach().float(), dim=1)
         self._chunks.append((normalised.cpu().numpy(), labels.cpu().numpy().astype(np.int64)))
 
@@ -84,7 +88,7 @@ class RetrievalEvaluator(DatasetEvaluator):
         if n < 2:
             self._samples.adopt({"embedding": c[0][k], "label": int(c[1][k]), "nearest": -1, "nearest_label": -1}
                                 for c in chunks for k in range(len(c[1])))
-            return {name: float("nan") for name in names}
+            return self._nonfinite.apply({name: float("nan") for name in names})
         embeddings = torch.from_numpy(np.concatenate([c[0] for c in chunks]))
         labels = torch.from_numpy(np.concatenate([c[1] for c in chunks]))
         similarity = embeddings @ embeddings.T
@@ -97,7 +101,7 @@ class RetrievalEvaluator(DatasetEvaluator):
             self._samples.adopt(
                 {"embedding": embeddings[k].numpy(), "label": int(labels[k]), "nearest": int(nearest[k]),
                  "nearest_label": int(labels[nearest[k]])} for k in range(n))
-        return dict(zip(names, rates + [top1]))
+        return self._nonfinite.apply(dict(zip(names, rates + [top1])))
 
     def predictions(self):
         return self._samples.result()

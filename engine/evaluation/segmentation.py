@@ -17,6 +17,7 @@ from ..utils.errors import ConfigError, EngineError
 from .build import EVALUATOR_REGISTRY
 from .confusion import all_reduce_matrix, count_confusion, draw_confusion_matrix
 from .evaluator import DatasetEvaluator, SampleOutputs, batch_fields, class_names_for, describe
+from .finite_outputs import NonFiniteOutputs, finite_rows
 
 __all__ = ["SegmentationEvaluator", "iou_from_confusion"]
 
@@ -38,7 +39,8 @@ class SegmentationEvaluator(DatasetEvaluator):
     ground truth and predictions is left out), ``IoU_class_<name>`` per class (NaN when
     left out), ``pixel_acc`` (right pixels / counted pixels) and ``mAcc`` (the mean over
     classes present in the ground truth of the share of their pixels predicted right).
-    Per-sample outputs: ``{'mask'}``, the predicted H x W label map (numpy)."""
+    Per-sample outputs: ``{'mask'}``, the predicted H x W label map (numpy). A score map
+    holding NaN or inf makes every metric NaN (finite_outputs.py)."""
 
     def __init__(self, num_classes: int, input_key: str = "input_data", target_key: str = "target_data",
                  ignore_index: Optional[int] = 255, class_names: Optional[Sequence[str]] = None):
@@ -54,6 +56,7 @@ class SegmentationEvaluator(DatasetEvaluator):
         self._matrix = np.zeros((self.num_classes, self.num_classes), np.int64)
         self._last_matrix: Optional[np.ndarray] = None
         self._samples = SampleOutputs(self)
+        self._nonfinite = NonFiniteOutputs("SegmentationEvaluator")
 
     def _labels(self, output, target: torch.Tensor) -> torch.Tensor:
         """The predicted label map, N x H x W, checked against the target's shape."""
@@ -65,6 +68,7 @@ class SegmentationEvaluator(DatasetEvaluator):
                 raise EngineError(f"SegmentationEvaluator: the model gives {output.shape[1]} class scores "
                                   f"per pixel (N x C x H x W = {list(output.shape)}), num_classes is "
                                   f"{self.num_classes}")
+            self._nonfinite.add(finite_rows(output))
             output = output.argmax(dim=1)
         elif output.dim() != 3 or output.is_floating_point():
             raise EngineError(f"SegmentationEvaluator: model.generator(inputs) must give N x C x H x W "
@@ -112,7 +116,7 @@ class SegmentationEvaluator(DatasetEvaluator):
         results.update({f"IoU_class_{name}": float(v) for name, v in zip(self.class_names, iou)})
         if self.output_dir and comm.is_main_process():
             draw_confusion_matrix(matrix, self.class_names, os.path.join(self.output_dir, "confusion_matrix.png"))
-        return results
+        return self._nonfinite.apply(results)
 
     def confusion_matrix(self) -> np.ndarray:
         """The last evaluation's pixel confusion matrix over all processes (rows: ground truth)."""
