@@ -12,6 +12,7 @@ from engine.config import load_cfg
 from engine.data.build import build_dataset, build_train_loader
 from engine.data.seeding import SeededSamples
 from engine.tools import browse_dataset as B
+from unwritable_places import unwritable  # noqa: F401  (fixture)
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "codes" / "configs" / "digits.py")
 NUM, COLS, TILE, PAD, EPOCH = 6, 3, 32, 4, 1
@@ -100,3 +101,11 @@ def test_val_split_uses_epoch_zero(tmp_path):
     (path,) = B.browse(CONFIG, split="val", num=2, epoch=5, tile_size=16, output_dir=str(tmp_path),
                        overrides=["dataloader.num_workers", "0"])
     assert Path(path).name == "val_epoch0_000000-000001.png" and Path(path).is_file()
+
+
+@pytest.mark.parametrize("place", ["under a file", "read-only"])
+def test_unwritable_output_dir_is_one_error_line(place, unwritable, capsys):  # noqa: F811
+    assert B.main(["--config-file", CONFIG, "--num", "2", "--output-dir", unwritable[place],
+                   "dataloader.num_workers", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot ") and "set --output-dir " in err[0]

@@ -4,10 +4,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from engine.tools import test as test_tool
 
 from fault_tolerance_helpers import DIGITS_PY, ROOT
 from trained_digits import OVERRIDES, digits_run  # noqa: F401  (fixture)
+from unwritable_places import unwritable  # noqa: F401  (fixture)
 
 
 def test_reports_exactly_the_accuracy_the_final_evaluation_logged(digits_run, tmp_path, capsys):  # noqa: F811
@@ -113,3 +116,51 @@ def test_show_score_thr_outside_0_1_is_refused_before_any_work(tmp_path, capsys)
                            "--show-dir", str(tmp_path / "show"), "--show-score-thr", "1.5"])
     assert code == 2
     assert "--show-score-thr 1.5: expected a score between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_show_score_thr_is_checked_without_show_dir_too(tmp_path, capsys, value):
+    code = test_tool.main(["--config-file", DIGITS_PY, "--weights", str(tmp_path / "no.pth"),
+                           "--show-score-thr", value])
+    assert code == 2
+    assert f"--show-score-thr {float(value):g}: expected a score between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("place", ["under a file", "read-only"])
+@pytest.mark.parametrize("option", ["--work-dir", "--out", "--show-dir"])
+def test_unwritable_output_places_are_one_error_line_before_any_output(digits_run, tmp_path, capsys,  # noqa: F811
+                                                                       unwritable,  # noqa: F811
+                                                                       option, place):
+    _, ckpt, _ = digits_run
+    work = tmp_path / "w"
+    target = unwritable[place] + ("/preds.jsonl" if option == "--out" else "")
+    argv = ["--work-dir", str(work)] if option != "--work-dir" else []
+    code = test_tool.main(["--config-file", DIGITS_PY, "--weights", ckpt, option, target, *argv, *OVERRIDES])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: cannot "), err
+    assert f"the {option} " in err[0] and f"set {option} " in err[0]
+    assert not (work / "metrics.json").exists()
+
+
+def test_out_is_strict_json_and_metrics_are_null_for_a_diverged_model(digits_run, tmp_path, capsys, caplog):  # noqa: F811
+    import torch
+
+    _, ckpt, _ = digits_run
+    payload = torch.load(ckpt, weights_only=True)
+    for state in payload["model"].values():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                value.fill_(float("nan"))
+    nan_ckpt = str(tmp_path / "nan.pth")
+    torch.save(payload, nan_ckpt)
+    out = tmp_path / "preds.jsonl"
+    assert test_tool.main(["--config-file", DIGITS_PY, "--weights", nan_ckpt, "--work-dir", str(tmp_path / "w"),
+                           "--out", str(out), *OVERRIDES]) == 0
+    strict = {"parse_constant": lambda name: pytest.fail(f"bare {name} in the JSON")}
+    metrics = json.loads((tmp_path / "w" / "metrics.json").read_text(), **strict)["metrics"]
+    assert metrics == {"accuracy": None, "top3_accuracy": None}
+    rows = [json.loads(line, **strict) for line in open(out)]
+    assert rows and all(r["label"] == -1 and r["score"] is None for r in rows)
+    assert "ClassificationEvaluator: " in caplog.text and "have non-finite outputs" in caplog.text
+    assert [line.split() for line in capsys.readouterr().out.splitlines() if "accuracy" in line] == [
+        ["accuracy", "nan"], ["top3_accuracy", "nan"]]

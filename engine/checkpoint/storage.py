@@ -11,16 +11,17 @@ import os
 
 from ..utils.errors import EngineError
 
-__all__ = ["StorageError", "storage_error", "check_writable"]
+__all__ = ["StorageError", "storage_error", "check_writable", "check_writable_file"]
 
+# {setting}: what the user sets to choose the place (output_dir for a run, a tool's option)
 _WHAT_TO_DO = {
-    errno.ENOSPC: "the file system is full (space or inodes): free some, or set output_dir to another disk",
-    errno.EDQUOT: "the disk quota is exhausted: free some space, or set output_dir to another disk",
-    errno.EROFS: "the file system is read-only: set output_dir to a writable place",
-    errno.EACCES: "permission denied: make the folder writable for this user, or set output_dir elsewhere",
-    errno.EPERM: "operation not permitted: make the folder writable for this user, or set output_dir elsewhere",
-    errno.ENOTDIR: "a part of the path is a file, not a folder: move that file away or set output_dir elsewhere",
-    errno.EEXIST: "a file stands where a folder is needed: move it away or set output_dir elsewhere",
+    errno.ENOSPC: "the file system is full (space or inodes): free some, or set {setting} to another disk",
+    errno.EDQUOT: "the disk quota is exhausted: free some space, or set {setting} to another disk",
+    errno.EROFS: "the file system is read-only: set {setting} to a writable place",
+    errno.EACCES: "permission denied: make the folder writable for this user, or set {setting} elsewhere",
+    errno.EPERM: "operation not permitted: make the folder writable for this user, or set {setting} elsewhere",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: move that file away or set {setting} elsewhere",
+    errno.EEXIST: "a file stands where a folder is needed: move it away or set {setting} elsewhere",
     errno.EISDIR: "a folder stands where a file is written: move it away",
     errno.EMFILE: "this process has too many open files: raise the limit (ulimit -n) or lower dataloader.num_workers",
     errno.ENFILE: "the system has too many open files: close some programs or raise fs.file-max",
@@ -36,13 +37,14 @@ class StorageError(EngineError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
-def storage_error(error: OSError, path: str, doing: str) -> StorageError:
-    """``error`` (raised while ``doing`` on ``path``) as one line with what to do."""
+def storage_error(error: OSError, path: str, doing: str, setting: str = "output_dir") -> StorageError:
+    """``error`` (raised while ``doing`` on ``path``) as one line with what to do
+    (``setting``: the key or option that chooses the place)."""
     if isinstance(error, StorageError):
         return error
     code = error.errno
     name = errno.errorcode.get(code, "error") if code is not None else type(error).__name__
-    hint = _WHAT_TO_DO.get(code, "check the path and the file system")
+    hint = _WHAT_TO_DO.get(code, "check the path and the file system").format(setting=setting)
     reason = error.strerror or str(error)
     message = f"cannot {doing} {path!r}: {reason} ({name}); {hint}"
     result = StorageError(message)
@@ -50,21 +52,31 @@ def storage_error(error: OSError, path: str, doing: str) -> StorageError:
     return result
 
 
-def check_writable(folder: str, what: str = "folder") -> None:
+def check_writable(folder: str, what: str = "folder", setting: str = "output_dir") -> None:
     """Create ``folder`` if needed and write, fsync and delete a probe file in it, so an
-    unwritable place is found before training rather than at the first save. The probe's
+    unwritable place is found before the work rather than at the first save (a run's
+    folders; the tools' output folders, ``setting`` naming their option). The probe's
     name (``.write-probe.*.tmp``) is one the checkpointer removes if a kill leaves it."""
     from .atomic import atomic_write_bytes  # atomic writes raise StorageError themselves
 
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise storage_error(e, folder, f"create the {what}") from None
+        raise storage_error(e, folder, f"create the {what}", setting) from None
     if not os.path.isdir(folder):
-        raise storage_error(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), folder, f"use the {what}")
+        raise storage_error(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), folder, f"use the {what}", setting)
     probe = os.path.join(folder, ".write-probe")
-    atomic_write_bytes(probe, b"probe\n", doing=f"write in the {what}")
     try:
+        atomic_write_bytes(probe, b"probe\n")
         os.unlink(probe)
     except OSError as e:
-        raise storage_error(e, probe, f"delete a file in the {what}") from None
+        raise storage_error(OSError(e.errno, e.strerror), probe, f"write in the {what}", setting) from None
+
+
+def check_writable_file(path: str, what: str, setting: str) -> None:
+    """An output file's folder must be writable (check_writable) and ``path`` no folder."""
+    if os.path.isdir(path):
+        raise storage_error(OSError(errno.EISDIR, os.strerror(errno.EISDIR)), path, f"write the {what}", setting)
+    check_writable(os.path.dirname(os.path.abspath(path)), f"{what}'s folder", setting)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise storage_error(OSError(errno.EACCES, os.strerror(errno.EACCES)), path, f"write the {what}", setting)

@@ -23,6 +23,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..checkpoint.storage import check_writable
 from ..inference.loading import import_project
 from ..utils import visualize as V
 from ..utils.errors import ConfigError, EngineError
@@ -174,6 +175,7 @@ def browse(config_file: str, split: str = "train", num: int = 16, start: int = 0
         raise ConfigError(f"{config_file}: {where} names no dataset")
     if start >= len(dataset):
         raise ConfigError(f"--start {start} is past the end of the {split} set ({len(dataset)} samples)")
+    check_writable(output_dir, "--output-dir folder", "--output-dir")  # before any grid is drawn
     indices = list(range(start, min(len(dataset), start + num)))
     shown_epoch = epoch if split == "train" else 0
     paths = []

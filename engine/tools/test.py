@@ -17,6 +17,7 @@ PNG per sample with the prediction drawn. --num-gpus N > 1: run it through train
 --eval-only with --num-gpus N (this tool evaluates in one process).
 """
 import json
+import math
 import os
 import sys
 from typing import Dict, List, Optional
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
+from ..checkpoint.storage import check_writable, check_writable_file
 from ..utils.errors import ConfigError, EngineError
 from .cli import parser, run_tool
 
@@ -54,13 +56,19 @@ def build_parser():
 
 
 def to_json(value):
-    """Numbers, numpy arrays and tensors as plain JSON values."""
+    """Numbers, numpy arrays and tensors as plain JSON values; NaN and inf as ``null``
+    (JSON has no such numbers: ``json.dumps`` would write a bare ``NaN`` that strict
+    readers refuse). A NaN metric thus reads ``null`` in metrics.json (doc/tools.md)."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return np.where(np.isfinite(value), value, None).tolist()
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -82,11 +90,9 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
     from ..data.build import build_dataset, build_val_loader
     from ..evaluation import build_evaluator, run_evaluation
     from ..inference.loading import load_trained_model
+    from .show import check_score_thr
 
-    if show_dir:  # before any work
-        from .show import check_score_thr
-
-        check_score_thr(show_score_thr)
+    check_score_thr(show_score_thr)  # before any work, whether or not pictures are drawn
     cfg, model, used = load_trained_model(config_file, weights, no_ema=no_ema, overrides=overrides,
                                           fuse_conv_bn=fuse_conv_bn)
     key = f"{split.upper()}_DATA_SET"
@@ -94,7 +100,12 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
     if dataset is None:
         raise ConfigError(f"--split {split}: dataloader.{key.lower()}.name is not set in {config_file}")
     work_dir = work_dir or default_work_dir(weights, split)
-    os.makedirs(work_dir, exist_ok=True)
+    # every output place is tried before the evaluation: one error line, not a traceback after it
+    check_writable(work_dir, "--work-dir folder", "--work-dir")
+    if out:
+        check_writable_file(out, "--out file", "--out")
+    if show_dir:
+        check_writable(show_dir, "--show-dir folder", "--show-dir")
     evaluator = build_evaluator(cfg.TRAINER.EVALUATOR, output_dir=work_dir,
                                 keep_predictions=bool(out or show_dir))
     results = run_evaluation(model, build_val_loader(dataset, cfg, device=model.device), evaluator)
@@ -107,14 +118,13 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
     record = {"config": os.path.abspath(config_file), "weights": os.path.abspath(weights), "split": split,
               "weights_used": used, "metrics": to_json(results)}
     with open(os.path.join(work_dir, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
+        json.dump(record, f, indent=2, allow_nan=False)
     if out or show_dir:
         predictions = evaluator.predictions()
         if out:
-            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
             with open(out, "w", encoding="utf-8") as f:
                 for i, p in enumerate(predictions):
-                    f.write(json.dumps({"index": i, **to_json(p)}) + "\n")
+                    f.write(json.dumps({"index": i, **to_json(p)}, allow_nan=False) + "\n")
         if show_dir:
             from .show import show_predictions
 
@@ -135,7 +145,8 @@ def run(args) -> None:
                              show_dir=args.show_dir, work_dir=args.work_dir, fuse_conv_bn=args.fuse_conv_bn,
                              no_ema=args.no_ema, overrides=args.opts, show_score_thr=args.show_score_thr)
     print(f"weights: {record['weights_used']}")
-    rows = [[k, f"{v:.6g}" if isinstance(v, float) else v] for k, v in record["metrics"].items()]
+    rows = [[k, "nan" if v is None else f"{v:.6g}" if isinstance(v, float) else v]
+            for k, v in record["metrics"].items()]
     print(tabulate(rows, headers=["metric", record["split"]]))
     print(f"metrics: {os.path.join(record['work_dir'], 'metrics.json')}")
 
