@@ -54,8 +54,8 @@ def miou_outside_the_engine(state, data):
                          num_classes=2)
     net.load_state_dict(state)
     net.eval()
-    mean = np.array([0.485, 0.456, 0.406]) * 255
-    std = np.array([0.229, 0.224, 0.225]) * 255
+    mean = np.array([123.675, 116.28, 103.53])  # the configs' Normalize (the seed's: pixel units)
+    std = np.array([58.395, 57.12, 57.375])
     inter, union = np.zeros(2), np.zeros(2)
     for line in open(os.path.join(data, "val.txt")).read().split():
         img_path, mask_path = line.split(",")
@@ -164,3 +164,34 @@ def test_seed_gan_project_trains_and_resumes_bitwise_after_sigkill(tmp_path):
         net.load_state_dict(whole["g_model"])
         after = (net(z)[:, 0].mean(0) - real).abs().mean()
     assert after < 0.5 * before, (float(before), float(after))
+
+
+# --------------------------------------------------------------------------- detection
+DET = os.path.join(PROJECTS, "det_project")
+
+
+def test_seed_detection_project_with_its_own_collate_trains_to_its_quality(tmp_path):
+    """set_collate_fn (lists of boxes per image), boxes moved by the seed's pipeline,
+    a _base_ config with helper variables, evaluation in after_loop."""
+    run([sys.executable, os.path.join(DET, "train.py"), "--config-file", os.path.join(DET, "configs", "det.py"),
+         "output_dir", str(tmp_path), "trainer.progress_bar", "False"], cwd=tmp_path)
+    assert (tmp_path / "test_result.json").exists()  # the project's own after_loop ran
+    sys.path.insert(0, PROJECTS)
+    sys.path.insert(0, ROOT)
+    from codes.digits_scenes.scenes import make_scene
+    from det_project.network import BoxNet
+    from torchvision.ops import box_iou
+
+    net = BoxNet(num_classes=10, channels=[16, 32, 64], img_size=48)
+    net.load_state_dict(weights(tmp_path / "det"))
+    net.eval()
+    mean = np.array([123.675, 116.28, 103.53])  # the configs' Normalize (the seed's: pixel units)
+    std = np.array([58.395, 57.12, 57.375])
+    ious = []
+    for i in range(64):
+        scene = make_scene(i, "val", size=48, max_digits=1, min_scale=16, max_scale=28)
+        x = torch.from_numpy(((scene["img"] - mean) / std).transpose(2, 0, 1)).float()[None]
+        with torch.no_grad():
+            box, _ = net(x)
+        ious.append(box_iou(box, torch.from_numpy(scene["bbox"])).max().item())
+    assert np.mean(ious) > 0.5, np.mean(ious)

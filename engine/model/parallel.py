@@ -15,7 +15,13 @@ evaluation keep the unwrapped network (a checkpoint is the same in every mode).
 
 A network without trainable parameters (a frozen feature extractor, a fixed loss
 network) is never wrapped: there is nothing to synchronise and DDP refuses it.
+
+The wrappers answer for the network: ``self.g_model.forward_train(img, gt)`` (a method of
+the user's network, as seed projects call it) runs through DDP's forward, so DDP
+prepares its gradient all-reduce exactly as for ``self.g_model(img)``; other attributes
+(``self.g_model.num_classes``) read through to the network.
 """
+import functools
 import inspect
 import logging
 
@@ -23,7 +29,7 @@ from torch import nn
 
 from ..utils import comm
 
-__all__ = ["wrap_for_parallel", "ddp_options"]
+__all__ = ["wrap_for_parallel", "ddp_options", "DistributedDataParallel", "DataParallel"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,45 @@ def _trainable(network: nn.Module) -> bool:
     return any(p.requires_grad for p in network.parameters())
 
 
+class DistributedDataParallel(nn.parallel.DistributedDataParallel):
+    """torch's DDP whose unknown attributes are the network's (module docstring)."""
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            network = self._modules.get("module")
+            if network is None or name.startswith("__"):
+                raise
+            value = getattr(network, name)
+            if inspect.ismethod(value) and value.__self__ is network and name != "forward":
+                return functools.partial(self._through_forward, name)
+            return value
+
+    def _through_forward(self, name, *args, **kwargs):
+        network = self.module
+        network.forward = getattr(network, name)  # shadows the class's forward for one call
+        try:
+            return self(*args, **kwargs)
+        finally:
+            del network.forward
+
+
+class DataParallel(nn.DataParallel):
+    """torch's DataParallel whose unknown attributes are the network's. A method other
+    than forward runs on the network itself, on one GPU: DataParallel's replicas copy
+    the network's attributes, so a method could not be routed through its forward."""
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            network = self._modules.get("module")
+            if network is None or name.startswith("__"):
+                raise
+            return getattr(network, name)
+
+
 def wrap_for_parallel(model, cfg):
     """Wrap ``model``'s registered networks for this process's mode; returns ``model``."""
     mode = str(cfg.TRAINER.PARALLEL).strip().lower()
@@ -63,7 +108,7 @@ def wrap_for_parallel(model, cfg):
                 return network
             if sync_bn:
                 network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
-            return nn.parallel.DistributedDataParallel(network, device_ids=device_ids, **options)
+            return DistributedDataParallel(network, device_ids=device_ids, **options)
 
         model.wrap_networks(wrap)
         logger.info("DistributedDataParallel over %d processes (%s)%s: %s", comm.get_world_size(),
@@ -75,7 +120,7 @@ def wrap_for_parallel(model, cfg):
         def wrap(name, network):
             if not _trainable(network):
                 return network
-            return nn.DataParallel(network, device_ids=gpus, output_device=gpus[0])
+            return DataParallel(network, device_ids=gpus, output_device=gpus[0])
 
         model.wrap_networks(wrap)
         logger.info("DataParallel over GPUs %s", gpus)

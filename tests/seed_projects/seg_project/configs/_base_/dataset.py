@@ -7,13 +7,13 @@ t_transformer = [
          interpolation=dict(img='INTER_LINEAR', gt_semantic_seg='INTER_NEAREST')),
     dict(name='RandomColorJitter', brightness_limit=[0.8, 1.2], brightness_p=0.5,
          contrast_limit=[0.8, 1.2], contrast_p=0.5),
-    dict(name='Normalize', mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    dict(name='Normalize', mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
 ]
 
 v_transformer = [
     dict(name='Resize', target_size=img_size, keep_ratio=False,
          interpolation=dict(img='INTER_LINEAR', gt_semantic_seg='INTER_NEAREST')),
-    dict(name='Normalize', mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    dict(name='Normalize', mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
 ]
 
 dataloader = dict(
