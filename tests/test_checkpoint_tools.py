@@ -193,3 +193,41 @@ def test_setup_declares_each_tool_as_a_console_script():
 def test_tool_errors_are_engine_errors(tmp_path):
     with pytest.raises(EngineError, match="file not found"):
         describe(str(tmp_path / "nope.pth"))
+
+
+# ------------------------------------------------------------------ checksums
+@pytest.fixture(scope="module")
+def flipped(checkpoint, tmp_path_factory):
+    """A copy of the checkpoint with one bit flipped inside a tensor's bytes."""
+    import zipfile
+
+    path = tmp_path_factory.mktemp("flipped") / "model_final.pth"
+    data = bytearray(open(checkpoint, "rb").read())
+    info = next(i for i in zipfile.ZipFile(checkpoint).infolist() if "/data/" in i.filename and i.file_size > 64)
+    data[info.header_offset + 30 + len(info.filename) + 100] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert torch.load(path, weights_only=True)  # torch itself loads it without a word
+    return str(path)
+
+
+@pytest.mark.parametrize("reader", ["ckpt_show", "ckpt_deploy", "ckpt_rename", "ckpt_strip", "engine-test",
+                                    "engine-export", "trainer.weights"])
+def test_every_reader_refuses_a_flipped_byte_in_one_line_naming_the_file(flipped, tmp_path, capsys, reader):
+    from engine.tools import export, test as test_tool
+
+    out = str(tmp_path / "out.pth")
+    common = ["--config-file", DIGITS_PY, "--weights", flipped, "dataloader.num_workers", "0"]
+    if reader in TOOLS:
+        code = TOOLS[reader].main([flipped] + ([] if reader == "ckpt_show" else [out])
+                                  + (["-r", "a", "b"] if reader == "ckpt_rename" else []))
+    elif reader == "engine-test":
+        code = test_tool.main(common + ["--work-dir", str(tmp_path / "w")])
+    elif reader == "engine-export":
+        code = export.main(common[:4] + ["--output", str(tmp_path / "m.onnx"), "--input-shape", "1", "1", "16", "16"])
+    else:
+        code = run_here(["--config-file", DIGITS_PY, "output_dir", str(tmp_path), "trainer.weights", flipped,
+                         "solver.max_iter", "2", "solver.generator.lr_scheduler.params.warmup_iter", "1"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(err) == 1, err
+    assert f"{flipped!r} is damaged: record 'archive/data/" in err[0] and "use another copy" in err[0]
+    assert not os.path.exists(out) and not os.path.exists(tmp_path / "m.onnx")

@@ -4,6 +4,11 @@
   can hold tensors, numbers, strings, lists and dicts but never run code when loaded.
 * ``.safetensors``: a flat ``{name: tensor}`` file (the ``safetensors`` package).
 
+A torch file is checked against the CRC32 checksums torch wrote into it before it is
+loaded (integrity.py), so a flipped byte in a tensor is refused here, by every reader
+(the tools, ``trainer.weights``, engine-test/export, the Predictor), not loaded as a
+wrong weight; ``--resume`` checks the same way (checkpointer.load_checkpoint).
+
 Every failure is an :class:`EngineError` naming the file and what is wrong with it, so
 the tools and ``trainer.weights`` report it in one line.
 """
@@ -16,6 +21,7 @@ import torch
 
 from ..utils.errors import EngineError
 from .atomic import atomic_write, atomic_write_bytes
+from .integrity import CorruptCheckpointError, verify_checkpoint
 
 __all__ = ["load_file", "save_file", "is_engine_checkpoint", "iter_tensors", "is_safetensors"]
 
@@ -38,6 +44,10 @@ def load_file(path: str, what: str = "") -> Any:
             return load_safetensors(path, device="cpu")
         except Exception as e:
             raise EngineError(f"{what}{path!r} is not a valid .safetensors file ({type(e).__name__}: {e})") from None
+    try:
+        verify_checkpoint(path)
+    except CorruptCheckpointError as e:
+        raise CorruptCheckpointError(f"{what}{path!r} is damaged: {e}; use another copy of it") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
