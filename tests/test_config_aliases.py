@@ -98,3 +98,13 @@ def test_paradigm_keys_exist_with_one_process_values(tmp_path):
     paradigm = cfg_of(tmp_path, "seed = 1\n").TRAINER.PARADIGM
     assert dict(paradigm) == {"TYPE": "NORMAL", "GPU_ID": None, "GLOBAL_RANK": 0,
                               "WORLD_SIZE": 1, "NUM_PER_GPUS": 1}
+
+
+@pytest.mark.parametrize("warmup", ["exp", "ratio"])
+def test_num_updates_none_beside_another_warmup_is_refused(tmp_path, warmup):
+    with pytest.raises(ConfigError, match=r"solver.ema.num_updates .* trainer.model.ema.warmup .* \('none' and"):
+        cfg_of(tmp_path, "solver = dict(ema=dict(num_updates=None))\n"
+                         f"trainer = dict(model=dict(ema=dict(warmup={warmup!r})))\n")
+    cfg = cfg_of(tmp_path, "solver = dict(ema=dict(num_updates=None))\n"
+                           "trainer = dict(model=dict(ema=dict(warmup='none')))\n")
+    assert cfg.TRAINER.MODEL.EMA.WARMUP == "none"

@@ -119,3 +119,60 @@ def test_nothing_written_for_a_bad_value_under_torchrun_style_spawn(tmp_path, ca
     """--num-gpus 2 on CPU: the value is refused in the launching process."""
     run(tmp_path, capsys, DIGITS_PY, "--num-gpus", "2", "trainer.device", "cpu", "solver.max_iter", "0")
     assert not os.path.exists(tmp_path / "out")
+
+
+# ------------------------------------------------------------------ keys spelled in two cases (issue 25)
+def test_sections_differing_only_in_case_are_merged_in_yaml(tmp_path):
+    path = tmp_path / "case.yaml"
+    path.write_text("solver: {train_per_batch: 4}\nSOLVER: {max_iter: 7}\n")
+    cfg = load_cfg(str(path))
+    assert cfg.SOLVER.TRAIN_PER_BATCH == 4 and cfg.SOLVER.MAX_ITER == 7
+
+
+def test_sections_differing_only_in_case_are_merged_in_python(tmp_path):
+    path = tmp_path / "case.py"
+    path.write_text("solver = dict(train_per_batch=4, max_iter=7)\nSOLVER = dict(MAX_ITER=7, eval_period=3)\n"
+                    "trainer = dict(model=dict(ema=dict(enabled=True), EMA=dict(decay_rate=0.7)))\n")
+    cfg = load_cfg(str(path))
+    assert (cfg.SOLVER.TRAIN_PER_BATCH, cfg.SOLVER.MAX_ITER, cfg.SOLVER.EVAL_PERIOD) == (4, 7, 3)
+    assert cfg.TRAINER.MODEL.EMA.ENABLE is True and cfg.TRAINER.MODEL.EMA.DECAY_RATE == 0.7
+
+
+@pytest.mark.parametrize("name, text, spellings", [
+    ("dict.py", "solver = dict(max_iter=3, MAX_ITER=8)\n", "solver.max_iter and solver.MAX_ITER"),
+    ("top.py", "solver = dict(max_iter=3)\nSOLVER = dict(max_iter=8)\n", "solver.max_iter and SOLVER.max_iter"),
+    ("top.yaml", "solver: {max_iter: 3}\nSolver: {max_iter: 8}\n", "solver.max_iter and Solver.max_iter"),
+])
+def test_one_key_in_two_cases_with_different_values_is_refused_naming_both(tmp_path, capsys, name, text, spellings):
+    path = tmp_path / name
+    path.write_text(text)
+    line = run(tmp_path, capsys, path)
+    assert f"config file '{path}': {spellings} are one key" in line and "(3 and 8)" in line
+
+
+def test_one_key_in_two_cases_inside_an_override_value(tmp_path):
+    with pytest.raises(ConfigError, match=r"max_iter and MAX_ITER are one key .* \(3 and 8\)"):
+        load_cfg(DIGITS_PY, ["solver", "{'max_iter': 3, 'MAX_ITER': 8}"])
+
+
+# ------------------------------------------------------------------ numbers no tensor holds (issue 25)
+@pytest.mark.parametrize("overrides, expected", [
+    (["solver.generator.optimizer.params.lr", "1e308"],
+     "solver.generator.optimizer.params.lr = 1e+308 is beyond the float32 range"),
+    (["solver.generator.optimizer.params.lr", "-1e39"], "params.lr = -1e+39 is beyond the float32 range"),
+    (["solver.generator.optimizer.params.betas", f"(0.9, {10**400})"], "params.betas[1] = a 401-digit number"),
+    (["trainer.model.ema.decay_rate", "1e39"], "trainer.model.ema.decay_rate = 1e+39 is beyond"),
+])
+def test_numbers_beyond_float32_or_int64_are_refused_naming_the_key(tmp_path, capsys, overrides, expected):
+    assert expected in run(tmp_path, capsys, DIGITS_PY, *overrides)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("inf.yaml", "solver:\n  generator:\n    optimizer:\n      params:\n        lr: .inf\n"),
+    ("nan.yaml", "solver:\n  generator:\n    optimizer:\n      params:\n        lr: .nan\n"),
+    ("inf.py", "solver = dict(generator=dict(optimizer=dict(params=dict(lr=float('-inf')))))\n"),
+])
+def test_non_finite_numbers_are_refused_naming_the_key(tmp_path, capsys, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    assert "solver.generator.optimizer.params.lr must be a finite number, got " in run(tmp_path, capsys, path)

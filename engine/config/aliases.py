@@ -9,7 +9,7 @@ seed                               ours
 ================================== ===========================================
 solver.ema.enabled                 trainer.model.ema.enable
 solver.ema.decay_rate              trainer.model.ema.decay_rate
-solver.ema.num_updates             trainer.model.ema.warmup ('ratio' for 0)
+solver.ema.num_updates             trainer.model.ema.warmup ('ratio' for 0, 'none' for None)
 trainer.model.ema.enabled          trainer.model.ema.enable
 solver.generator.clip_gradients.*  solver.generator.optimizer.clip_gradients.*
 solver.discriminator.clip_gradients.*  solver.discriminator.optimizer.clip_gradients.*
@@ -22,8 +22,9 @@ command-line ``solver.val_per_batch 4`` overrides the file's ``test_per_batch``)
 
 The seed's ``num_updates`` starts the decay warmup ``min(decay, (1 + n) / (10 + n))``
 at ``n = num_updates`` and counts up; ``0`` is exactly our ``warmup: 'ratio'``
-(engine/model/ema.py), ``None`` is no warmup. Other start counts have no equivalent and
-are refused.
+(engine/model/ema.py), ``None`` is no warmup (``warmup: 'none'``): given beside another
+``warmup`` in the same source, either is the conflict refused above. Other start counts
+have no equivalent and are refused.
 """
 from typing import Any, Dict, List, Tuple
 
@@ -58,15 +59,15 @@ def translate_aliases(tree: Dict[str, Any], source: str) -> Dict[str, Any]:
             seed_key = key
             if alias == ("SOLVER", "EMA") and key == "NUM_UPDATES":
                 key, item = _num_updates(item, source)
-                if key is None:
-                    continue
             _put(tree, alias + (seed_key,), ours + (renames.get(key, key),), item, source)
     return tree
 
 
 def _num_updates(value, source):
+    """Our (key, value) for the seed's num_updates: both values name a warmup, so either
+    one given beside a different ``warmup`` is the conflict ``_put`` refuses."""
     if value is None:
-        return None, None
+        return "WARMUP", "none"
     if value == 0 and not isinstance(value, bool):
         return "WARMUP", "ratio"
     raise ConfigError(

@@ -10,15 +10,15 @@ bases. The file's settings are merged over its bases' (later bases over earlier 
 
 A missing base, a cycle, or a base of another format is a ``ConfigError`` naming the
 chain of files that led to it. Keys are compared case-insensitively (``Solver`` in a
-base and ``solver`` in the child are one section).
+base and ``solver`` in the child are one section; within one file, see node.py).
 """
 import os
 from typing import Any, Dict, List, Sequence
 
 from ..utils.errors import ConfigError
-from ..utils.tree import upper_keys
 from .aliases import translate_aliases
 from .files import BASE_KEY, config_format, read_one_file
+from .node import to_upper_tree
 
 __all__ = ["read_with_bases", "merge_over_base", "REPLACED_BY_TYPE"]
 
@@ -37,7 +37,7 @@ def read_with_bases(path: str, _chain: Sequence[str] = ()) -> Dict[str, Any]:
         if not _chain:
             raise
         raise ConfigError(f"{e} (read as a base: {_arrow(chain)})") from None
-    tree = translate_aliases(upper_keys(tree), path)
+    tree = translate_aliases(to_upper_tree(tree, f"config file {path!r}"), path)
     if base is None:
         return tree
     merged: Dict[str, Any] = {}

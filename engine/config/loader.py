@@ -124,8 +124,8 @@ def apply_overrides(cfg: CfgNode, overrides: Sequence[str]) -> None:
         leaf = tree
         for p in parts[:-1]:
             leaf = leaf.setdefault(p, {})
-        leaf[parts[-1]] = to_upper_tree(_parse_literal(raw))
         source = f"command-line override {key!r}"
+        leaf[parts[-1]] = to_upper_tree(_parse_literal(raw), source)
         merge_checked(cfg, translate_aliases(tree, source), source=source)
 
 

@@ -8,16 +8,25 @@ at the final evaluation, and ``solver.max_iter 10**30`` never reaches the run di
 Upper bounds are far beyond any real run; they exist so that an extra digit or an
 exponent typed by mistake fails with a message instead of an overflow or a machine
 running out of memory.
+
+Every other number of the tree (the free sections too: optimizer params, losses,
+transforms) gets the check no setting can do without: a float must be finite (YAML's
+``.inf``/``.nan``, ``float('inf')``) and within float32's range, and an int within
+int64's, since the values end up in tensors and counters of those types (``lr 1e308``
+otherwise overflows inside the optimizer's first step, ``lr .inf`` trains one NaN step).
 """
-from typing import Optional
+import math
+from typing import Any, Iterator, Optional, Tuple
 
 from ..utils.errors import ConfigError
 
-__all__ = ["check_values", "RANGES"]
+__all__ = ["check_values", "RANGES", "FLOAT32_MAX"]
 
 MAX_SEED = 2**63 - 1       # the seeds derived per sample are 63-bit (engine/utils/rng.py)
 MAX_ITER = 10**9
 MAX_BATCH = 2**20
+FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max
+INT64_MAX = 2**63 - 1
 
 # dotted key -> (smallest, largest or None, what the bound means)
 RANGES = {
@@ -45,6 +54,31 @@ def check_values(cfg) -> None:
             continue
         if value < low or (high is not None and value > high):
             raise ConfigError(_message(key, value, low, high, note))
+    for key, value in _numbers(cfg, ""):
+        _check_number(key, value)
+
+
+def _numbers(node: Any, path: str) -> Iterator[Tuple[str, Any]]:
+    """Every int and float of the tree with its dotted key (list items as ``[i]``)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _numbers(value, f"{path}.{str(key).lower()}" if path else str(key).lower())
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _numbers(value, f"{path}[{i}]")
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield path, node
+
+
+def _check_number(key: str, value) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    if isinstance(value, float) and abs(value) > FLOAT32_MAX:
+        raise ConfigError(f"{key} = {value:g} is beyond the float32 range (+-{FLOAT32_MAX:.1e}) of the tensors "
+                          f"it goes into: it would overflow (an exponent typed wrong?)")
+    if isinstance(value, int) and abs(value) > INT64_MAX:
+        raise ConfigError(f"{key} = a {len(str(abs(value)))}-digit number is beyond the int64 range of the "
+                          f"tensors and counters it goes into (an extra digit typed?)")
 
 
 def _get(cfg, key: str) -> Optional[int]:
