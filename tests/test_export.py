@@ -119,3 +119,64 @@ def test_unreadable_input_img_and_missing_shape(digits_run, tmp_path, capsys):  
     assert f"cannot read the image '{bad}'" in capsys.readouterr().err
     assert export(ckpt, tmp_path / "m.onnx", *OPTS) == 2
     assert "give --input-shape N C H W or onnx.input_shape" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ issue 25: nothing written on failure
+def nan_checkpoint(ckpt, path):
+    payload = torch.load(ckpt, weights_only=True)
+    for state in payload["model"].values():
+        for value in state.values():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                value.fill_(float("nan"))
+    torch.save(payload, path)
+    return str(path)
+
+
+def only_error_line(capsys):
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_a_failed_verify_or_checker_leaves_a_good_file_in_place(digits_run, tmp_path, capsys):  # noqa: F811
+    _, ckpt, _ = digits_run
+    good = tmp_path / "good.onnx"
+    shape = ["--input-shape", "1", "1", "16", "16"]
+    assert export(ckpt, good, *shape, *OPTS) == 0
+    before = good.read_bytes()
+    capsys.readouterr()
+    assert export(nan_checkpoint(ckpt, tmp_path / "nan.pth"), good, *shape, "--verify", *OPTS) == 2
+    assert "above the tolerance" in only_error_line(capsys)
+    assert export(ckpt, good, *shape, *OPTS, "onnx.options", "{'opset_version': 5}") == 2
+    assert "onnx.checker refuses the exported model" in only_error_line(capsys)
+    assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["good.onnx", "nan.pth"]
+    assert export(ckpt, tmp_path / "new.onnx", *shape, *OPTS, "onnx.options", "{'opset_version': 5}") == 2
+    assert not (tmp_path / "new.onnx").exists()
+
+
+@pytest.mark.parametrize("shape", [["1", "3", "16", "16"], ["1", "1", "1", "1"], ["1", "16", "16"]])
+def test_an_input_shape_the_network_cannot_take_is_one_line_and_writes_nothing(digits_run, tmp_path, capsys,  # noqa: F811
+                                                                               shape):
+    _, ckpt, _ = digits_run
+    assert export(ckpt, tmp_path / "m.onnx", "--input-shape", *shape, "--verify", *OPTS) == 2
+    line = only_error_line(capsys)
+    assert f"the input shape (input {' '.join(shape)}; --input-shape or onnx.input_shape)" in line
+    assert "the network cannot take an input of shape" in line and "takes N x 1 x H x W" in line
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_colour_input_img_for_a_grey_network_is_one_line_and_writes_nothing(digits_run, tmp_path, capsys):  # noqa: F811
+    _, ckpt, _ = digits_run
+    colour = str(tmp_path / "colour.png")
+    cv2.imwrite(colour, np.full((16, 16, 3), 90, np.uint8))
+    assert export(ckpt, tmp_path / "m.onnx", "--input-shape", "1", "1", "16", "16", "--verify",
+                  "--input-img", colour, *OPTS) == 2
+    line = only_error_line(capsys)
+    assert f"--input-img {colour}: the network cannot take an input of shape [1, 3, 16, 16]" in line
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("tolerance", ["nan", "-1", "inf"])
+def test_tolerance_must_be_a_finite_number_at_least_0(tmp_path, capsys, tolerance):
+    assert export(str(tmp_path / "missing.pth"), tmp_path / "m.onnx", "--verify", "--tolerance", tolerance) == 2
+    assert f"--tolerance {float(tolerance)}: expected a finite number >= 0" in only_error_line(capsys)

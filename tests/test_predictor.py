@@ -74,3 +74,28 @@ def test_postprocess_hook_decodes_segmentation_masks(tmp_path):
     assert masks.shape == (2, 32, 32) and masks.dtype == torch.int64
     assert torch.equal(masks[0], masks[1])  # the path is read as RGB, like the array
     assert torch.equal(masks, predictor([rgb, rgb]).argmax(1))
+
+
+@pytest.mark.parametrize("image, message", [
+    (np.zeros((16, 16, 3), np.uint8), r"the network cannot take an input of shape \[1, 3, 16, 16\] .*"
+                                      r"takes N x 1 x H x W \(1 channel\(s\)\); give images like the training set's"),
+    (np.zeros((16, 16, 4), np.uint8), r"expected uint8 .* got uint8 \(16, 16, 4\) \(RGBA: drop the alpha channel"),
+    (np.zeros((0, 0), np.uint8), r"an empty image \(0 x 0 pixels\)"),
+    (np.zeros((5, 0, 3), np.uint8), r"an empty image \(5 x 0 pixels\)"),
+])
+def test_images_the_network_cannot_take_are_one_engine_error(digits_run, image, message):  # noqa: F811
+    predictor = Predictor.from_run(digits_run[0])
+    with pytest.raises(EngineError, match="Predictor: " + message):
+        predictor([image])
+
+
+@pytest.mark.parametrize("batch_size", [-1, 0, 2.5, True])
+def test_batch_size_must_be_a_whole_number_at_least_1(digits_run, batch_size):  # noqa: F811
+    with pytest.raises(EngineError, match=r"Predictor: batch_size must be a whole number >= 1"):
+        Predictor.from_run(digits_run[0], batch_size=batch_size)
+
+
+def test_a_grey_image_with_a_channel_axis_is_a_grey_image(digits_run):  # noqa: F811
+    predictor = Predictor.from_run(digits_run[0], batch_size=2)
+    grey = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
+    assert torch.equal(predictor([grey[:, :, None]] * 3), predictor([grey] * 3))

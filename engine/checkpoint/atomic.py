@@ -11,14 +11,15 @@ as another uid). Any OS error (disk full, read-only, permissions, ...) is raised
 when the writer hides it (``torch.save`` reports a full disk as ``RuntimeError:
 unexpected pos``: the file object handed to ``write`` remembers the real error).
 """
+import contextlib
 import io
 import os
 import secrets
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .storage import storage_error
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_path"]
 
 
 class _RecordingFile(io.RawIOBase):
@@ -88,6 +89,41 @@ def atomic_write_bytes(path: str, data: bytes, *, doing: str = "write") -> None:
 
 def atomic_write_text(path: str, text: str, *, doing: str = "write") -> None:
     atomic_write_bytes(path, text.encode("utf-8"), doing=doing)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, *, doing: str = "write") -> Iterator[str]:
+    """For writers that need a file name (``torch.onnx.export``): yields a temporary
+    path beside ``path``; when the block ends without an error the file there is fsynced
+    and renamed over ``path``, otherwise it is removed and ``path`` is left as it was
+    (a check that fails inside the block, e.g. onnx.checker, never replaces a good file)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    created = []  # the folders made for it, deepest first: removed again on failure
+    parent = folder
+    while not os.path.exists(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tmp, fd = _create_temporary(path)
+        os.close(fd)
+    except OSError as e:
+        raise storage_error(e, path, doing) from None
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        for leftover in [tmp] + created:
+            try:
+                (os.rmdir if leftover in created else os.unlink)(leftover)
+            except OSError:
+                break
+        if isinstance(e, OSError):
+            raise storage_error(e, path, doing) from None
+        raise
+    _fsync_dir(folder)
 
 
 def _fsync_dir(folder: str) -> None:

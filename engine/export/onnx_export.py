@@ -6,15 +6,23 @@ onnxscript and here takes ~5 s, and raises a lower opset to 18). It was chosen b
 torch 2.14 it honours the requested ``opset_version``, takes Otter's ``dynamic_axes`` as
 they are and exports the examples in about a second; both give identical numbers on the
 digits network. Its deprecation warning is silenced: the choice is made here.
+
+Nothing reaches ``--output`` before every check passed: the inputs are run through the
+wrapper first (a shape or an image the network cannot take is one error naming it), the
+file is written under a temporary name beside ``--output`` (checkpoint/atomic.py's
+``atomic_path``), checked by onnx.checker and, with ``--verify``, compared in onnxruntime;
+only then is it renamed to ``--output``. A failure leaves a previous good file there.
 """
 import logging
-import os
+import math
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ..checkpoint.atomic import atomic_path
+from ..inference.checked_call import run_on_input
 from ..utils.errors import EngineError
 from .build import build_wrapper
 from .spec import ExportSpec, export_spec, output_names_for, resolve_dynamic_axes
@@ -58,10 +66,10 @@ def export_model(wrapper: torch.nn.Module, spec: ExportSpec, path: str, device=N
 
     example = [t.to(device) if device is not None else t for t in random_inputs(spec)]
     with torch.no_grad():
-        count = len(flatten_outputs(wrapper(*example)))
+        count = len(flatten_outputs(run_on_input(wrapper, example, _shape_option(spec), wrapper,
+                                                 "; give the shape the network was trained on")))
     spec.output_names = output_names_for(count, spec.output_names)
     spec.dynamic_axes = resolve_dynamic_axes(spec.dynamic_axes, spec.input_names, spec.output_names)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
         warnings.filterwarnings("ignore", message=".*feature will be removed.*")
@@ -74,8 +82,22 @@ def export_model(wrapper: torch.nn.Module, spec: ExportSpec, path: str, device=N
     try:
         onnx.checker.check_model(onnx.load(path))
     except onnx.checker.ValidationError as e:
-        raise EngineError(f"{path}: onnx.checker refuses the exported model: {e}") from None
+        reason = (str(e).strip().splitlines() or [""])[0]
+        raise EngineError(f"onnx.checker refuses the exported model ({reason}); nothing was written "
+                          f"(check onnx.options, e.g. its opset_version)") from None
     return spec
+
+
+def _shape_option(spec: ExportSpec) -> str:
+    """How the user gave the input shape, for an error message."""
+    shapes = "; ".join(f"{name} {' '.join(map(str, shape))}" for name, (shape, _) in spec.inputs.items())
+    return f"the input shape ({shapes}; --input-shape or onnx.input_shape)"
+
+
+def check_tolerance(tolerance: float) -> None:
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise EngineError(f"--tolerance {tolerance}: expected a finite number >= 0 (the largest max abs "
+                          f"difference allowed between onnxruntime and torch, e.g. 1e-4)")
 
 
 def _batch_sizes(spec: ExportSpec) -> List[int]:
@@ -99,9 +121,15 @@ def verify_onnx(wrapper, spec: ExportSpec, path: str, tolerance: float, echo: Ca
     diffs, failed = {}, []
     for label, inputs in cases:
         with torch.no_grad():
-            expected = flatten_outputs(wrapper(*[t.to(device) if device is not None else t for t in inputs]))
+            expected = flatten_outputs(run_on_input(wrapper, [t.to(device) if device is not None else t
+                                                              for t in inputs], f"--verify at {label}", wrapper))
         feeds = {name: t.cpu().numpy() for name, t in zip(spec.input_names, inputs)}
-        got = session.run(spec.output_names, feeds)
+        try:
+            got = session.run(spec.output_names, feeds)
+        except Exception as e:  # onnxruntime's errors are its own types (InvalidArgument, Fail...)
+            reason = (str(e).strip().splitlines() or [""])[0][:300]
+            raise EngineError(f"--verify at {label}: onnxruntime cannot run the exported model on inputs "
+                              f"{[list(t.shape) for t in inputs]} ({reason})") from None
         for name, e, g in zip(spec.output_names, expected, got):
             e = e.detach().cpu().numpy()
             if e.shape != g.shape:
@@ -127,6 +155,7 @@ def export_checkpoint(config_file: str, weights: str, output: str, *, input_shap
     from ..inference.loading import load_trained_model
     from ..inference.predictor import Predictor, read_image
 
+    check_tolerance(tolerance)
     cfg, model, used = load_trained_model(config_file, weights, no_ema=no_ema, overrides=overrides,
                                           fuse_conv_bn=fuse_conv_bn)
     spec = export_spec(cfg.ONNX, input_shape)
@@ -138,9 +167,14 @@ def export_checkpoint(config_file: str, weights: str, output: str, *, input_shap
     echo(f"weights: {used}")
     with model.inference_weights(autocast=False):
         wrapper = build_wrapper(spec.name, model)
-        spec = export_model(wrapper, spec, output, device=model.device)
+        if image_inputs is not None:  # before anything is written
+            with torch.no_grad():
+                run_on_input(wrapper, [t.to(model.device) for t in image_inputs],
+                             f"--input-img {input_img}", wrapper, "; give an image like the training set's")
+        with atomic_path(output) as staged:
+            spec = export_model(wrapper, spec, staged, device=model.device)
+            diffs = verify_onnx(wrapper, spec, staged, tolerance, echo, image_inputs, device=model.device) \
+                if verify else {}
         echo(f"wrote {output} (inputs {spec.input_names}, outputs {spec.output_names}, "
-             f"dynamic axes {spec.dynamic_axes}; onnx.checker passed)")
-        if not verify:
-            return {}
-        return verify_onnx(wrapper, spec, output, tolerance, echo, image_inputs, device=model.device)
+             f"dynamic axes {spec.dynamic_axes}; onnx.checker passed{'; verified' if verify else ''})")
+        return diffs

@@ -13,6 +13,11 @@ stacked ``solver.test_per_batch`` at a time and given to ``model.generator`` und
 calls the model. Outputs of the batches are concatenated along dimension 0 (tensors,
 and tuples/lists/dicts of tensors). Weights: the one rule of engine/checkpoint/evaluated.py;
 ``predictor.weights_used`` says which were loaded.
+
+Bad input is one :class:`EngineError`, never a torch error from deep inside: an image
+that is not uint8 H x W / H x W x 3 (RGBA arrays: drop the alpha), an empty one (0 x 0),
+images the network cannot take (a colour image for a grey network: the message names
+the tensor's shape and the channels the first layer takes), ``batch_size`` < 1.
 """
 import os
 from typing import Any, List, Optional, Sequence
@@ -22,7 +27,8 @@ import numpy as np
 import torch
 
 from ..utils.errors import EngineError
-from .loading import load_trained_model
+from .checked_call import run_on_input
+from .loading import inference_network, load_trained_model
 
 __all__ = ["Predictor", "read_image", "newest_checkpoint"]
 
@@ -82,6 +88,10 @@ class Predictor:
         from ..transforms.build import build_transforms
 
         self.cfg, self.model, self.weights_used = cfg, model, weights_used
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise EngineError(f"Predictor: batch_size must be a whole number >= 1 (images per forward "
+                              f"pass), got {batch_size!r}")
         self.batch_size = int(batch_size or cfg.SOLVER.TEST_PER_BATCH)
         node = cfg.DATALOADER.VAL_DATA_SET
         self.pipeline = build_transforms(node.get("TRANSFORMER"), "dataloader.val_data_set.transformer")
@@ -106,8 +116,14 @@ class Predictor:
         import engine.transforms.functional as F
 
         img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
-        if img.dtype != np.uint8 or img.ndim not in (2, 3):
-            raise EngineError(f"Predictor: expected uint8 H x W or H x W x 3 images, got {img.dtype} {img.shape}")
+        if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
+            alpha = " (RGBA: drop the alpha channel, img[..., :3])" if img.ndim == 3 and img.shape[2] == 4 else ""
+            raise EngineError(f"Predictor: expected uint8 H x W or H x W x 3 images, got {img.dtype} "
+                              f"{img.shape}{alpha}")
+        if min(img.shape[:2]) == 0:
+            raise EngineError(f"Predictor: an empty image ({img.shape[0]} x {img.shape[1]} pixels)")
+        if img.ndim == 3 and img.shape[2] == 1:
+            img = img[:, :, 0]
         results = {"img": img, "img_shape": img.shape[:2], "ori_shape": img.shape[:2],
                    "img_fields": ["img"], "color_fields": ["img"]}
         out = self.pipeline(results, np.random.default_rng(0))["img"]
@@ -123,7 +139,9 @@ class Predictor:
         with self.model.inference_weights():
             for start in range(0, len(images), self.batch_size):
                 batch = torch.stack([self.preprocess(i) for i in images[start:start + self.batch_size]])
-                parts.append(self.model.generator(batch))
+                parts.append(run_on_input(self.model.generator, [batch], "Predictor",
+                                          inference_network(self.model), "; give images like the training "
+                                          "set's (grey H x W for a 1-channel network, RGB H x W x 3 for 3)"))
         return _concat(parts)
 
     def postprocess(self, images):

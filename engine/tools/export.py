@@ -14,6 +14,9 @@ onnx.checker. --verify runs it in onnxruntime on random inputs at two batch size
 shape's and 7, when the batch axis is dynamic) and on --input-img through the
 validation pipeline, prints the max abs difference to torch per output and stops with
 an error: line naming the output and its difference (exit 2) when one exceeds --tolerance.
+Nothing reaches --output before every check passed: the inputs are tried in torch first
+(a shape or an image the network cannot take is one error: line), the file is written
+under a temporary name beside it and renamed only after onnx.checker and --verify.
 """
 import sys
 
