@@ -13,7 +13,7 @@ from engine.export import EXPORT_WRAPPER_REGISTRY
 from engine.tools import export as export_tool
 
 from fault_tolerance_helpers import DIGITS_PY
-from trained_digits import OVERRIDES, digits_run  # noqa: F401  (fixture)
+from trained_digits import OVERRIDES, digits_run, nan_checkpoint  # noqa: F401  (fixture)
 
 # '--' ends --input-shape's numbers: what follows are KEY VALUE overrides
 OPTS = ["--", *OVERRIDES]
@@ -122,16 +122,6 @@ def test_unreadable_input_img_and_missing_shape(digits_run, tmp_path, capsys):  
 
 
 # ------------------------------------------------------------------ issue 25: nothing written on failure
-def nan_checkpoint(ckpt, path):
-    payload = torch.load(ckpt, weights_only=True)
-    for state in payload["model"].values():
-        for value in state.values():
-            if isinstance(value, torch.Tensor) and value.is_floating_point():
-                value.fill_(float("nan"))
-    torch.save(payload, path)
-    return str(path)
-
-
 def only_error_line(capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("error: "), err

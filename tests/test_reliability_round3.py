@@ -13,25 +13,16 @@ from engine.evaluation import build_evaluator
 from engine.trainer.best import BestTracker
 from engine.utils.errors import EngineError
 
+from test_evaluators import evaluate  # an evaluator run over batches whose input is the model's output
+
 NAN = float("nan")
 
 
-class Identity:
-    """A model whose generator (and run_step) returns the batch's input."""
-
-    def generator(self, inputs):
-        return inputs
+class Losses:
+    """A model whose run_step returns the batch's input as its loss."""
 
     def run_step(self, batch):
         return {"loss": batch["input_data"]}
-
-
-def evaluate(node, batches, **options):
-    evaluator = build_evaluator(node, **options)
-    evaluator.reset()
-    for batch in batches:
-        evaluator.process(Identity(), batch)
-    return evaluator, evaluator.evaluate()
 
 
 def assert_flagged(caplog, results, evaluator_name, count, total):
@@ -91,8 +82,11 @@ def test_retrieval_nan_embeddings_are_flagged(caplog):
 
 
 def test_validation_loss_that_is_not_finite_is_flagged(caplog):
+    evaluator = build_evaluator("")
     with caplog.at_level(logging.WARNING):
-        _, results = evaluate("", [{"input_data": torch.tensor(1.0)}, {"input_data": torch.tensor(float("inf"))}])
+        for loss in (1.0, float("inf")):
+            evaluator.process(Losses(), {"input_data": torch.tensor(loss)})
+        results = evaluator.evaluate()
     assert_flagged(caplog, results, "LossEvaluator", 1, 2)
 
 

@@ -9,7 +9,7 @@ import pytest
 from engine.tools import test as test_tool
 
 from fault_tolerance_helpers import DIGITS_PY, ROOT
-from trained_digits import OVERRIDES, digits_run  # noqa: F401  (fixture)
+from trained_digits import OVERRIDES, digits_run, nan_checkpoint  # noqa: F401  (fixture)
 from unwritable_places import unwritable  # noqa: F401  (fixture)
 
 
@@ -143,16 +143,8 @@ def test_unwritable_output_places_are_one_error_line_before_any_output(digits_ru
 
 
 def test_out_is_strict_json_and_metrics_are_null_for_a_diverged_model(digits_run, tmp_path, capsys, caplog):  # noqa: F811
-    import torch
-
     _, ckpt, _ = digits_run
-    payload = torch.load(ckpt, weights_only=True)
-    for state in payload["model"].values():
-        for name, value in state.items():
-            if isinstance(value, torch.Tensor) and value.is_floating_point():
-                value.fill_(float("nan"))
-    nan_ckpt = str(tmp_path / "nan.pth")
-    torch.save(payload, nan_ckpt)
+    nan_ckpt = nan_checkpoint(ckpt, tmp_path / "nan.pth")
     out = tmp_path / "preds.jsonl"
     assert test_tool.main(["--config-file", DIGITS_PY, "--weights", nan_ckpt, "--work-dir", str(tmp_path / "w"),
                            "--out", str(out), *OVERRIDES]) == 0

@@ -21,3 +21,17 @@ def digits_run(tmp_path_factory):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         evals = [r for r in map(json.loads, f) if r["type"] == "eval"]
     return run_dir, os.path.join(run_dir, "checkpoints", "model_final.pth"), evals[-1]
+
+
+def nan_checkpoint(ckpt, path) -> str:
+    """A copy of ``ckpt`` whose float tensors (every network, the EMA's too) are all NaN:
+    a diverged model, to check that nothing scores or exports it as a good one."""
+    import torch
+
+    payload = torch.load(ckpt, weights_only=True)
+    for state in payload["model"].values():
+        for value in state.values():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                value.fill_(float("nan"))
+    torch.save(payload, path)
+    return str(path)
