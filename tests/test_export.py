@@ -145,8 +145,8 @@ def test_a_failed_verify_or_checker_leaves_a_good_file_in_place(digits_run, tmp_
 
 
 @pytest.mark.parametrize("shape", [["1", "3", "16", "16"], ["1", "1", "1", "1"], ["1", "16", "16"]])
-def test_an_input_shape_the_network_cannot_take_is_one_line_and_writes_nothing(digits_run, tmp_path, capsys,  # noqa: F811
-                                                                               shape):
+def test_an_input_shape_the_network_cannot_take_is_one_line_and_writes_nothing(
+        digits_run, tmp_path, capsys, shape):  # noqa: F811
     _, ckpt, _ = digits_run
     assert export(ckpt, tmp_path / "m.onnx", "--input-shape", *shape, "--verify", *OPTS) == 2
     line = only_error_line(capsys)
@@ -155,7 +155,8 @@ def test_an_input_shape_the_network_cannot_take_is_one_line_and_writes_nothing(d
     assert not list(tmp_path.iterdir())
 
 
-def test_a_colour_input_img_for_a_grey_network_is_one_line_and_writes_nothing(digits_run, tmp_path, capsys):  # noqa: F811
+def test_a_colour_input_img_for_a_grey_network_is_one_line_and_writes_nothing(
+        digits_run, tmp_path, capsys):  # noqa: F811
     _, ckpt, _ = digits_run
     colour = str(tmp_path / "colour.png")
     cv2.imwrite(colour, np.full((16, 16, 3), 90, np.uint8))

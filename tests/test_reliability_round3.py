@@ -112,7 +112,8 @@ def test_classification_on_an_empty_set_is_nan_not_zero():
 def test_classification_refuses_fractional_targets_and_takes_whole_floats():
     scores = torch.eye(3)
     with pytest.raises(EngineError, match=r"targets in 'target_data' must be class indices, got 1\.5"):
-        evaluate({"NAME": "ClassificationEvaluator"}, [{"input_data": scores, "target_data": torch.tensor([0, 1.5, 2])}])
+        evaluate({"NAME": "ClassificationEvaluator"},
+                 [{"input_data": scores, "target_data": torch.tensor([0, 1.5, 2])}])
     _, results = evaluate({"NAME": "ClassificationEvaluator"},
                           [{"input_data": scores, "target_data": torch.tensor([0.0, 1.0, 2.0])}])
     assert results["accuracy"] == 1.0

@@ -142,7 +142,8 @@ def test_unwritable_output_places_are_one_error_line_before_any_output(digits_ru
     assert not (work / "metrics.json").exists()
 
 
-def test_out_is_strict_json_and_metrics_are_null_for_a_diverged_model(digits_run, tmp_path, capsys, caplog):  # noqa: F811
+def test_out_is_strict_json_and_metrics_are_null_for_a_diverged_model(
+        digits_run, tmp_path, capsys, caplog):  # noqa: F811
     _, ckpt, _ = digits_run
     nan_ckpt = nan_checkpoint(ckpt, tmp_path / "nan.pth")
     out = tmp_path / "preds.jsonl"
