@@ -1,7 +1,7 @@
 _base_ = './_base_/data.py'
 
 num_classes = 10
-max_iter = 300
+max_iter = 200
 
 trainer = dict(
     name='DetTrainer',
