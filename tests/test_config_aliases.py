@@ -1,4 +1,4 @@
-"""The seed's key locations as aliases of ours (engine/config/aliases.py): one test per
+"""The seed's key locations as aliases of ours (engine/compat/seed/config_aliases.py): one test per
 alias, the conflict rule, and the seed's new keys (test split, epoch mode, paradigm)."""
 import pytest
 

@@ -65,10 +65,10 @@ def test_seed_ema_decays_are_ours(num_updates):
 
 
 def test_seed_ema_follows_our_model_ema_for_the_aliased_settings():
-    """solver.ema.num_updates 0 is our warmup 'ratio' (engine/config/aliases.py): the same
+    """solver.ema.num_updates 0 is our warmup 'ratio' (engine/compat/seed/config_aliases.py): the same
     averages, given the same starting weights (ours copies on its first update; the seed
     starts from the weights it was built with)."""
-    from engine.config.aliases import translate_aliases
+    from engine.compat.seed.config_aliases import translate_aliases
     from engine.model.ema import EMA
     tree = translate_aliases({"SOLVER": {"EMA": {"ENABLED": True, "DECAY_RATE": 0.9, "NUM_UPDATES": 0}}}, "t")
     start = net()

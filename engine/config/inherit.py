@@ -16,7 +16,7 @@ import os
 from typing import Any, Dict, List, Sequence
 
 from ..utils.errors import ConfigError
-from .aliases import translate_aliases
+from ..compat.seed.config_aliases import translate_aliases
 from .files import BASE_KEY, config_format, read_one_file
 from .node import to_upper_tree
 

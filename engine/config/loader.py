@@ -14,7 +14,7 @@ import yaml
 
 from ..utils.errors import ConfigError
 from ..utils.tree import lower_keys
-from .aliases import translate_aliases
+from ..compat.seed.config_aliases import mirror_loss_key, translate_aliases
 from .defaults import get_default_cfg
 from .inherit import read_with_bases
 from .node import CfgNode, to_node_value, to_upper_tree
@@ -29,7 +29,7 @@ def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
     cfg = get_default_cfg()
     merge_checked(cfg, _read_tree(path), source=path)
     apply_overrides(cfg, overrides)
-    _mirror_loss_alias(cfg)
+    mirror_loss_key(cfg)
     check_values(cfg)
     cfg.freeze()
     return cfg
@@ -139,16 +139,6 @@ def _parse_literal(raw: str):
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         return raw
-
-
-def _mirror_loss_alias(cfg: CfgNode) -> None:
-    """The seed's config puts losses under trainer.model.loss while its model reads
-    cfg.TRAINER.LOSS: whichever one is set fills the other."""
-    model_loss, loss = cfg.TRAINER.MODEL.LOSS, cfg.TRAINER.LOSS
-    if model_loss and not loss:
-        cfg.TRAINER.LOSS = model_loss.clone()
-    elif loss and not model_loss:
-        cfg.TRAINER.MODEL.LOSS = loss.clone()
 
 
 def dump_cfg(cfg: CfgNode) -> str:

@@ -28,9 +28,9 @@ have no equivalent and are refused.
 """
 from typing import Any, Dict, List, Tuple
 
-from ..utils.errors import ConfigError
+from ...utils.errors import ConfigError
 
-__all__ = ["translate_aliases", "ALIASES"]
+__all__ = ["translate_aliases", "mirror_loss_key", "ALIASES"]
 
 _MISSING = object()
 
@@ -104,3 +104,13 @@ def _put(tree: Dict[str, Any], alias: Tuple[str, ...], ours: Tuple[str, ...], va
 
 def _dotted(path) -> str:
     return ".".join(path).lower()
+
+
+def mirror_loss_key(cfg) -> None:
+    """The seed's config puts losses under trainer.model.loss while its model reads
+    cfg.TRAINER.LOSS: whichever one is set fills the other (on the merged config)."""
+    model_loss, loss = cfg.TRAINER.MODEL.LOSS, cfg.TRAINER.LOSS
+    if model_loss and not loss:
+        cfg.TRAINER.LOSS = model_loss.clone()
+    elif loss and not model_loss:
+        cfg.TRAINER.MODEL.LOSS = loss.clone()
