@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from engine.checkpoint.atomic import atomic_write_text
 from engine.checkpoint.checkpointer import LAST, Checkpointer
-from engine.checkpoint.integrity import verify_checkpoint
 from engine.checkpoint.io import load_file
 from engine.utils.errors import EngineError
 
@@ -60,9 +59,7 @@ class _PrefixCheckpointer(Checkpointer):
 
 
 def _load(path: str) -> Dict[str, Any]:
-    if os.path.isfile(path):
-        verify_checkpoint(path)
-    payload = load_file(path, "checkpoint: ")
+    payload = load_file(path, "checkpoint: ")  # verifies the file's checksums first
     if not isinstance(payload, dict) or "model" not in payload:
         raise EngineError(f"checkpoint: {path!r} is not a checkpoint of the seed's layout "
                           f"(no 'model' entry)")
