@@ -14,7 +14,7 @@ import yaml
 
 from ..utils.errors import ConfigError
 from ..utils.tree import lower_keys
-from ..compat.seed.config_aliases import mirror_loss_key, translate_aliases
+from ..compat.seed.config_aliases import drop_ignored_shape_keys, mirror_loss_key, translate_aliases
 from .defaults import get_default_cfg
 from .inherit import read_with_bases
 from .node import CfgNode, to_node_value, to_upper_tree
@@ -30,6 +30,7 @@ def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
     merge_checked(cfg, _read_tree(path), source=path)
     apply_overrides(cfg, overrides)
     mirror_loss_key(cfg)
+    drop_ignored_shape_keys(cfg.SOLVER)
     check_values(cfg)
     cfg.freeze()
     return cfg

@@ -26,11 +26,12 @@ at ``n = num_updates`` and counts up; ``0`` is exactly our ``warmup: 'ratio'``
 ``warmup`` in the same source, either is the conflict refused above. Other start counts
 have no equivalent and are refused.
 """
+import logging
 from typing import Any, Dict, List, Tuple
 
 from ...utils.errors import ConfigError
 
-__all__ = ["translate_aliases", "mirror_loss_key", "ALIASES"]
+__all__ = ["translate_aliases", "mirror_loss_key", "drop_ignored_shape_keys", "ALIASES"]
 
 _MISSING = object()
 
@@ -114,3 +115,27 @@ def mirror_loss_key(cfg) -> None:
         cfg.TRAINER.LOSS = model_loss.clone()
     elif loss and not model_loss:
         cfg.TRAINER.MODEL.LOSS = loss.clone()
+
+
+# keys the seed's LRMultiplierScheduler read only for some shapes and ignored for others;
+# its projects carry them over (SDWSeg's WarmupCosineLR with gamma and steps)
+IGNORED_SHAPE_KEYS = {"WARMUPCOSINELR": ("GAMMA", "STEPS")}
+
+
+def drop_ignored_shape_keys(node, path: str = "solver") -> None:
+    """Remove, with a warning, what the seed's LR multiplier ignored for a shape (our
+    shapes refuse unknown keys): every ``lr_scheduler_param`` under ``solver``."""
+    for key in list(node.keys()):
+        value = node[key]
+        if not isinstance(value, dict):
+            continue
+        where = f"{path}.{key.lower()}"
+        shape = value.get("LR_SCHEDULER_PARAM") if key.upper() == "PARAMS" else None
+        if isinstance(shape, dict):
+            ignored = IGNORED_SHAPE_KEYS.get(str(shape.get("NAME", "")).upper(), ())
+            for name in [k for k in shape if k.upper() in ignored]:
+                shape.pop(name)
+                logging.getLogger("engine.config").warning(
+                    "%s.lr_scheduler_param.%s is ignored by %s (as the seed ignored it)",
+                    where, name.lower(), shape.get("NAME"))
+        drop_ignored_shape_keys(value, where)
