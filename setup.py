@@ -49,6 +49,8 @@ setup(
             "engine-test=engine.tools.test:main",
             "engine-export=engine.tools.export:main",
             "engine-browse-dataset=engine.tools.browse_dataset:main",
+            # VOC XML / YOLO txt labels -> COCO json for CocoDataset (doc/tools.md)
+            "engine-convert-dataset=engine.tools.convert_dataset:main",
         ],
     },
 )

@@ -81,3 +81,9 @@ def build_val_loader(dataset, cfg, *, device, rank: int = 0, world_size: int = 1
     sampler = InferenceBatchSampler(len(dataset), int(cfg.SOLVER.TEST_PER_BATCH), rank, world_size)
     return _loader(dataset, sampler, cfg, device, int(cfg.SEED), collate_fn, where=where,
                    split="validation", persistent=persistent_workers, start_method=start_method)
+
+
+# The built-in datasets (datasets/), registered with the registry: before any project's
+# class, which may then take one of their names (Registry._do_register), and at the end
+# of this module, which they import.
+from . import datasets  # noqa: E402,F401
