@@ -11,8 +11,15 @@ threads):
   GAN's discriminators, datasets (train/val/test) and their transforms, evaluator, hooks;
 * each one's parameters fit its constructor (``check_cfg``: the same binding check
   ``build_from_cfg`` makes, with "did you mean" for a misspelt keyword);
-* the generator's optimizer and LR schedule are built on a one-element dummy parameter
-  (an unknown optimizer, a warmup longer than ``max_iter``, an unknown schedule key);
+* the hooks of ``trainer.hooks`` are built (small objects that check their arguments:
+  EarlyStopping's mode and patience, ModelCheckpoint's save_top_k, a class that is no
+  HookBase), and no two hooks, built-in ones included, share a checkpoint ``state_key``;
+* every solver (the generator's and each discriminator's) builds its optimizer, LR
+  schedule and gradient clipper on a one-element dummy parameter (an unknown optimizer,
+  a warmup longer than ``max_iter``, a ``clip_value`` <= 0, an unknown schedule key;
+  param-group rules are left to the worker: they need the real network's names);
+* the EMA options (``trainer.model.ema``: decay_rate in (0, 1), tau > 0, ...) on a
+  one-weight dummy network;
 * losses written in ``LossKeyCompose`` form (``key -> list of entries``) are built
   (unknown entry keys, unregistered loss names, constructor parameters).
 
@@ -29,12 +36,17 @@ from ..data.build import BUILD_DATASET_REGISTRY
 from ..evaluation.build import EVALUATOR_REGISTRY
 from ..loss.pipe import LossKeyCompose
 from ..model.base_model import BaseModel
-from ..model.gan_model import BaseGanModel, discriminator_nodes
+from ..model.ema import build_ema
+from ..model.gan_model import BaseGanModel, discriminator_nodes, discriminator_solver_nodes
 from ..model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY
+from ..solver.clip import GradientClipper
 from ..solver.lr_scheduler import build_lr_scheduler
 from ..solver.optimizer import build_optimizer
+from ..solver.param_groups import GROUP_KEYS
 from ..trainer.build import BUILD_TRAINER_REGISTRY
-from ..trainer.hooks import BUILD_HOOK_REGISTRY
+from ..trainer.hooks import BestCheckpoint, build_hooks
+from ..trainer.hooks.base import check_state_keys
+from ..trainer.state import OWN_KEYS
 from ..trainer.trainer import BaseTrainer
 from ..transforms.build import build_transforms
 from ..utils.registry import check_cfg, lookup
@@ -74,12 +86,17 @@ def _precheck(cfg) -> None:
     evaluator = cfg.TRAINER.EVALUATOR
     if evaluator.get("NAME") and not _overridden(trainer_cls, BaseTrainer, "build_evaluator"):
         check_cfg(EVALUATOR_REGISTRY, evaluator, "trainer.evaluator")
-    for i, node in enumerate(cfg.TRAINER.HOOKS or []):
-        check_cfg(BUILD_HOOK_REGISTRY, node, f"trainer.hooks[{i}]")
+    _check_hooks(cfg)
     # trainer.enable_epoch_method: max_iter counts epochs, in steps only once the training
     # set is built (engine/compat/seed/trainer_api.py); the worker checks warmup against them
     epochs = bool(cfg.TRAINER.get("ENABLE_EPOCH_METHOD", False))
-    _check_solver(cfg.SOLVER.GENERATOR, 2**31 if epochs else int(cfg.SOLVER.MAX_ITER), "solver.generator")
+    max_iter = 2**31 if epochs else int(cfg.SOLVER.MAX_ITER)
+    _check_solver(cfg.SOLVER.GENERATOR, max_iter, "solver.generator")
+    if issubclass(model_cls, BaseGanModel):
+        names = list(discriminator_nodes(cfg.TRAINER.MODEL.DISCRIMINATOR))
+        for section, where in discriminator_solver_nodes(cfg.SOLVER.DISCRIMINATOR, names).values():
+            _check_solver(section, max_iter, where)
+    build_ema(torch.nn.Linear(1, 1), cfg.TRAINER.MODEL.EMA)
     if _is_key_compose_form(cfg.TRAINER.MODEL.LOSS):
         LossKeyCompose(cfg.TRAINER.MODEL.LOSS, "trainer.model.loss")
 
@@ -97,10 +114,22 @@ def _check_dataset(node, where: str) -> None:
         build_transforms(pipeline, f"{where}.transformer")  # small objects, no data read
 
 
+def _check_hooks(cfg) -> None:
+    """Build ``trainer.hooks`` (and model_best's hook when ``solver.best_metric`` is set:
+    its state_key is taken) and compare their checkpoint keys."""
+    hooks = build_hooks(cfg.TRAINER.HOOKS)
+    if cfg.SOLVER.BEST_METRIC:
+        hooks.append(BestCheckpoint(cfg.SOLVER.BEST_METRIC, cfg.SOLVER.BEST_MODE))
+    check_state_keys(hooks, reserved=OWN_KEYS)
+
+
 def _check_solver(section, max_iter: int, where: str) -> None:
-    dummy = [torch.nn.Parameter(torch.zeros(1))]
-    optimizer = build_optimizer(dummy, section.OPTIMIZER, f"{where}.optimizer")
+    """What ``Solver`` builds, on a dummy parameter; the param-group keys are left out
+    (their rules must match the real network's parameter names)."""
+    node = {k: v for k, v in section.OPTIMIZER.items() if str(k).lower() not in GROUP_KEYS}
+    optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(1))], node, f"{where}.optimizer")
     build_lr_scheduler(optimizer, section.LR_SCHEDULER, max_iter, f"{where}.lr_scheduler")
+    GradientClipper.from_optimizer_node(section.OPTIMIZER, f"{where}.optimizer")
 
 
 def _is_key_compose_form(tree) -> bool:

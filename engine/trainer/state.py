@@ -18,7 +18,7 @@ from ..checkpoint.io import iter_tensors
 from ..checkpoint.weights import check_resume_fits
 from ..data.sampler import epoch_at
 from ..utils import comm
-from ..utils.errors import EngineError
+from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
 from ..utils.rng import capture_rng_state, restore_rng_state
 from .resume_check import check_data_position, data_position, report_config_changes
@@ -40,6 +40,14 @@ class StopRequest:
 
 
 def run_dir_of(cfg) -> str:
+    """``output_dir/output_log_name``; a name that is no folder of its own (empty, '.',
+    '..') is refused: the run would write into output_dir itself, beside other runs."""
+    name = str(cfg.OUTPUT_LOG_NAME if cfg.OUTPUT_LOG_NAME is not None else "").strip()
+    if name in ("", ".", ".."):
+        what = "is empty" if not name else f"is {name!r}"
+        raise ConfigError(f"output_log_name {what}: a run is written to output_dir/output_log_name, so this one "
+                          f"would write into {os.path.normpath(os.path.join(str(cfg.OUTPUT_DIR), name))!r} "
+                          f"itself; name the run, e.g. output_log_name my_run")
     return os.path.join(cfg.OUTPUT_DIR, cfg.OUTPUT_LOG_NAME)
 
 

@@ -34,12 +34,12 @@ from .ddp_agreement import BucketAgreement
 from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, MetricsLogger, NonFiniteSkips,
                     PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, TensorboardWriter, WriterHook,
                     build_hooks)
-from .hooks.base import STAGES, close_quietly, overrides, writer_io
+from .hooks.base import STAGES, check_state_keys, close_quietly, overrides, writer_io
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
 from .session import (eval_record, note_extending, record_eval_only, set_aside_earlier_outputs,
                       stop_before_training)
-from .state import StopRequest, TrainerState, accepts_keyword, run_dir_of
+from .state import OWN_KEYS, StopRequest, TrainerState, accepts_keyword, run_dir_of
 
 __all__ = ["BaseTrainer", "StopRequest", "run_dir_of"]
 
@@ -132,10 +132,7 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             hook.trainer = weakref.proxy(self)
             if hook.state_key in self.resume_state:
                 hook.load_state_dict(self.resume_state[hook.state_key])
-        keys = [h.state_key for h in self.hooks + list(hooks) if overrides(h, "state_dict")]
-        if len(set(keys)) < len(keys):
-            raise ConfigError(f"two hooks keep their checkpoint state under one state_key "
-                              f"{sorted({k for k in keys if keys.count(k) > 1})}: give one another state_key")
+        check_state_keys(self.hooks + list(hooks), reserved=OWN_KEYS)
         self.hooks = sorted(self.hooks + list(hooks), key=lambda h: h.priority)
         self._staged = {stage: [h for h in self.hooks if overrides(h, stage)] for stage in STAGES}
 

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ...utils.errors import ConfigError
 from ...utils.registry import Registry, build_from_cfg
 
-__all__ = ["HookBase", "WriterHook", "Priority", "BUILD_HOOK_REGISTRY", "build_hooks"]
+__all__ = ["HookBase", "WriterHook", "Priority", "BUILD_HOOK_REGISTRY", "build_hooks", "check_state_keys"]
 
 BUILD_HOOK_REGISTRY = Registry("BUILD_HOOK")
 BUILD_HOOK_REGISTRY.__doc__ = "Hooks named in trainer.hooks = [dict(name=..., **kwargs)]."
@@ -130,6 +130,21 @@ def overrides(hook: HookBase, stage: str) -> bool:
     return getattr(type(hook), stage) is not getattr(HookBase, stage, None)
 
 
+def check_state_keys(hooks: Sequence[HookBase], reserved: Sequence[str] = ()) -> None:
+    """Every hook with a state keeps it under its own ``state_key`` in checkpoints, and
+    none under a key the trainer keeps its own state under (``reserved``)."""
+    keys = [h.state_key for h in hooks if overrides(h, "state_dict")]
+    doubles = sorted({k for k in keys if keys.count(k) > 1})
+    if doubles:
+        raise ConfigError(f"two hooks keep their checkpoint state under one state_key {doubles}: "
+                          f"give one another state_key")
+    taken = sorted(set(keys) & set(reserved))
+    if taken:
+        raise ConfigError(f"a hook keeps its checkpoint state under the state_key {taken[0]!r}, which the "
+                          f"trainer keeps its own state under (reserved: {sorted(reserved)}): give it "
+                          f"another state_key")
+
+
 def build_hooks(nodes: Optional[Sequence], where: str = "trainer.hooks") -> List[HookBase]:
     """The hooks of ``trainer.hooks``: a list of ``dict(name=..., **kwargs)``."""
     if not nodes:
@@ -138,7 +153,12 @@ def build_hooks(nodes: Optional[Sequence], where: str = "trainer.hooks") -> List
         raise ConfigError(f"{where}: expected a list of dict(name=..., **kwargs), got {nodes!r}")
     hooks = []
     for i, node in enumerate(nodes):
-        hook = build_from_cfg(BUILD_HOOK_REGISTRY, node, f"{where}[{i}]")
+        try:
+            hook = build_from_cfg(BUILD_HOOK_REGISTRY, node, f"{where}[{i}]")
+        except ConfigError as e:  # the hook's own check (EarlyStopping's mode...): say which entry
+            if str(e).startswith(f"{where}[{i}]"):
+                raise
+            raise ConfigError(f"{where}[{i}]: {e}") from None
         if not isinstance(hook, HookBase):
             raise ConfigError(f"{where}[{i}]: {type(hook).__name__} is not a HookBase subclass")
         hooks.append(hook)

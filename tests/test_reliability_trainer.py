@@ -1,0 +1,113 @@
+"""Issue 25 (reliability, round 3), the trainer and the launcher: settings refused before
+anything is written, hook states that always load back, stopped runs that can be
+extended, the resume fallback, signals during an evaluation, a full disk under log.txt.
+
+The runs are the tiny line project of hook_project.py (well under a second each) or a
+few digits steps, in this process."""
+import errno
+import os
+import signal
+
+import pytest
+import torch
+
+import codes  # noqa: F401  (registers the digits example)
+import hook_project  # noqa: F401  (registers the line project and its hooks)
+from engine.schedule.scheduler import BaseScheduler
+from engine.trainer.hooks import BUILD_HOOK_REGISTRY, HookBase, Priority
+from hook_project import schedule_here, write_config
+
+from conftest import DIGITS_PY, ROOT
+
+DIGITS_GAN_PY = os.path.join(ROOT, "codes", "configs", "digits_gan.py")
+
+
+def line_argv(out, *extra, hooks=()):
+    return ["--config-file", write_config(out), "output_dir", str(out), "trainer.hooks", repr(list(hooks)),
+            *extra]
+
+
+def one_error_line(capsys, code):
+    assert code == 2, f"exit status {code}"
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err and "Logging error" not in err, err
+    return lines[0]
+
+
+def checkpoint(out, name="model_final.pth"):
+    return torch.load(os.path.join(out, "line", "checkpoints", name), weights_only=True)
+
+
+# --------------------------------------------------------------------------- item 16
+def hooks(*nodes):
+    return ["trainer.hooks", repr(list(nodes))]
+
+
+@pytest.mark.parametrize("config, overrides, message", [
+    (DIGITS_PY, ["trainer.model.ema.decay_rate", "1.5"], "trainer.model.ema.decay_rate must be in (0, 1), got 1.5"),
+    (DIGITS_PY, ["trainer.model.ema.decay_rate", "0"], "trainer.model.ema.decay_rate must be in (0, 1)"),
+    (DIGITS_PY, ["trainer.model.ema.decay_rate", "1"], "trainer.model.ema.decay_rate must be in (0, 1)"),
+    (DIGITS_PY, ["trainer.model.ema.tau", "-1"], "trainer.model.ema.tau must be a number > 0"),
+    (DIGITS_PY, ["solver.generator.optimizer.clip_gradients.clip_value", "-1"],
+     "solver.generator.optimizer.clip_gradients.clip_value must be > 0"),
+    (DIGITS_PY, hooks(dict(name="EarlyStopping", monitor="accuracy", mode="maximum")),
+     "trainer.hooks[0]: EarlyStopping: mode must be 'max' or 'min', got 'maximum'"),
+    (DIGITS_PY, hooks(dict(name="EarlyStopping", monitor="accuracy", patience=-1)),
+     "trainer.hooks[0]: EarlyStopping: patience must be >= 1"),
+    (DIGITS_PY, hooks(dict(name="ModelCheckpoint", monitor="accuracy", save_top_k=-5)),
+     "trainer.hooks[0]: ModelCheckpoint: save_top_k must be -1 (all), 0 or more, got -5"),
+    (DIGITS_PY, hooks(dict(name="NotAHook")), "trainer.hooks[0]: NotAHook is not a HookBase"),
+    (DIGITS_PY, hooks(dict(name="EarlyStopping", monitor="accuracy"),
+                      dict(name="EarlyStopping", monitor="top3")),
+     "two hooks keep their checkpoint state under one state_key ['EarlyStopping']"),
+    (DIGITS_PY, ["solver.best_metric", "accuracy", *hooks(dict(name="BestKeyHook"))],
+     "two hooks keep their checkpoint state under one state_key ['best']"),
+    (DIGITS_PY, hooks(dict(name="NonfiniteKeyHook")),
+     "a hook keeps its checkpoint state under the state_key 'nonfinite', which the trainer keeps"),
+    (DIGITS_GAN_PY, ["solver.discriminator.lr_scheduler.params.warmup_iter", "500"],
+     "warmup_iter=500 is longer than max_iter=3"),
+    (DIGITS_PY, ["output_log_name", "''"], "output_log_name is empty"),
+], ids=["ema-decay-1.5", "ema-decay-0", "ema-decay-1", "ema-tau", "clip-value", "early-stopping-mode",
+        "early-stopping-patience", "save-top-k", "not-a-hook", "same-state-key", "best-state-key",
+        "reserved-state-key", "discriminator-warmup", "empty-output-log-name"])
+def test_settings_the_workers_would_refuse_are_refused_before_anything_is_written(tmp_path, capsys, config,
+                                                                                  overrides, message):
+    """doc/config.md: checked "before anything is written": no log.txt, no run.lock, no
+    run directory at all (the launcher checks them, before any worker is spawned)."""
+    code = schedule_here(["--config-file", config, "output_dir", str(tmp_path / "out"), "solver.max_iter", "3",
+                          "dataloader.num_workers", "0", "solver.generator.lr_scheduler.params.warmup_iter", "1",
+                          *overrides])
+    line = one_error_line(capsys, code)
+    assert message in line, line
+    assert not (tmp_path / "out").exists(), os.listdir(tmp_path / "out")
+
+
+def test_param_group_keys_pass_the_launch_check_and_train(tmp_path):
+    """The launch check builds the optimizer on a dummy parameter: the param-group keys
+    (rules on the real network's names) are the worker's to check, not a reason to refuse."""
+    trainer = schedule_here(line_argv(tmp_path, "solver.max_iter", "2", "solver.eval_period", "0",
+                                      "solver.generator.optimizer.weight_decay_bias", "0.0",
+                                      "solver.generator.optimizer.param_groups", repr([{"pattern": "fc\\..*"}])))
+    assert not isinstance(trainer, int), f"exit status {trainer}"
+    assert len(trainer.model.g_solver.optimizer.param_groups) == 2  # weights, biases without decay
+
+
+@BUILD_HOOK_REGISTRY.register()
+class BestKeyHook(HookBase):
+    """Keeps its state where BestCheckpoint (solver.best_metric) keeps its own."""
+
+    state_key = "best"
+
+    def state_dict(self):
+        return {"n": 1}
+
+
+@BUILD_HOOK_REGISTRY.register()
+class NonfiniteKeyHook(HookBase):
+    """Keeps its state where the trainer keeps its skipped-step count."""
+
+    state_key = "nonfinite"
+
+    def state_dict(self):
+        return {"n": 1}
