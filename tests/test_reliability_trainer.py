@@ -8,6 +8,7 @@ import errno
 import os
 import signal
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,3 +112,65 @@ class NonfiniteKeyHook(HookBase):
 
     def state_dict(self):
         return {"n": 1}
+
+
+# --------------------------------------------------------------------------- item 6
+@BUILD_HOOK_REGISTRY.register()
+class NumpyStateHook(HookBase):
+    """Keeps its numbers as NumPy values, as hooks computing metrics with NumPy do."""
+
+    def __init__(self):
+        self.best = np.float64(np.inf)
+        self.count = np.int64(0)
+        self.history = np.zeros(3)
+        self.flag = np.bool_(False)
+        self.loaded = None
+
+    def after_step(self):
+        mse = np.float64(self.trainer.step_result.floats()["mse"])
+        self.best, self.count, self.flag = min(self.best, mse), self.count + 1, np.bool_(True)
+        self.history = np.roll(self.history, 1)
+        self.history[0] = mse
+
+    def state_dict(self):
+        return {"best": self.best, "count": self.count, "history": self.history, "flag": self.flag,
+                "nested": [{"np": np.float32(0.5)}]}
+
+    def load_state_dict(self, state):
+        self.loaded = state
+        self.best, self.count, self.flag = state["best"], state["count"], state["flag"]
+        self.history = np.asarray(state["history"])
+
+
+@BUILD_HOOK_REGISTRY.register()
+class UnloadableStateHook(HookBase):
+    """Keeps a value no checkpoint reader can load (a slice)."""
+
+    def state_dict(self):
+        return {"window": slice(0, 4)}
+
+
+def test_a_hook_with_numpy_state_resumes(tmp_path):
+    straight = schedule_here(line_argv(tmp_path / "straight", "solver.max_iter", "8",
+                                       hooks=[dict(name="NumpyStateHook")]))
+    assert not isinstance(straight, int), f"exit status {straight}"
+    out = tmp_path / "stopped"
+    assert not isinstance(schedule_here(line_argv(out, "solver.max_iter", "4", hooks=[dict(name="NumpyStateHook")])),
+                          int)
+    resumed = schedule_here(line_argv(out, "--resume", "solver.max_iter", "8", hooks=[dict(name="NumpyStateHook")]))
+    assert not isinstance(resumed, int), f"exit status {resumed}"
+    assert resumed.start_iter == 4
+    loaded = next(h for h in resumed.hooks if isinstance(h, NumpyStateHook)).loaded
+    assert loaded["count"] == 4 and type(loaded["count"]) is int and type(loaded["best"]) is float
+    assert type(loaded["flag"]) is bool and torch.is_tensor(loaded["history"]) and loaded["nested"] == [{"np": 0.5}]
+    a, b = checkpoint(tmp_path / "straight")["trainer"], checkpoint(out)["trainer"]
+    assert a["NumpyStateHook"]["best"] == b["NumpyStateHook"]["best"] and b["NumpyStateHook"]["count"] == 8
+    assert torch.equal(a["NumpyStateHook"]["history"], b["NumpyStateHook"]["history"])
+
+
+def test_a_hook_state_that_would_not_load_is_refused_at_the_first_save(tmp_path, capsys):
+    code = schedule_here(line_argv(tmp_path, "solver.max_iter", "8", hooks=[dict(name="UnloadableStateHook")]))
+    line = one_error_line(capsys, code)
+    assert "hook UnloadableStateHook's state_dict() (state_key 'UnloadableStateHook') holds a builtins.slice " \
+           "at ['window']" in line and "weights_only=True" in line, line
+    assert not (tmp_path / "line" / "checkpoints" / "model_0000004.pth").exists()

@@ -3,7 +3,8 @@
 A checkpoint is a ``torch.save``d dict: ``model`` (the bundle's state), ``iteration``
 (completed steps), ``epoch`` (of the next step), ``data`` (what the sample-stream
 position is derived from, resume_check.py), ``trainer`` (the non-finite skip count and
-every hook's ``state_dict`` under its ``state_key``; ``stopped`` when a hook ended the
+every hook's ``state_dict`` under its ``state_key``, NumPy values as Python numbers and
+tensors: checkpoint/plain.py; ``stopped`` when a hook ended the
 run early), ``rng``, ``config`` and ``engine_version``. See doc/resume.md.
 """
 import inspect
@@ -15,6 +16,7 @@ from typing import Optional
 from .. import __version__
 from ..config.loader import dump_cfg
 from ..checkpoint.io import iter_tensors
+from ..checkpoint.plain import loadable
 from ..checkpoint.weights import check_resume_fits
 from ..data.sampler import epoch_at
 from ..utils import comm
@@ -116,8 +118,9 @@ class TrainerState:
         """Everything a resume needs. ``iteration`` = completed steps; ``epoch`` = the epoch
         of the next step; ``data`` = what the sample-stream position is derived from."""
         trainer = {"nonfinite": self.nonfinite_guard.state_dict()}
-        for hook in self.hooks:
-            state = hook.state_dict()
+        for hook in self.hooks:  # the project's values: NumPy converted, anything unloadable refused
+            state = loadable(hook.state_dict(), f"hook {type(hook).__name__}'s state_dict() (state_key "
+                                                f"{hook.state_key!r})")
             if state:
                 trainer[hook.state_key] = state
         if self.stop_request is not None and not self.stop_request.signum:
