@@ -6,7 +6,14 @@ Read this file as the reference of the config; ``doc/config.md`` explains each s
 """
 from .node import CfgNode as CN
 
-__all__ = ["get_default_cfg", "get_defaults"]
+__all__ = ["get_default_cfg", "get_defaults", "SWITCHES_WITH_OPTIONS"]
+
+#: Keys that take False, True or a dict of options (each option's accepted types): a
+#: value replaces the previous one whole, whatever its form (loader.merge_checked).
+SWITCHES_WITH_OPTIONS = {
+    "TRAINER.COMPILE": {"BACKEND": (str,), "MODE": (str, type(None)), "FULLGRAPH": (bool,),
+                        "DYNAMIC": (bool, type(None)), "OPTIONS": (dict,)},
+}
 
 
 def _free(**defaults):
@@ -26,6 +33,12 @@ def get_default_cfg() -> CN:
     _C.DATALOADER.PIN_MEMORY = True     # only used on CUDA
     _C.DATALOADER.PREFETCH_FACTOR = 2
     _C.DATALOADER.SHUFFLE = True        # training order; evaluation is always in order
+    # normalise on the device (doc/dataset.md#device-side-normalisation): the workers leave
+    # the fields KEYS uint8, the device computes (x - MEAN) / STD; MEAN [] = off
+    _C.DATALOADER.DEVICE_NORMALIZE = CN()
+    _C.DATALOADER.DEVICE_NORMALIZE.MEAN = []    # per channel, in pixel units (0..255)
+    _C.DATALOADER.DEVICE_NORMALIZE.STD = []
+    _C.DATALOADER.DEVICE_NORMALIZE.KEYS = ["input_data"]
     _C.DATALOADER.TRAIN_DATA_SET = _free(NAME="")
     _C.DATALOADER.VAL_DATA_SET = _free(NAME="")
     # a third split (the seed's): --eval-only and engine-test evaluate it when it is set
@@ -61,6 +74,10 @@ def get_default_cfg() -> CN:
     _C.TRAINER.DDP.BROADCAST_BUFFERS = True        # rank 0's buffers (BN statistics) to all at each forward
     _C.TRAINER.DDP.SYNC_BN = False                 # BatchNorm -> SyncBatchNorm (CUDA only)
     _C.TRAINER.DDP.GRADIENT_AS_BUCKET_VIEW = False # gradients share DDP's buckets (less memory)
+    # speed (doc/trainer.md#speed): torch.compile the trained networks in place before any
+    # DDP wrap: False, True, or dict(backend=, mode=, fullgraph=, dynamic=, options=)
+    _C.TRAINER.COMPILE = False
+    _C.TRAINER.CHANNELS_LAST = False    # networks and 4-D input batches in channels_last
     _C.TRAINER.MODEL = CN()
     _C.TRAINER.MODEL.NAME = ""
     _C.TRAINER.MODEL.GENERATOR = _free(NAME="")

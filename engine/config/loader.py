@@ -15,7 +15,7 @@ import yaml
 from ..utils.errors import ConfigError
 from ..utils.tree import lower_keys
 from ..compat.seed.config_aliases import drop_ignored_shape_keys, mirror_loss_key, translate_aliases
-from .defaults import get_default_cfg
+from .defaults import SWITCHES_WITH_OPTIONS, get_default_cfg
 from .inherit import read_with_bases
 from .node import CfgNode, to_node_value, to_upper_tree
 from .values import check_values
@@ -60,7 +60,9 @@ def merge_checked(cfg: CfgNode, tree: Dict[str, Any], source: str, prefix: str =
             cfg[key] = _as_node(value, path, new_allowed=True)
             continue
         current = cfg[key]
-        if isinstance(current, CfgNode):
+        if path in SWITCHES_WITH_OPTIONS:
+            cfg[key] = _switch_with_options(value, path, source)
+        elif isinstance(current, CfgNode):
             if not isinstance(value, dict):
                 raise ConfigError(
                     f"{source}: {path.lower()} must be a section (a dict), got {value!r}"
@@ -68,6 +70,25 @@ def merge_checked(cfg: CfgNode, tree: Dict[str, Any], source: str, prefix: str =
             merge_checked(current, value, source, prefix=path + ".")
         else:
             cfg[key] = _checked_value(current, value, path, source, free=cfg.is_new_allowed())
+
+
+def _switch_with_options(value, path: str, source: str):
+    """False, True or a dict of the options SWITCHES_WITH_OPTIONS lists for ``path`` (a
+    dict means on); the value replaces the previous one whole (a dict is not merged)."""
+    options = SWITCHES_WITH_OPTIONS[path]
+    forms = f"False, True or dict({', '.join(f'{k.lower()}=...' for k in options)})"
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {path.lower()} takes {forms}, got {type(value).__name__} {value!r}")
+    for key, item in value.items():
+        if key not in options:
+            raise ConfigError(f"{source}: {path.lower()} has no option {key.lower()!r}; it takes {forms}")
+        if not isinstance(item, options[key]):
+            kinds = " or ".join("None" if t is type(None) else t.__name__ for t in options[key])
+            raise ConfigError(f"{source}: {path.lower()}.{key.lower()} expects {kinds}, "
+                              f"got {type(item).__name__} {item!r}")
+    return _as_node(value, path, new_allowed=True)
 
 
 def _as_node(value, path, new_allowed):

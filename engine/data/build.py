@@ -10,6 +10,7 @@ from torch.utils.data import default_collate
 
 from ..utils.registry import Registry, build_from_cfg
 from .dataset import EngineDataSet
+from .device_batches import DeviceStage
 from .loader import EngineLoader, worker_start_method
 from .sampler import InferenceBatchSampler, TrainBatchSampler
 from .seeding import SeededSamples
@@ -39,12 +40,15 @@ def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
 def _loader(dataset, batch_sampler, cfg, device, seed, collate_fn=None, *, where: str, split: str,
             persistent: bool, start_method=None):
     workers = int(cfg.DATALOADER.NUM_WORKERS)
+    stage = DeviceStage.from_cfg(cfg, device)  # device_normalize / channels_last, else None
+    collate_fn = collate_fn or getattr(dataset, "collate_fn", None) or default_collate
     return EngineLoader(
         SeededSamples(dataset, seed, f"{where} ({type(dataset).__name__})"),
         split=split, check_batches=isinstance(dataset, EngineDataSet),
+        device_stage=stage,
         batch_sampler=batch_sampler,
         num_workers=workers,
-        collate_fn=collate_fn or getattr(dataset, "collate_fn", None) or default_collate,
+        collate_fn=stage.collate(collate_fn) if stage is not None else collate_fn,
         pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and device.type == "cuda",
         prefetch_factor=int(cfg.DATALOADER.PREFETCH_FACTOR) if workers > 0 else None,
         persistent_workers=persistent and workers > 0,

@@ -27,6 +27,7 @@ from typing import Optional
 from torch.utils.data import DataLoader
 from torch.utils.data._utils import signal_handling
 
+from .device_batches import DevicePrefetcher
 from .failures import DataLoadingError, check_batch_type, sample_name, short_message
 
 __all__ = ["EngineLoader", "STOP_GRACE_S", "worker_start_method"]
@@ -76,15 +77,16 @@ def _stop_workers(workers, done_event, index_queues) -> None:
 
 class EngineLoader(DataLoader):
     """A DataLoader over ``SeededSamples``; ``split`` ('training'/'validation') names
-    batches in messages; ``check_batches`` requires dict batches."""
+    batches in messages; ``check_batches`` requires dict batches; ``device_stage``
+    (device_batches.py) moves each batch to the device one step ahead."""
 
-    def __init__(self, samples, *, split: str, check_batches: bool, **kwargs):
+    def __init__(self, samples, *, split: str, check_batches: bool, device_stage=None, **kwargs):
         workers = int(kwargs.get("num_workers", 0))
         if workers > 0:
             context = multiprocessing.get_context(kwargs.get("multiprocessing_context"))
             samples.loading = context.RawArray("q", [-1] * workers)
         super().__init__(samples, **kwargs)
-        self.split, self.check_batches = split, check_batches
+        self.split, self.check_batches, self.device_stage = split, check_batches, device_stage
 
     def _get_iterator(self):
         iterator = super()._get_iterator()
@@ -102,7 +104,8 @@ class EngineLoader(DataLoader):
         return iterator
 
     def __iter__(self):
-        return _Batches(self, super().__iter__())
+        batches = _Batches(self, super().__iter__())
+        return batches if self.device_stage is None else DevicePrefetcher(batches, self.device_stage)
 
     # ------------------------------------------------------------ errors
     def explain(self, error: Exception, iterator) -> Optional[DataLoadingError]:

@@ -35,6 +35,7 @@ from ..utils.errors import EngineError
 from ..utils.events import EventStore
 from .build import build_network
 from .ema import build_ema
+from .speed import eager
 from .step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepResult, decide, split_terms
 
 __all__ = ["BaseModel"]
@@ -332,9 +333,10 @@ class BaseModel(SeedModelAPI):
         copy when EMA is enabled, else the trained one (never a DDP wrapper, so ranks may
         evaluate different numbers of batches); always in eval mode, no grad. With AMP on
         and ``solver.amp.eval`` (the default) it runs under the training autocast too;
-        ``autocast=False`` (export) keeps full precision."""
+        ``autocast=False`` (export) keeps full precision. Networks compiled by
+        ``trainer.compile`` run eagerly here (speed.py ``eager``)."""
         was_training = [net.training for net in self.networks]
-        with self.unwrapped_networks():
+        with self.unwrapped_networks(), eager(self.networks):
             trained = self.g_model
             if self.g_ema is not None:
                 self.g_model = self.g_ema.module

@@ -13,6 +13,10 @@ evaluation keep the unwrapped network (a checkpoint is the same in every mode).
   ``--num-gpus N``): ``DataParallel`` over GPUs 0..N-1.
 * Otherwise nothing is wrapped.
 
+Before any wrap, ``trainer.compile`` and ``trainer.channels_last`` are applied to the
+networks in place (speed.py), so DDP wraps the compiled network and checkpoints keep
+their keys.
+
 A network without trainable parameters (a frozen feature extractor, a fixed loss
 network) is never wrapped: there is nothing to synchronise and DDP refuses it.
 
@@ -28,6 +32,7 @@ import logging
 from torch import nn
 
 from ..utils import comm
+from .speed import prepare_networks
 
 __all__ = ["wrap_for_parallel", "ddp_options", "DistributedDataParallel", "DataParallel"]
 
@@ -94,7 +99,9 @@ class DataParallel(nn.DataParallel):
 
 
 def wrap_for_parallel(model, cfg):
-    """Wrap ``model``'s registered networks for this process's mode; returns ``model``."""
+    """Wrap ``model``'s registered networks for this process's mode, after compiling them
+    / making them channels_last as the config asks (speed.py); returns ``model``."""
+    prepare_networks(model, cfg)
     mode = str(cfg.TRAINER.PARALLEL).strip().lower()
     device = model.device
     if mode == "ddp" and comm.get_world_size() > 1:

@@ -1,0 +1,114 @@
+"""``trainer.compile`` and ``trainer.channels_last``: the trained networks made fast, in place.
+
+:func:`prepare_networks` runs once, from :func:`~engine.model.parallel.wrap_for_parallel`,
+before any DDP/DataParallel wrap, on every network the bundle registered
+(:meth:`BaseModel.register_network`):
+
+* ``trainer.channels_last``: ``network.to(memory_format=torch.channels_last)``; the 4-D
+  input batches follow where the batch moves to the device (engine/data/device_batches.py).
+  The same parameter objects are kept, so the optimizer built before still holds them.
+* ``trainer.compile``: ``nn.Module.compile(**options)``, which compiles the module's call
+  in place. ``torch.compile(network)`` would return a wrapper whose ``state_dict`` keys
+  start with ``_orig_mod.``, which breaks every loader of the checkpoint (Lightning
+  #17415, #20233); in place, checkpoints, exported weights and resume see the very module
+  they saw before. Compiling before the DDP wrap keeps DDP's reducer outside the graph
+  (compiling after it broke the reducer: Lightning #20242).
+* on CUDA, ``cudnn.benchmark = True`` unless ``--deterministic`` turned deterministic
+  algorithms on (engine/schedule/determinism.py): convolutions autotune once per shape.
+
+Evaluation and export run the networks eagerly (:func:`eager`, entered by
+``BaseModel.inference_weights``): evaluation switches to eval mode, no grad and another
+batch size, each a recompilation (tens of seconds on a CPU) for a pass that runs a few
+times per run. The EMA copy is made when the bundle is built, before this, so it is
+never compiled; it averages the same parameter objects.
+
+Inductor (the default backend) builds C++ for CPU code; the compiler torch would call
+(``torch._inductor.config.cpp.cxx``, ``$CXX``, else ``g++``) is looked up before
+anything trains, so a machine without one fails in one line instead of at the first step.
+"""
+import contextlib
+import logging
+import shutil
+import weakref
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..utils.errors import ConfigError
+
+__all__ = ["compile_options", "check_compiler", "prepare_networks", "eager"]
+
+logger = logging.getLogger(__name__)
+
+#: Networks compiled by :func:`prepare_networks`; only those run eagerly in :func:`eager`
+#: (a network the project compiled itself keeps its compiled calls).
+_COMPILED: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+
+
+def compile_options(value) -> Optional[dict]:
+    """``trainer.compile`` as ``nn.Module.compile`` keyword arguments, None when off.
+    The forms were checked when the config was loaded (config/loader.py); inductor's
+    option names are lower-case (the config stores keys upper-case)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    options = {str(k).lower(): v for k, v in dict(value).items()}
+    if "options" in options:
+        options["options"] = {str(k).lower(): v for k, v in dict(options["options"]).items()}
+    return options
+
+
+def _cxx_candidates():
+    """The C++ compilers inductor tries, in its order (None: a conda install it only does
+    when TORCH_INDUCTOR_INSTALL_GXX is set)."""
+    from torch._inductor import config
+
+    cxx = config.cpp.cxx
+    return [c for c in (cxx if isinstance(cxx, (list, tuple)) else (cxx,)) if c]
+
+
+def check_compiler(options: Optional[dict], where: str = "trainer.compile") -> None:
+    """ConfigError (one line) when inductor would need a C++ compiler that is not there."""
+    if options is None or options.get("backend", "inductor") != "inductor":
+        return
+    candidates = _cxx_candidates()
+    if not any(shutil.which(c.split()[0]) for c in candidates):
+        raise ConfigError(
+            f"{where}: torch.compile's inductor backend builds C++ with {' or '.join(map(repr, candidates))} "
+            f"(torch._inductor.config.cpp.cxx, $CXX), not found on PATH: install one (apt-get install g++), "
+            f"point $CXX at one, or set {where} False")
+
+
+def prepare_networks(model, cfg) -> None:
+    """channels_last, then compile, each registered network of ``model`` as the config
+    asks (module docstring); cudnn autotuning on CUDA. Called before any wrap."""
+    options = compile_options(cfg.TRAINER.get("COMPILE", False))
+    channels_last = bool(cfg.TRAINER.get("CHANNELS_LAST", False))
+    if model.device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
+        torch.backends.cudnn.benchmark = True
+    if options is None and not channels_last:
+        return
+    check_compiler(options)
+    for name, network in model.named_networks().items():
+        if channels_last:
+            network.to(memory_format=torch.channels_last)
+        if options is not None:
+            try:
+                network.compile(**options)
+            except Exception as error:  # an unknown backend or mode is refused here, by torch
+                raise ConfigError(f"trainer.compile {options}: torch.compile refused it for {name}: "
+                                  f"{str(error).splitlines()[0]}") from error
+            _COMPILED.add(network)
+    logger.info("networks %s: %s", ", ".join(model.named_networks()),
+                ", ".join(([f"compiled in place ({options or 'inductor, default mode'})"] if options is not None
+                           else []) + (["channels_last"] if channels_last else [])))
+
+
+def eager(networks):
+    """A context in which the networks :func:`prepare_networks` compiled run eagerly
+    (``torch.compiler.set_stance('force_eager')``); nothing when none of ``networks`` is."""
+    if any(net in _COMPILED for net in networks):
+        return torch.compiler.set_stance("force_eager")
+    return contextlib.nullcontext()

@@ -1,0 +1,115 @@
+"""trainer.compile: the networks compiled in place (inductor builds C++ on this CPU) train
+the same curve as eager, save checkpoints without ``_orig_mod.`` keys that load into an
+uncompiled network and export to ONNX, and resume exactly. A tiny network keeps the
+compilation (the slow part on 2 cores) to seconds."""
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from torch import nn
+
+from engine.config.loader import load_cfg
+from engine.model.build import BUILD_NETWORK_REGISTRY
+from engine.model.speed import check_compiler, compile_options
+from engine.tools import export as export_tool
+from engine.utils.errors import ConfigError
+
+from fault_tolerance_helpers import DIGITS_PY, load, run_here, tensor_differences
+
+STEPS = 20
+
+
+@BUILD_NETWORK_REGISTRY.register()
+class TinyCompiledNet(nn.Module):
+    """16x16 grey digits -> 10 logits: a convolution and a linear layer (the digits
+    config's Normalize leaves pixel units: scaled here to keep the loss near 2)."""
+
+    def __init__(self, num_classes: int = 10, **unused):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.head = nn.Linear(4 * 8 * 8, num_classes)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x / 255.0)).flatten(1))
+
+
+OVERRIDES = ["dataloader.num_workers", "0", "trainer.progress_bar", "False", "trainer.log_period", "1",
+             "trainer.model.generator.name", "TinyCompiledNet", "solver.checkpoint_period", "10",
+             "solver.eval_period", "0", "solver.generator.lr_scheduler.params.warmup_iter", "5",
+             "dataloader.val_data_set.val_fraction", "0.05"]
+
+
+def train(out, *extra):
+    assert run_here(["--config-file", DIGITS_PY, "output_dir", str(out), "solver.max_iter", str(STEPS),
+                     *OVERRIDES, *extra]) == 0
+    return os.path.join(str(out), "digits")
+
+
+def losses(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [r["cls"] for r in map(json.loads, f) if r["type"] == "train"]  # the config's loss term
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """(eager run folder, compiled run folder), 20 steps each."""
+    out = tmp_path_factory.mktemp("compile")
+    return train(out / "eager"), train(out / "compiled", "trainer.compile", "True")
+
+
+def test_compiled_training_follows_the_eager_loss_curve(runs):
+    eager, compiled = (losses(run) for run in runs)
+    assert len(eager) == len(compiled) == STEPS
+    assert max(abs(a - b) for a, b in zip(eager, compiled)) < 1e-5
+
+
+def test_the_checkpoint_has_no_orig_mod_keys_and_loads_into_an_uncompiled_network(runs):
+    state = load(os.path.join(runs[1], "checkpoints", "model_final.pth"))["model"]
+    keys = [k for part in state.values() if isinstance(part, dict) for k in part]
+    assert keys and not [k for k in keys if "_orig_mod" in k]
+    TinyCompiledNet().load_state_dict(state["g_model"])  # strict: every key, the same names
+
+
+def test_the_compiled_checkpoint_exports_to_onnx_and_verifies(runs, tmp_path):
+    ckpt = os.path.join(runs[1], "checkpoints", "model_final.pth")
+    assert export_tool.main(["--config-file", DIGITS_PY, "--weights", ckpt, "--output", str(tmp_path / "m.onnx"),
+                             "--input-shape", "1", "1", "16", "16", "--verify", "--", *OVERRIDES,
+                             "trainer.compile", "True"]) == 0
+
+
+def test_a_compiled_run_resumes_exactly(runs, tmp_path):
+    straight = runs[1]
+    resumed = tmp_path / "digits"
+    shutil.copytree(os.path.join(straight, "checkpoints"), resumed / "checkpoints")
+    for name in ("model_final.pth", "model_0000020.pth"):
+        (resumed / "checkpoints" / name).unlink(missing_ok=True)
+    (resumed / "checkpoints" / "last_checkpoint").write_text("model_0000010.pth\n")
+    train(tmp_path, "--resume", "trainer.compile", "True")
+    a = load(os.path.join(straight, "checkpoints", "model_final.pth"))["model"]
+    b = load(resumed / "checkpoints" / "model_final.pth")["model"]
+    assert {"g_model", "g_solver", "g_ema"} <= set(a) and not tensor_differences(a, b)
+
+
+def test_config_takes_a_switch_or_a_dict_of_options():
+    cfg = load_cfg(DIGITS_PY, ["trainer.compile", "{'backend': 'aot_eager', 'mode': None}"])
+    assert compile_options(cfg.TRAINER.COMPILE) == {"backend": "aot_eager", "mode": None}
+    # a later value replaces the dict whole
+    assert load_cfg(DIGITS_PY, ["trainer.compile", "{'fullgraph': True}", "trainer.compile", "False"]
+                    ).TRAINER.COMPILE is False
+    for bad, message in (("{'backnd': 'eager'}", "has no option 'backnd'"), ("'yes'", "takes False, True or dict"),
+                         ("{'fullgraph': 1}", "fullgraph expects bool")):
+        with pytest.raises(ConfigError, match=message):
+            load_cfg(DIGITS_PY, ["trainer.compile", bad])
+
+
+def test_no_cpp_compiler_is_one_line_before_training(monkeypatch):
+    from torch._inductor import config
+
+    monkeypatch.setattr(config.cpp, "cxx", ("no-such-c++-compiler",))
+    with pytest.raises(ConfigError) as error:
+        check_compiler({})
+    assert "\n" not in str(error.value) and "'no-such-c++-compiler'" in str(error.value)
+    check_compiler({"backend": "aot_eager"})  # builds no C++: nothing to check
+    check_compiler(None)
