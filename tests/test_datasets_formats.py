@@ -3,6 +3,7 @@ tests write: digit PNGs per class folder, image/mask lists (COCO: test_datasets_
 Expectations are computed here, independently of the engine: masks with numpy, labels
 and counts from what was written; and train.py trains the digits network from a config
 naming ImageFolderDataset."""
+import json
 import os
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from codes.digits.dataset import load_digits_split
+from conftest import run_train
 from engine.config import get_default_cfg
 from engine.data import ImageFolderDataset, ImageMaskListDataset
 from engine.data.build import BUILD_DATASET_REGISTRY, build_dataset, build_val_loader
@@ -187,3 +189,45 @@ def test_mask_list_errors_name_the_list_and_line(tmp_path):
 def test_the_datasets_are_registered_for_configs():
     names = set(BUILD_DATASET_REGISTRY.registered_names())
     assert {"ImageFolderDataset", "CocoDataset", "ImageMaskListDataset"} <= names
+
+
+# ------------------------------------------------------------------ end to end
+CONFIG = '''
+output_dir = {out!r}
+output_log_name = "folder"
+seed = 0
+_transform = [dict(name="Resize", target_size=16), dict(name="Normalize", mean=[127.5], std=[127.5]),
+              dict(name="ToTensor")]
+dataloader = dict(
+    num_workers=0,
+    train_data_set=dict(name="ImageFolderDataset", root={train!r}, color_type="grayscale",
+                        transformer=[dict(name="Resize", target_size=16), dict(name="Pad", size=[18, 18]),
+                                     dict(name="RandomCrop", size=[16, 16])] + _transform[1:]),
+    val_data_set=dict(name="ImageFolderDataset", root={val!r}, color_type="grayscale", transformer=_transform),
+)
+trainer = dict(
+    name="BaseTrainer", device="cpu", log_period=20, progress_bar=False,
+    model=dict(name="DigitsClassifier", generator=dict(name="DigitsNet", num_classes=10, width=16),
+               loss=dict(cls=[dict(name="CrossEntropyLoss", param=dict(lambda_weight=1.0))])),
+    evaluator=dict(name="ClassificationEvaluator"),
+)
+solver = dict(
+    train_per_batch=32, test_per_batch=100, max_iter={steps}, checkpoint_period={steps}, eval_period={steps},
+    generator=dict(optimizer=dict(type="AdamW", params=dict(lr=0.01))),
+)
+'''
+
+
+def test_train_py_trains_the_digits_network_from_a_folder_of_pngs(tmp_path):
+    """The digits example's network and model, its data as PNG files in class folders and
+    a config naming ImageFolderDataset: no dataset code."""
+    write_digit_folders(str(tmp_path / "train"), "train", per_class=40)
+    write_digit_folders(str(tmp_path / "val"), "val", per_class=10)
+    config = tmp_path / "folder.py"
+    config.write_text(CONFIG.format(out=str(tmp_path / "out"), train=str(tmp_path / "train"),
+                                    val=str(tmp_path / "val"), steps=80))
+    proc = run_train(["--config-file", str(config)], cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(tmp_path / "out" / "folder" / "metrics.jsonl") as f:
+        evals = [r for r in map(json.loads, f) if r["type"] == "eval"]
+    assert evals[-1]["iter"] == 80 and evals[-1]["accuracy"] >= 0.5, evals  # 0.74 measured; chance is 0.1
