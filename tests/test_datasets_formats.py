@@ -102,8 +102,13 @@ def test_image_folder_errors_name_the_folder_or_file(tmp_path):
     with pytest.raises(EngineError, match=f"cannot read the image {broken}: not an image OpenCV can decode"):
         dataset[index]
     assert dataset.describe_sample(index) == str(broken)
-    with pytest.raises(EngineError, match=f"cannot read the image {broken}"):  # as it is: it names the file
-        list(build_val_loader(dataset, loader_cfg(), device=CPU, persistent_workers=False))
+    for workers in (0, 1):  # from a worker too: the message as the dataset wrote it, no torch preamble
+        cfg = loader_cfg()
+        cfg.DATALOADER.NUM_WORKERS = workers
+        with pytest.raises(EngineError) as info:
+            list(build_val_loader(dataset, cfg, device=CPU, persistent_workers=False))
+        assert str(info.value) == (f"ImageFolderDataset({str(tmp_path)!r}): cannot read the image {broken}: not "
+                                   f"an image OpenCV can decode (corrupt, truncated or another format)")
 
 
 # ------------------------------------------------------------------ image/mask lists

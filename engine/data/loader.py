@@ -27,6 +27,7 @@ from typing import Optional
 from torch.utils.data import DataLoader
 from torch.utils.data._utils import signal_handling
 
+from ..utils.errors import EngineError
 from .device_batches import DevicePrefetcher
 from .failures import DataLoadingError, check_batch_type, sample_name, short_message
 
@@ -108,8 +109,11 @@ class EngineLoader(DataLoader):
         return batches if self.device_stage is None else DevicePrefetcher(batches, self.device_stage)
 
     # ------------------------------------------------------------ errors
-    def explain(self, error: Exception, iterator) -> Optional[DataLoadingError]:
-        """The error to raise instead of ``error`` (None: ``error`` as it is)."""
+    def explain(self, error: Exception, iterator) -> Optional[Exception]:
+        """The error to raise instead of ``error`` (None: ``error`` as it is). A
+        DataLoadingError or an EngineError from a worker (a dataset naming its bad file)
+        loses torch's "Caught ... in DataLoader worker" preamble and traceback: the
+        message already says what and where, and the traceback stays in the cause."""
         samples = self.dataset
         dead = [(i, w) for i, w in enumerate(getattr(iterator, "_workers", ())) if not w.is_alive()]
         if dead and samples.loading is not None:
@@ -121,8 +125,11 @@ class EngineLoader(DataLoader):
                 f"{samples.where}: DataLoader worker {i} (pid {w.pid}) died ({_exit_reason(w.exitcode)}) "
                 f"{what}; SIGKILL is often the kernel's out-of-memory killer (see dmesg): lower "
                 f"dataloader.num_workers, dataloader.prefetch_factor or the batch size")
-        if isinstance(error, DataLoadingError) and str(error).startswith("Caught "):
-            return DataLoadingError(short_message(error))  # from a worker: drop torch's preamble
+        if isinstance(error, (DataLoadingError, EngineError)) and str(error).startswith("Caught "):
+            try:
+                return type(error)(short_message(error))  # from a worker: drop torch's preamble
+            except TypeError:  # an EngineError subclass with another constructor
+                return EngineError(short_message(error))
         return None
 
 
