@@ -96,6 +96,17 @@ def test_coco_a_box_cropped_away_takes_its_mask_with_it(tmp_path):
     assert {0, 1, 2} <= counts
 
 
+def test_coco_boxes_go_through_a_mosaic_and_masks_are_refused_there(tmp_path):
+    img_dir, ann, _ = write_coco(str(tmp_path))
+    mosaic = [dict(name="MosaicTransform", max_size=64, n=4, p=1.0), dict(name="ToTensor")]
+    dataset = CocoDataset(img_dir, ann, mosaic, crowd="separate")
+    dataset.sample_rng = np.random.default_rng(0)
+    sample = dataset[0]
+    assert sample["input_data"].shape == (3, 128, 128) and len(sample["bbox"]) == len(sample["labels"])
+    with pytest.raises(EngineError, match="with_masks=True cannot go through MosaicTransform"):
+        CocoDataset(img_dir, ann, mosaic, with_masks=True)
+
+
 def test_coco_batches_fit_the_detection_evaluator_and_the_digits_detector(tmp_path):
     img_dir, ann, _ = write_coco(str(tmp_path))
     node = dict(name="CocoDataset", img_dir=img_dir, ann_file=ann, transformer=TO_TENSOR)

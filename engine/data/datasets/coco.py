@@ -10,6 +10,8 @@ polygons or RLE by pycocotools. Every transform moves them together:
 - ``instance_ids`` (0..N-1) follows the boxes in ``bbox_label_fields``, so when a crop
   or an affine transform removes a box, the same mask is removed: after the pipeline
   the masks are the kept ids' channels, in box order.
+
+Masks cannot be mixed across samples (MosaicTransform): refused when the dataset is built.
 """
 import os
 import warnings
@@ -50,6 +52,18 @@ def decode_masks(segms: list, height: int, width: int, where: str, ann_ids: list
     return masks
 
 
+def _refuse_mixing(transforms) -> None:
+    """Instance masks cannot go through a transform that mixes samples (``bind_dataset``:
+    MosaicTransform): each sample's masks are one H x W x N array, and N differs between
+    the samples of a mosaic, so their canvas would have no consistent channels."""
+    for t in getattr(transforms, "transforms", None) or []:
+        if hasattr(t, "bind_dataset"):
+            raise ConfigError(f"CocoDataset: with_masks=True cannot go through {type(t).__name__}, which "
+                              f"mixes samples with different numbers of instance masks; leave it out or "
+                              f"train boxes only (with_masks=False)")
+        _refuse_mixing(t)
+
+
 @BUILD_DATASET_REGISTRY.register()
 class CocoDataset(EngineDataSet):
     """Samples ``{'input_data', 'bbox' (N x 4 float32), 'labels' (N int64), 'image_id'}``
@@ -80,6 +94,8 @@ class CocoDataset(EngineDataSet):
         self.img_dir, self.ann_file = str(img_dir), str(ann_file)
         self.with_masks, self.crowd = bool(with_masks), crowd
         self.color_type = check_color_type("CocoDataset", color_type)
+        if self.with_masks:
+            _refuse_mixing(self.pipeline)
         coco = read_coco(self.ann_file, self.with_masks, crowd)
         self.cat_ids, self.classes = coco["cat_ids"], coco["classes"]
         self.images = [r for r in coco["images"] if len(r["boxes"]) or not filter_empty]
