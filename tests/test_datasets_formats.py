@@ -156,6 +156,18 @@ def test_mask_list_ratios_repeat_or_subsample_each_list(tmp_path):
     assert len(ImageMaskListDataset(str(tmp_path), ["a.txt", "b.txt"], ratios=[0, 1])) == 6
 
 
+def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path):
+    from engine.data.seeding import SeededSamples
+
+    write_pairs(str(tmp_path), "a.txt", 2)
+    flip = [dict(name="RandomFlip", direction=["horizontal"], p=0.5), dict(name="ToTensor")]
+    seeded = SeededSamples(ImageMaskListDataset(str(tmp_path), "a.txt", flip, ratios=[4]), seed=3)
+    masks = {key: seeded[key]["target_data"] for key in [(e, i) for e in range(3) for i in range(8)]}
+    assert all(torch.equal(seeded[key]["target_data"], mask) for key, mask in masks.items())
+    flipped = {key: bool(mask[0, 0] == 255) for key, mask in masks.items()}  # 255 sits top right
+    assert set(flipped.values()) == {True, False}
+
+
 def test_mask_list_works_with_the_segmentation_evaluator(tmp_path):
     write_pairs(str(tmp_path), "val.txt", 5)
     dataset = ImageMaskListDataset(str(tmp_path), "val.txt", TO_TENSOR)
