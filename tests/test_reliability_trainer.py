@@ -174,3 +174,107 @@ def test_a_hook_state_that_would_not_load_is_refused_at_the_first_save(tmp_path,
     assert "hook UnloadableStateHook's state_dict() (state_key 'UnloadableStateHook') holds a builtins.slice " \
            "at ['window']" in line and "weights_only=True" in line, line
     assert not (tmp_path / "line" / "checkpoints" / "model_0000004.pth").exists()
+
+
+# --------------------------------------------------------------------------- item 18
+def test_a_run_stopped_by_a_hook_continues_when_resumed_with_another_max_iter(tmp_path):
+    stopper = [dict(name="RecordingHook", stop_at=6)]
+    assert not isinstance(schedule_here(line_argv(tmp_path, hooks=stopper)), int)
+    same = schedule_here(line_argv(tmp_path, "--resume", hooks=stopper))  # the same command: still stopped
+    assert same.start_iter == 6 and same.stop_request is not None
+    log = (tmp_path / "line" / "log.txt").read_text()
+    assert "training already stopped: RecordingHook asked to stop at 6" in log and "the stop is then lifted" in log
+
+    extended = schedule_here(line_argv(tmp_path, "--resume", "solver.max_iter", "10"))
+    assert not isinstance(extended, int), f"exit status {extended}"
+    assert extended.start_iter == 6 and extended.stop_request is None and extended.finished
+    assert checkpoint(tmp_path)["iteration"] == 10 and "stopped" not in checkpoint(tmp_path)["trainer"]
+    log = (tmp_path / "line" / "log.txt").read_text()
+    assert "the run was stopped at iteration 6 (RecordingHook asked to stop at 6); solver.max_iter and " \
+           "trainer.hooks changed since: the stop is lifted, training continues to iteration 10" in log
+
+
+# --------------------------------------------------------------------------- item 20
+def test_eval_only_without_resume_says_nothing_about_resume(tmp_path, capsys):
+    code = schedule_here(line_argv(tmp_path, "--eval-only"))
+    assert "--eval-only: nothing to evaluate" in one_error_line(capsys, code)
+    assert "--resume" not in (tmp_path / "line" / "log.txt").read_text()
+
+
+def test_a_misspelt_optimizer_suggests_the_name_in_another_case_first(tmp_path, capsys):
+    code = schedule_here(line_argv(tmp_path, "solver.generator.optimizer.type", "adamw"))
+    assert "Did you mean 'AdamW'" in one_error_line(capsys, code)
+
+
+RANKED = ("solver.best_metric", "val_mse", "solver.best_mode", "min", "solver.max_keep", "10")
+
+
+@pytest.fixture(scope="module")
+def ranked(tmp_path_factory):
+    """12 steps, checkpoints and evaluations every 4, the 3 best (val_mse) as model_top_*
+    and model_best.pth: every file a whole state."""
+    out = tmp_path_factory.mktemp("ranked")
+    hooks = [dict(name="ModelCheckpoint", monitor="val_mse", save_top_k=3)]
+    trainer = schedule_here(line_argv(out, *RANKED, hooks=hooks))
+    assert not isinstance(trainer, int)
+    return out, hooks
+
+
+@pytest.mark.parametrize("damaged, removed, resumed_at", [
+    (["model_final.pth", "model_0000008.pth"], ["model_top_0000012.pth"], 8),
+    (["model_final.pth"], [], 12),
+], ids=["top-k-newer-than-periodic", "top-k-at-the-last-step"])
+def test_the_resume_fallback_takes_the_newest_top_k_periodic_or_final_file(ranked, tmp_path, damaged, removed,
+                                                                           resumed_at):
+    """model_top_* files are resume points (last_checkpoint names them): a newer one
+    beats an older periodic file (8, not 4), and one at the last step writes model_final.pth
+    again, equal to the straight run's. model_best.pth (iteration 12 here) is not one: it
+    is written before ModelCheckpoint's after_eval of its step."""
+    import shutil
+
+    from fault_tolerance_helpers import tensor_differences
+
+    out, hooks = ranked
+    shutil.copytree(out / "line", tmp_path / "line")
+    folder = tmp_path / "line" / "checkpoints"
+    os.unlink(tmp_path / "line" / "run.lock")
+    for name in damaged:
+        (folder / name).write_bytes((folder / name).read_bytes()[:100])
+    for name in removed:
+        (folder / name).unlink()
+    resumed = schedule_here(line_argv(tmp_path, "--resume", *RANKED, hooks=hooks))
+    assert not isinstance(resumed, int), f"exit status {resumed}"
+    assert resumed.start_iter == resumed_at, resumed.resumed_from
+    a, b = checkpoint(out), checkpoint(tmp_path)  # model_final.pth written again, as the straight run's
+    assert [d for key in ("model", "trainer", "rng", "iteration")
+            for d in tensor_differences(a[key], b[key], key)] == []
+
+
+# --------------------------------------------------------------------------- item 20: signals
+@BUILD_HOOK_REGISTRY.register()
+class SignalDuring(HookBase):
+    """Sends this process ``signame`` during the evaluation of step ``at`` (in
+    after_eval) or after that step's periodic checkpoint (``stage='save'``)."""
+
+    def __init__(self, signame, at, stage="eval"):
+        self.signum, self.at, self.stage = getattr(signal, signame), int(at), stage
+        self.priority = Priority.EVAL + 1 if stage == "eval" else Priority.CHECKPOINT + 1
+
+    def after_eval(self, results):
+        if self.stage == "eval" and self.trainer.iter + 1 == self.at:
+            os.kill(os.getpid(), self.signum)
+
+    def after_step(self):
+        if self.stage == "save" and self.trainer.iter + 1 == self.at:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("stage, extra", [("eval", ["solver.checkpoint_period", "100"]),
+                                          ("save", ["solver.eval_period", "0"])])
+def test_a_signal_during_a_steps_evaluation_or_save_stops_after_that_step(tmp_path, stage, extra):
+    code = schedule_here(line_argv(tmp_path, *extra, hooks=[dict(name="SignalDuring", signame="SIGTERM", at=4,
+                                                                 stage=stage)]))
+    assert code == 143
+    log = (tmp_path / "line" / "log.txt").read_text()
+    assert "stopped by SIGTERM after iteration 4" in log, log[-2000:]
+    assert (tmp_path / "line" / "checkpoints" / "last_checkpoint").read_text().strip() == "model_0000004.pth"

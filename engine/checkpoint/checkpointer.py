@@ -8,7 +8,7 @@ rename, so it never points at a torn file. A temporary file left by a killed sav
 removed on the next resume (:meth:`Checkpointer.remove_stale_temporaries`).
 
 On resume a checkpoint that does not load is reported with its path and the next older
-one is tried (:meth:`Checkpointer.load_latest`; the failures are kept in
+one (periodic, top-k or final, by the iteration it holds) is tried (:meth:`Checkpointer.load_latest`; the failures are kept in
 ``load_failures``). Pruning keeps the ``max_keep`` newest periodic checkpoints and never
 deletes the one ``last_checkpoint`` names, ``model_best.pth`` or ``model_final.pth``.
 
@@ -37,8 +37,10 @@ logger = logging.getLogger(__name__)
 _PERIODIC = re.compile(r"^model_(\d{7})\.pth$")
 _TEMPORARY = re.compile(r"^\..+\.tmp$")  # atomic_write's temporary names
 _CHECKPOINT = re.compile(r"^model_[\w.-]*\.pth$")  # periodic, final, best, top-k: a run's work
+_NUMBERED = re.compile(r"^model_(?:top_)?(\d{7,})\.pth$")  # the iteration in the name: periodic, top-k
 _NAME = re.compile(r"^[\w.-]+$")  # what last_checkpoint may hold: a plain file name
 LAST = "last_checkpoint"
+FINAL = "model_final.pth"
 
 
 def periodic_name(iteration: int) -> str:
@@ -153,17 +155,23 @@ class Checkpointer:
 
     def candidates(self) -> List[str]:
         """Checkpoints to resume from, newest first: the one ``last_checkpoint`` names,
-        then the periodic and final ones by iteration."""
-        ordered: List[str] = []
+        then the periodic, top-k (``model_top_<iteration>.pth``) and final ones by the
+        iteration they hold, ``model_final.pth`` first among equals. Those are the files
+        ``last_checkpoint`` may name: each was written once the step's stateful hooks had
+        run. ``model_best.pth`` and ``model_last.pth`` are not: written in the middle of an
+        evaluation's hooks (before ModelCheckpoint's, for one), a run continued from them
+        would not be the run that wrote them; they are for deployment, not resume."""
         last = self._read_last()
-        if last:
-            ordered.append(os.path.join(self.folder, last))
-        periodic = list(reversed(self.periodic_checkpoints()))
-        final = os.path.join(self.folder, "model_final.pth")
-        for path in ([final] if os.path.isfile(final) else []) + periodic:
-            if path not in ordered:
-                ordered.append(path)
-        return ordered
+        first = [os.path.join(self.folder, last)] if last else []
+
+        def newest_first(path: str):
+            numbered = _NUMBERED.match(os.path.basename(path))
+            iteration = int(numbered.group(1)) if numbered else read_entry(path, "iteration")
+            return (iteration if isinstance(iteration, int) else -1, not numbered)
+
+        others = [p for p in self.saved_files()
+                  if p not in first and (_NUMBERED.match(os.path.basename(p)) or os.path.basename(p) == FINAL)]
+        return first + sorted(others, key=newest_first, reverse=True)
 
     def load_latest(self) -> Optional[Tuple[str, Dict[str, Any]]]:
         """The newest checkpoint that loads, as (path, payload); None if there is none.

@@ -138,7 +138,8 @@ class BaseScheduler:
             for line in run_summary(trainer, cfg, args, run_dir_of(cfg)):
                 logger.info(line)
         eval_only = args.eval_only
-        loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS))
+        loaded = trainer.resume_or_load(resume=args.resume or (eval_only and not cfg.TRAINER.WEIGHTS),
+                                        flag="--resume" if args.resume else "--eval-only")
         self.write_config(cfg, args, trainer.start_iter if loaded == "checkpoint" and not eval_only else None)
         check_same_start(trainer.start_iter, run_dir_of(cfg))
         if eval_only:

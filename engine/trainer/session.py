@@ -2,6 +2,12 @@
 
 * a stop signal received before the first step (the handlers are installed from the
   first line of ``train()``): exit 143 / 130 at once, nothing trained, nothing saved;
+* a resumed run with no step left: "training already complete", or "already stopped"
+  (a hook's request_stop) with how to train on; a run complete at a checkpoint other
+  than ``model_final.pth`` (the resume fell back to ``model_best.pth`` or a top-k file
+  because ``model_final.pth`` was missing or damaged) gets its ``model_final.pth`` again;
+* a run a hook stopped, resumed with another ``solver.max_iter`` or ``trainer.hooks``:
+  the stop is lifted (a warning says so) and training continues;
 * ``--resume solver.max_iter N`` extending a finished run: a note that
   ``model_final.pth`` will be overwritten;
 * ``--eval-only`` in a run directory: the evaluation record is appended to
@@ -22,8 +28,8 @@ from typing import Any, Dict, List
 
 from .preemption import TrainingInterrupted
 
-__all__ = ["stop_before_training", "note_extending", "eval_record", "record_eval_only",
-           "set_aside_earlier_outputs"]
+__all__ = ["stop_before_training", "nothing_to_train", "stop_lifted", "note_extending", "eval_record",
+           "record_eval_only", "set_aside_earlier_outputs"]
 
 logger = logging.getLogger("engine.trainer")
 
@@ -41,6 +47,42 @@ def stop_before_training(trainer) -> None:
                    "%d, nothing saved; exit status %d)", interrupted.signal_name, trainer.start_iter,
                    interrupted.code)
     raise interrupted
+
+
+# what decides whether a run stops: a session that changes one of them lifts a hook's stop
+STOP_SETTINGS = ("solver.max_iter", "trainer.hooks")
+
+
+def nothing_to_train(trainer) -> bool:
+    """Whether a resumed run has no step left to train (logged: complete, or stopped by a
+    hook and how to train on). Complete at a checkpoint other than model_final.pth:
+    model_final.pth is written from it (the state it would have held)."""
+    start, end, stop = trainer.start_iter, trainer.max_iter, trainer.stop_request
+    if stop is not None:
+        logger.info("training already stopped: %s (iteration %d of solver.max_iter %d); to train on, resume "
+                    "with the hook that stopped it removed from trainer.hooks, or with another solver.max_iter "
+                    "(above %d): the stop is then lifted", stop.reason, start, end, start)
+        return True
+    if start < end:
+        return False
+    logger.info("training already complete (iteration %d of solver.max_iter %d)", start, end)
+    if start == end and trainer.resumed_from and os.path.basename(trainer.resumed_from) != FINAL_NAME:
+        logger.warning("%s was missing or did not load: written again from %s (iteration %d)", FINAL_NAME,
+                       trainer.resumed_from, start)
+        trainer.finish(start)
+    return True
+
+
+def stop_lifted(trainer, reason: str, changes) -> bool:
+    """Whether the stop a hook asked for in the checkpoint's session is lifted: this
+    session changed solver.max_iter or trainer.hooks (``changes``: resume_check's
+    (key, old, new) list) and has steps left."""
+    changed = sorted({key for key, _, _ in changes if key in STOP_SETTINGS})
+    if not changed or trainer.start_iter >= trainer.max_iter:
+        return False
+    logger.warning("the run was stopped at iteration %d (%s); %s changed since: the stop is lifted, training "
+                   "continues to iteration %d", trainer.start_iter, reason, " and ".join(changed), trainer.max_iter)
+    return True
 
 
 def note_extending(trainer) -> None:

@@ -24,6 +24,7 @@ from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
 from ..utils.rng import capture_rng_state, restore_rng_state
 from .resume_check import check_data_position, data_position, report_config_changes
+from .session import stop_lifted
 
 __all__ = ["TrainerState", "StopRequest", "run_dir_of", "accepts_keyword", "first_nonfinite"]
 
@@ -56,10 +57,11 @@ def run_dir_of(cfg) -> str:
 class TrainerState:
     """BaseTrainer's checkpoint methods (they use only attributes BaseTrainer.__init__ sets)."""
 
-    def resume_or_load(self, resume: bool = True) -> str:
+    def resume_or_load(self, resume: bool = True, *, flag: str = "--resume") -> str:
         """--resume: continue from the newest complete checkpoint (fresh start if none).
         Otherwise load ``trainer.weights`` into the generator, if set. Returns what was
-        loaded: 'checkpoint', 'weights' or ''."""
+        loaded: 'checkpoint', 'weights' or ''. ``flag`` is the option that asked for the
+        checkpoint (--eval-only asks without --resume: no "starting from scratch" then)."""
         if resume:
             self.checkpointer.remove_stale_temporaries()
             found = self.checkpointer.load_latest()
@@ -79,10 +81,12 @@ class TrainerState:
                 return "checkpoint"
             if failures:
                 raise EngineError(
-                    f"--resume: none of the {len(failures)} checkpoint(s) in {self.checkpointer.folder!r} "
+                    f"{flag}: none of the {len(failures)} checkpoint(s) in {self.checkpointer.folder!r} "
                     f"loads: " + "; ".join(f"{p} ({reason})" for p, reason in failures)
-                    + "; move them away to start this run from scratch")
-            logger.info("--resume: no checkpoint in %s; starting from scratch", self.checkpointer.folder)
+                    + ("; move them away to start this run from scratch" if flag == "--resume" else
+                       "; set trainer.weights to evaluate another file"))
+            if flag == "--resume":
+                logger.info("--resume: no checkpoint in %s; starting from scratch", self.checkpointer.folder)
         if self.cfg.TRAINER.WEIGHTS:
             self.model.load_generator_weights(self.cfg.TRAINER.WEIGHTS, self.cfg.TRAINER.WEIGHTS_PREFIXES)
             return "weights"
@@ -90,19 +94,20 @@ class TrainerState:
 
     def restore_trainer_state(self, payload: dict, path: str) -> None:
         """The trainer's own part of a checkpoint: the skipped non-finite steps, every
-        hook's state (model_best.pth's best is read too: it may be newer), whether a hook
-        had stopped the run; then check that the data stream and config still match."""
+        hook's state (model_best.pth's best is read too: it may be newer); check that the
+        data stream and config still match; whether a hook had stopped the run (unless
+        this session changed solver.max_iter or trainer.hooks: session.stop_lifted)."""
         state = payload.get("trainer") or {}
         self.resumed_from = path
         self.nonfinite_guard.load_state_dict(state.get("nonfinite") or {})
         self.resume_state = {k: v for k, v in state.items() if k not in OWN_KEYS}
         for hook in self.hooks:
             hook.load_state_dict(self.resume_state.get(hook.state_key) or {})
-        if state.get("stopped"):
-            self.stop_request = StopRequest(state["stopped"])
         if self.train_set is not None:
             check_data_position(payload.get("data"), self._data_position(self.start_iter), self.start_iter)
-        report_config_changes(payload.get("config"), dump_cfg(self.cfg))
+        changes = report_config_changes(payload.get("config"), dump_cfg(self.cfg))
+        if state.get("stopped") and not stop_lifted(self, state["stopped"], changes):
+            self.stop_request = StopRequest(state["stopped"])
 
     def _data_position(self, iteration: int) -> dict:
         size = len(self.train_set) if self.train_set is not None else None

@@ -37,8 +37,8 @@ from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, Metrics
 from .hooks.base import STAGES, check_state_keys, close_quietly, overrides, writer_io
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
-from .session import (eval_record, note_extending, record_eval_only, set_aside_earlier_outputs,
-                      stop_before_training)
+from .session import (eval_record, note_extending, nothing_to_train, record_eval_only,
+                      set_aside_earlier_outputs, stop_before_training)
 from .state import OWN_KEYS, StopRequest, TrainerState, accepts_keyword, run_dir_of
 
 __all__ = ["BaseTrainer", "StopRequest", "run_dir_of"]
@@ -181,10 +181,7 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         with self.stop_signals.installed():
             if self.train_set is None:
                 raise ConfigError("dataloader.train_data_set.name is not set: name the training dataset")
-            if self.start_iter >= self.max_iter or self.stop_request is not None:
-                how = f"stopped: {self.stop_request.reason}" if self.stop_request else "complete"
-                logger.info("training already %s (iteration %d of solver.max_iter %d)", how, self.start_iter,
-                            self.max_iter)
+            if nothing_to_train(self):
                 return
             note_extending(self)
             loader, sampler = build_train_loader(

@@ -51,7 +51,7 @@ class Registry(_FvcoreRegistry):
             )
         ret = self._obj_map.get(name)
         if ret is None:
-            close = difflib.get_close_matches(name, self._obj_map.keys(), n=3)
+            close = close_names(name, self._obj_map.keys())
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise ConfigError(
                 f"'{name}' is not registered in the {self._name} registry.{hint} "
@@ -69,6 +69,17 @@ class Registry(_FvcoreRegistry):
 
     def registered_names(self):
         return sorted(self._obj_map.keys())
+
+
+def close_names(name: str, names, n: int = 3) -> List[str]:
+    """The ``n`` names nearest to ``name``, compared without case: 'adamw' finds 'AdamW'
+    first (difflib alone, case-sensitive, offers Adam, RAdam and NAdam before it)."""
+    by_lower: Dict[str, List[str]] = {}
+    for candidate in sorted(names):
+        by_lower.setdefault(candidate.lower(), []).append(candidate)
+    same = by_lower.get(name.lower(), [])
+    near = [c for key in difflib.get_close_matches(name.lower(), list(by_lower), n=n) for c in by_lower[key]]
+    return (same + [c for c in near if c not in same])[:n]
 
 
 def _is_builtin(obj: Any) -> bool:

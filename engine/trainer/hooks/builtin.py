@@ -59,17 +59,29 @@ class Preemption(HookBase):
     """SIGTERM/SIGINT (preemption.py; the trainer installs the handlers from the first
     line of ``train()``): a signal agreed by every process in a step's collective stops
     the run after that step (the trainer saves ``model_<iteration>.pth`` and exits
-    143 / 130). On the last step the run just finishes."""
+    143 / 130). On the last step the run just finishes.
+
+    The step's agreement is made before its backward; a signal that arrives later, during
+    the step's evaluation or checkpoint (seconds, where a step takes milliseconds), is
+    agreed here, after them, in one collective made only on such steps (every process
+    evaluates and saves at the same steps), so the run stops after this step, not the next."""
 
     priority = Priority.PREEMPTION
 
     def __init__(self, signals):
         self.signals = signals
+        self.evaluated = -1  # the step (completed iterations) of the latest evaluation
+
+    def after_eval(self, results) -> None:
+        self.evaluated = self.trainer.iter + 1
 
     def after_step(self) -> None:
-        signum = self.trainer.step_result.outcome.stop
-        if signum and self.trainer.iter + 1 < self.trainer.max_iter:
-            self.trainer.request_stop(f"{signal.Signals(signum).name} received", signum=signum)
+        trainer, done = self.trainer, self.trainer.iter + 1
+        signum = trainer.step_result.outcome.stop
+        if not signum and done < trainer.max_iter and done in (self.evaluated, trainer.saved_iter):
+            signum = self.signals.requested() or 0
+        if signum and done < trainer.max_iter:
+            trainer.request_stop(f"{signal.Signals(signum).name} received", signum=signum)
 
 
 class ProgressBar(HookBase):

@@ -108,6 +108,7 @@ class ModelCheckpoint(HookBase):
         keep = entries if self.save_top_k < 0 else entries[: self.save_top_k]
         if all(e[1] != done for e in keep):
             return  # not among the best: nothing saved, nothing deleted
+        self.best = keep  # before the save: the file is a resume point and holds this list
         trainer.save_checkpoint(top_k_name(done), done)  # the newest state: a resume point
         if self.verbose:
             logger.info("ModelCheckpoint: %s=%.6g at iteration %d is among the %s best", self.monitor, value,
@@ -117,7 +118,6 @@ class ModelCheckpoint(HookBase):
             path = os.path.join(trainer.checkpointer.folder, name)
             if trainer.rank == 0 and name not in protected and os.path.isfile(path):
                 os.unlink(path)
-        self.best = keep
 
     def state_dict(self) -> Dict[str, Any]:
         return {"monitor": self.monitor, "mode": self.mode, "best": [list(e) for e in self.best]}
