@@ -142,3 +142,26 @@ def test_torchrun_variables_without_master_address(tmp_path, capsys, nothing_spa
     monkeypatch.delenv("MASTER_PORT", raising=False)
     line = launch_error(tmp_path, capsys, "trainer.device", "cpu")
     assert "MASTER_ADDR" in line
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+
+
+def test_far_more_cpu_processes_than_cores_is_refused(tmp_path, capsys, nothing_spawned, two_cores):
+    """Issue 25 item 9: 64 CPU workers on 2 cores took 17 GB and trained nothing."""
+    line = launch_error(tmp_path, capsys, "--num-gpus", "64", "trainer.device", "cpu")
+    assert "--num-gpus 64 with trainer.device cpu starts 64 CPU processes" in line
+    assert "2 core(s): at most 8 (4 per core)" in line and "use --num-gpus 2 or fewer" in line
+
+
+def test_more_cpu_processes_than_cores_is_a_warning(tmp_path, capsys, two_cores, monkeypatch):
+    from engine.schedule import launch
+
+    spawned = []
+    monkeypatch.setattr(launch, "_spawn", lambda main, args, plan: spawned.append(plan.local_size))
+    BaseScheduler().schedule(["--config-file", DIGITS_PY, "output_dir", str(tmp_path), "dataloader.num_workers", "0",
+                              "--num-gpus", "3", "trainer.device", "cpu"])
+    assert spawned == [3]
+    assert "warning: --num-gpus 3 with trainer.device cpu: 3 CPU processes share 2 core(s)" in capsys.readouterr().err

@@ -17,8 +17,9 @@ The scheduler calls :func:`launch` with its per-process function. In order:
    is the machine's one worker.
 
 Every request is checked before anything starts (one ``EngineError`` each: more GPUs than
-exist, CUDA asked for but absent, a bad URL, a busy port on machine 0, ``auto`` with
-several machines, a machine rank out of range), and a worker's failure ends the others
+exist, CUDA asked for but absent, more than 4 CPU processes per core, a bad URL, a busy
+port on machine 0, ``auto`` with several machines, a machine rank out of range; more CPU
+processes than cores is a warning), and a worker's failure ends the others
 and is reported once (``engine/schedule/failures.py``).
 """
 import dataclasses
@@ -50,6 +51,8 @@ PARALLEL_MODES = ("ddp", "dp")
 # SIGTERM) again before SIGKILL. Bounds the time a failed run takes to end to ~2x this,
 # whatever a worker is stuck in (a collective, a SIGTERM handler that waits for a step).
 GRACE_PERIOD_S = 10.0
+# CPU worker processes per core beyond which --num-gpus is refused (trainer.device cpu)
+CPU_PROCESSES_PER_CORE = 4
 
 _FLAG_DEFAULTS = (("--num-gpus", 1), ("--num-machines", 1), ("--machine-rank", 0), ("--dist-url", "auto"))
 
@@ -93,11 +96,12 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
         plan = GroupPlan(backend=backend, init_method=url, world_size=world_size, local_size=1,
                          device_type=kind.type, timeout_s=float(timeout))
         return run_joined(main, args, machine_rank, 0, plan)
+    if kind.type == "cpu":
+        _check_cpu_processes(num_gpus_per_machine)
     _check_picklable(main, args)
     threads = 0
     if "OMP_NUM_THREADS" not in os.environ:  # N workers share the cores (torchrun sets 1)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = max(1, cores // num_gpus_per_machine)
+        threads = max(1, usable_cores() // num_gpus_per_machine)
     plan = GroupPlan(
         backend=backend, init_method=url, world_size=world_size, local_size=num_gpus_per_machine,
         device_type=kind.type, timeout_s=float(timeout),
@@ -174,6 +178,29 @@ def _check_gpus(kind: torch.device, per_machine: int, total: int) -> None:
             f"--num-gpus {per_machine}, but only {count} GPU(s) are visible on this machine"
             + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
         )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask; a container's CPU set)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _check_cpu_processes(count: int) -> None:
+    """CPU worker processes share this machine's cores, and each holds its own copy of the
+    model, the data and the loader: more processes than cores only add memory (64 digits
+    workers on 2 cores took 17 GB in 45 s and trained nothing). Above
+    ``CPU_PROCESSES_PER_CORE`` per core: refused; above one per core: a warning."""
+    cores = usable_cores()
+    if count > CPU_PROCESSES_PER_CORE * cores:
+        raise EngineError(
+            f"--num-gpus {count} with trainer.device cpu starts {count} CPU processes, but this machine "
+            f"gives this run {cores} core(s): at most {CPU_PROCESSES_PER_CORE * cores} "
+            f"({CPU_PROCESSES_PER_CORE} per core) are allowed, and more than {cores} only adds memory (each "
+            f"process holds a copy of the model and the data); use --num-gpus {cores} or fewer")
+    if count > cores:
+        print(f"warning: --num-gpus {count} with trainer.device cpu: {count} CPU processes share {cores} core(s); "
+              f"they compete for them (no faster than {cores} process(es)) and each holds a copy of the model "
+              f"and the data", file=sys.stderr, flush=True)
 
 
 def _check_picklable(main, args) -> None:
