@@ -159,3 +159,42 @@ def test_worker_failure_reports(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("Connection closed by peer") == 1 and "ValueError" not in err
     assert "error: worker process of rank 0 failed with the exception above" in err
+
+
+def test_a_worker_that_exits_with_a_status_of_its_own_is_named_with_it(tmp_path, capsys):
+    """Issue 25 item 17: rank 1 calls os._exit(7); rank 0 then fails on the closed
+    connection (a recorded traceback). The cause is rank 1 and its status, whichever
+    process torch.multiprocessing saw first."""
+    from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+
+    from engine.schedule.failures import record_failure, report_worker_failure
+
+    record_failure(str(tmp_path), 0, "exception", "Traceback ...\nRuntimeError: Connection reset by peer")
+    for first in (ProcessExitedException("process 1 terminated with exit code 7", 1, 12, 7),
+                  ProcessRaisedException("\n\n-- Process 0 ...", 0, 11)):
+        with pytest.raises(SystemExit) as info:
+            report_worker_failure(first, str(tmp_path), 0, {0: 1, 1: 7})
+        err = capsys.readouterr().err
+        assert info.value.code == 1 and "Connection reset" not in err, err
+        assert "error: worker process of rank 1 exited with status 7 without reporting an error" in err
+        assert "log.rank1.txt" in err
+
+
+def _hash_of_names(path):
+    """Runs in each spawned worker: the order a set of file names iterates in."""
+    from engine.utils import comm
+
+    names = [f"img_{i:03d}.png" for i in range(50)]
+    with open(f"{path}.{comm.get_rank()}", "w") as f:
+        f.write(",".join(set(names)))
+
+
+def test_spawned_workers_share_string_hashing_so_set_orders_agree(tmp_path, monkeypatch):
+    """A dataset built from a set of file names (as seed projects build them) lists them
+    in the same order on every rank, so the ranks' shards of it do not overlap."""
+    from engine.schedule.launch import launch
+
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    launch(_hash_of_names, 2, args=(str(tmp_path / "order"),), device="cpu")
+    orders = [(tmp_path / f"order.{rank}").read_text() for rank in (0, 1)]
+    assert orders[0] == orders[1]

@@ -99,6 +99,9 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
     if kind.type == "cpu":
         _check_cpu_processes(num_gpus_per_machine)
     _check_picklable(main, args)
+    # string hashing fixed for the workers: a dataset whose order comes from a set of
+    # file names (as seed projects build them) is then the same list on every rank
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     threads = 0
     if "OMP_NUM_THREADS" not in os.environ:  # N workers share the cores (torchrun sets 1)
         threads = max(1, usable_cores() // num_gpus_per_machine)
@@ -245,7 +248,8 @@ def _spawn(main, args, plan: GroupPlan) -> None:
     except (mp.ProcessRaisedException, mp.ProcessExitedException) as error:
         if signal.SIGTERM in interrupts and getattr(error, "signal_name", None) == "SIGTERM":
             raise SystemExit(EXIT_CODES[signal.SIGTERM]) from None  # stopped before training began
-        report_worker_failure(error, failure_dir, plan.rank_offset)
+        exit_codes = {plan.rank_offset + i: process.exitcode for i, process in enumerate(context.processes)}
+        report_worker_failure(error, failure_dir, plan.rank_offset, exit_codes)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
