@@ -46,3 +46,13 @@ def test_the_surface_imports_in_a_fresh_interpreter_in_any_order():
     done = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "tests", "data", "seed_surface.json"),
                            *firsts], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_seeds_data_package_hands_on_its_loader_builders():
+    """The seed's engine/data/__init__.py star-imports data_loader: projects write
+    `from engine.data import create_data_loader`."""
+    from engine.compat.seed import data_loader
+    from engine.data import create_data_loader, create_distribute_iterable_data_loader
+
+    assert create_data_loader is data_loader.create_data_loader
+    assert create_distribute_iterable_data_loader is data_loader.create_distribute_iterable_data_loader

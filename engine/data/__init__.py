@@ -21,6 +21,10 @@ def __getattr__(name):
         from .dataset import EngineDataSet
 
         return EngineDataSet
+    if name.startswith("create_") and name.endswith("data_loader"):  # the seed's star export
+        from ..compat.seed import data_loader
+
+        return getattr(data_loader, name)
     if name in _DATASETS:  # the datasets for the common formats (datasets/)
         from . import datasets
 
