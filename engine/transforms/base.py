@@ -17,6 +17,7 @@ from engine.utils.errors import ConfigError
 __all__ = [
     "BaseTransform",
     "as_rng",
+    "uniform",
     "check_prob",
     "check_range",
     "check_size",
@@ -31,6 +32,13 @@ def as_rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(rng)
+
+
+def uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """``rng.uniform(low, high)``, the same number (numpy computes ``low + (high - low) *
+    random()`` in double too) at a quarter of the cost: 0.5 against 1.6 us, which
+    counts in a point op drawing two per call (issue 23)."""
+    return low + (high - low) * rng.random()
 
 
 class BaseTransform:

@@ -43,7 +43,7 @@ from typing import Callable, List, Tuple
 
 import numpy as np
 
-from .field_roles import inferred_mask_keys
+from .field_roles import check_listed, layout
 
 __all__ = [
     "image_keys", "mask_keys", "geometric_keys", "color_keys", "bbox_keys", "pts_keys",
@@ -53,42 +53,39 @@ __all__ = [
 ]
 
 
-def _listed(results: dict, list_name: str, default_key: str) -> List[str]:
-    if list_name in results and results[list_name] is not None:
-        keys = list(results[list_name])
-    else:
-        keys = [default_key] if default_key in results else []
-    for key in keys:
-        if key not in results:
-            raise KeyError(
-                f"results['{list_name}'] lists '{key}', but the results dict has no key "
-                f"'{key}' (keys: {sorted(results)}). Set the field lists to the keys you "
-                f"fill in your dataset's __getitem__."
-            )
-    return keys
-
-
 def mask_keys(results: dict) -> List[str]:
-    keys = _listed(results, "mask_fields", "mask")
-    return keys + [k for k in inferred_mask_keys(results) if k not in keys]
+    found = layout(results)
+    check_listed(results, found.listed, "mask_fields")
+    return list(found.masks)
 
 
 def image_keys(results: dict) -> List[str]:
     """Image-like keys that are not masks."""
-    masks = set(mask_keys(results))
-    return [k for k in _listed(results, "img_fields", "img") if k not in masks]
+    found = layout(results)
+    check_listed(results, found.listed, "mask_fields", "img_fields")
+    return list(found.images)
 
 
 def geometric_keys(results: dict) -> List[Tuple[str, bool]]:
     """``(key, is_mask)`` for every array a geometric transform must move."""
-    masks = mask_keys(results)
-    images = [(k, False) for k in _listed(results, "img_fields", "img") if k not in masks]
-    return images + [(k, True) for k in masks]
+    found = layout(results)
+    check_listed(results, found.listed, "mask_fields", "img_fields")
+    return list(found.geometric)
 
 
 def color_keys(results: dict) -> List[str]:
-    masks = set(mask_keys(results))
-    return [k for k in _listed(results, "color_fields", "img") if k not in masks]
+    found = layout(results)
+    check_listed(results, found.listed, "mask_fields", "color_fields")
+    return list(found.colors)
+
+
+def _listed(results: dict, list_name: str, default_key: str) -> List[str]:
+    keys = results.get(list_name)
+    if keys is None:
+        return [default_key] if default_key in results else []
+    keys = list(keys)
+    check_listed(results, {list_name: keys}, list_name)
+    return keys
 
 
 def bbox_keys(results: dict) -> List[str]:
@@ -99,14 +96,18 @@ def pts_keys(results: dict) -> List[str]:
     return _listed(results, "pts_fields", "pts")
 
 
+def _hw(value) -> tuple:
+    return value.shape[:2] if type(value) is np.ndarray else tuple(np.shape(value)[:2])
+
+
 def image_shape(results: dict, keys=None) -> Tuple[int, int]:
     """``(h, w)`` shared by all image-like arrays; a mismatch is reported, not guessed.
     ``keys``: the :func:`geometric_keys` when the caller already has them."""
     keys = geometric_keys(results) if keys is None else keys
     if keys:
-        shape = np.shape(results[keys[0][0]])[:2]
+        shape = _hw(results[keys[0][0]])
         for k, _ in keys[1:]:
-            if np.shape(results[k])[:2] != shape:
+            if _hw(results[k]) != shape:
                 shapes = {k: tuple(np.shape(results[k])[:2]) for k, _ in keys}
                 raise ValueError(
                     f"image-like fields must share height and width to be transformed "

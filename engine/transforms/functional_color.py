@@ -83,16 +83,25 @@ def _gray_mean(img: np.ndarray) -> float:
 def linear(img: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     """``alpha * x + beta``, rounded and saturated for ``uint8``.
 
-    A linear point operation on ``uint8`` is one vectorised OpenCV pass, which measured
-    2-4x faster than ``cv2.LUT`` over the same table on one thread (benchmarks.md):
-    ``convertScaleAbs`` when no value can go negative (``beta >= 0``, so its absolute
-    value is the identity), ``addWeighted`` otherwise."""
+    A linear point operation on ``uint8`` is one vectorised OpenCV pass (``convertTo``'s
+    float arithmetic), which measured 2x faster than ``cv2.LUT`` over the same 256-entry
+    table on one thread (350 against 170 us for 480x640 RGB; benchmarks.md): OpenCV's
+    table lookup is a scalar loop. ``convertScaleAbs`` when no value can go negative
+    (its absolute value is then the identity). Otherwise ``cv2.normalize`` with
+    ``NORM_MINMAX`` is told the image's own range mapped through ``alpha, beta``, so its
+    scale and shift are ``alpha`` and ``beta`` (plus a 17 us ``minMaxLoc``): the same
+    bytes as ``addWeighted(img, alpha, img, 0, beta)``, which it replaced, 15-20 %
+    faster (it reads the image once). ``alpha < 0`` keeps ``addWeighted``."""
     if img.dtype != np.uint8:
         return _float(img, img * np.float32(alpha) + np.float32(beta))
+    alpha, beta = float(alpha), float(beta)
     if beta >= 0 and alpha >= 0:
-        out = cv2.convertScaleAbs(img, alpha=float(alpha), beta=float(beta))
+        out = cv2.convertScaleAbs(img, alpha=alpha, beta=beta)
+    elif alpha >= 0 and img.size:
+        lo, hi, _, _ = cv2.minMaxLoc(img.reshape(img.shape[0], -1))
+        out = cv2.normalize(img, None, alpha * lo + beta, alpha * hi + beta, cv2.NORM_MINMAX)
     else:
-        out = cv2.addWeighted(img, float(alpha), img, 0.0, float(beta))
+        out = cv2.addWeighted(img, alpha, img, 0.0, beta)
     return _keep_channels(out, img)
 
 

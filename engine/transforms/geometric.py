@@ -107,13 +107,14 @@ class RandomFlip(BaseTransform):
 def pad_centered(results: dict, shape, pad_val=0, mask_pad_val=0, clip_border=True) -> tuple:
     """Pad every field equally on both sides up to ``shape`` (the extra pixel of an odd
     difference goes bottom/right, as in the seed); returns ``(top, bottom, left, right)``."""
-    h, w = image_shape(results)
+    keys = geometric_keys(results)
+    h, w = image_shape(results, keys)
     dh, dw = max(0, int(shape[0]) - h), max(0, int(shape[1]) - w)
     top, left = dh // 2, dw // 2
     bottom, right = dh - top, dw - left
     if not (dh or dw):
         return 0, 0, 0, 0
-    for key, is_mask in geometric_keys(results):
+    for key, is_mask in keys:
         fill = fill_value(results, key, mask_pad_val if is_mask else pad_val)
         results[key] = S.pad_border(results[key], top, bottom, left, right, fill)
     results["img_shape"] = (h + dh, w + dw)
@@ -131,13 +132,17 @@ def _shift(arr, shift, cols):
 
 
 def resize_results(results: dict, size, flag: int, clip_border: bool = True) -> dict:
-    """Resize every field to ``size = (h, w)``; image fields use their own
-    ``results['interpolation']`` entry, else ``flag``; masks use nearest neighbour."""
+    """Resize every field to ``size = (h, w)`` (or ``size(shape)``: the size for the
+    current ``(h, w)``); image fields use their own ``results['interpolation']`` entry,
+    else ``flag``; masks use nearest neighbour."""
     flag = take_interpolation(results, flag)
-    h, w = image_shape(results)
+    keys = geometric_keys(results)
+    h, w = image_shape(results, keys)
+    if callable(size):
+        size = size((h, w))
     nh, nw = int(size[0]), int(size[1])
     sx, sy = nw / w, nh / h
-    for key, is_mask in geometric_keys(results):
+    for key, is_mask in keys:
         if is_mask:
             results[key] = S.resize_nearest(results[key], (nh, nw))
         else:
@@ -208,7 +213,7 @@ class Resize(BaseTransform):
         return self._flags[int(as_rng(rng).integers(len(self._flags)))]
 
     def _apply(self, results, size, flag, pad_to=None):
-        resize_results(results, self.output_shape(image_shape(results), size), flag,
+        resize_results(results, lambda shape: self.output_shape(shape, size), flag,
                        self.clip_border)
         if pad_to is not None:
             pad_centered(results, pad_to, self.pad_val, self.mask_pad_val, self.clip_border)

@@ -12,7 +12,7 @@ import numpy as np
 from engine.utils.errors import ConfigError
 
 from . import functional_color as C
-from .base import check_range
+from .base import check_range, uniform
 from .build import TRANSFORM_REGISTRY
 from .color_base import BasicColorTransform, limit_range, one_plus_minus, plus_minus
 
@@ -43,7 +43,7 @@ class _FactorTransform(BasicColorTransform):
 
     def sample_params(self, results, rng):
         lo, hi = getattr(self, self._limit_name)
-        return {"factor": float(rng.uniform(lo, hi))}
+        return {"factor": uniform(rng, lo, hi)}
 
     def apply(self, img, factor):
         return self._function(img, factor)
@@ -114,7 +114,7 @@ class RandomGamma(BasicColorTransform):
         self.gamma_limit = check_range(name, "gamma_limit", gamma_limit, low=1e-6)
 
     def sample_params(self, results, rng):
-        return {"gamma": float(rng.uniform(*self.gamma_limit))}
+        return {"gamma": uniform(rng, *self.gamma_limit)}
 
     def apply(self, img, gamma):
         return C.adjust_gamma(img, gamma)
@@ -141,8 +141,8 @@ class RandomBrightnessContrast(BasicColorTransform):
         self.brightness_by_max = bool(brightness_by_max)
 
     def sample_params(self, results, rng):
-        return {"alpha": 1.0 + float(rng.uniform(*self.contrast_limit)),
-                "beta": float(rng.uniform(*self.brightness_limit))}
+        return {"alpha": 1.0 + uniform(rng, *self.contrast_limit),
+                "beta": uniform(rng, *self.brightness_limit)}
 
     def apply(self, img, alpha, beta):
         return C.brightness_contrast(img, alpha, beta, self.brightness_by_max)

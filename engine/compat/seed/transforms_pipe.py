@@ -3,18 +3,39 @@
 
 It is our :class:`Compose` built by :func:`build_transforms` (same registry, same checks,
 errors naming ``TransformCompose[i]``). The seed calls it without a generator; then the
-generator is seeded from NumPy's global one, which the engine's data loader seeds from
+transforms draw from NumPy's global generator, which the engine's data loader seeds from
 (seed, epoch, sample index) before every sample. So a seed-style dataset that keeps a
 ``TransformCompose`` and calls it in ``__getitem__`` gets the same reproducible,
-worker-count invariant augmentation as an :class:`EngineDataSet` pipeline. Given to
-``EngineDataSet(transformer=...)`` it is used as the dataset's pipeline directly.
+worker-count invariant augmentation as an :class:`EngineDataSet` pipeline: the same
+global seed gives the same augmentation. Given to ``EngineDataSet(transformer=...)`` it
+is used as the dataset's pipeline directly (with the loader's generator).
+
+Why the global stream itself rather than a new generator seeded from it (as until
+issue 23): ``default_rng(np.random.randint(0, 2**32, size=4))`` builds a SeedSequence
+and a PCG64 on every call, 35-50 us, more than a horizontal flip of a 480x640 image
+(doc/benchmarks.md). A ``Generator`` over the global bit generator costs nothing to
+make (it is cached), and it is what the seed's own transforms did: draw from
+``np.random``. The stream after the call now depends on how much the pipeline drew
+(before, always 8 words), which changes no guarantee: it is a function of the seed.
 """
 import numpy as np
 
 from ...transforms.build import build_transforms
 from ...transforms.compose import Compose
 
-__all__ = ["TransformCompose"]
+__all__ = ["TransformCompose", "global_generator"]
+
+_GLOBAL = [None]  # the Generator over NumPy's global bit generator, made once
+
+
+def global_generator() -> np.random.Generator:
+    """A ``Generator`` drawing from NumPy's global stream (the one ``np.random.seed``
+    seeds); remade only if ``np.random.set_bit_generator`` replaced that stream."""
+    bit_generator = np.random.get_bit_generator()
+    gen = _GLOBAL[0]
+    if gen is None or gen.bit_generator is not bit_generator:
+        gen = _GLOBAL[0] = np.random.Generator(bit_generator)
+    return gen
 
 
 class TransformCompose(Compose):
@@ -22,6 +43,4 @@ class TransformCompose(Compose):
         super().__init__(build_transforms(transformers, where="TransformCompose"))
 
     def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
-        if rng is None:
-            rng = np.random.default_rng(np.random.randint(0, 2**32, size=4, dtype=np.uint64))
-        return super().__call__(results, rng)
+        return super().__call__(results, global_generator() if rng is None else rng)
