@@ -59,8 +59,9 @@ def _trainable(network: nn.Module) -> bool:
     return any(p.requires_grad for p in network.parameters())
 
 
-class DistributedDataParallel(nn.parallel.DistributedDataParallel):
-    """torch's DDP whose unknown attributes are the network's (module docstring)."""
+class _AnswersForTheNetwork:
+    """Unknown attributes of the wrapper are the network's (module docstring); a method
+    of the network comes through :meth:`network_method`."""
 
     def __getattr__(self, name):
         try:
@@ -71,8 +72,19 @@ class DistributedDataParallel(nn.parallel.DistributedDataParallel):
                 raise
             value = getattr(network, name)
             if inspect.ismethod(value) and value.__self__ is network and name != "forward":
-                return functools.partial(self._through_forward, name)
+                return self.network_method(name, value)
             return value
+
+    def network_method(self, name: str, method):
+        return method
+
+
+class DistributedDataParallel(_AnswersForTheNetwork, nn.parallel.DistributedDataParallel):
+    """torch's DDP; a method of the network runs through DDP's forward (one call with
+    the method in forward's place), so DDP prepares its gradient all-reduce."""
+
+    def network_method(self, name: str, method):
+        return functools.partial(self._through_forward, name)
 
     def _through_forward(self, name, *args, **kwargs):
         network = self.module
@@ -83,19 +95,10 @@ class DistributedDataParallel(nn.parallel.DistributedDataParallel):
             del network.forward
 
 
-class DataParallel(nn.DataParallel):
-    """torch's DataParallel whose unknown attributes are the network's. A method other
-    than forward runs on the network itself, on one GPU: DataParallel's replicas copy
-    the network's attributes, so a method could not be routed through its forward."""
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            network = self._modules.get("module")
-            if network is None or name.startswith("__"):
-                raise
-            return getattr(network, name)
+class DataParallel(_AnswersForTheNetwork, nn.DataParallel):
+    """torch's DataParallel. A method other than forward runs on the network itself, on
+    one GPU: DataParallel's replicas copy the network's attributes, so a method could not
+    be routed through its forward."""
 
 
 def wrap_for_parallel(model, cfg):
