@@ -1,12 +1,15 @@
-"""What one of two processes (gloo, CPU) sees alone, a NaN loss or a SIGTERM, every
-process must act on at the same step: whether the verdict rides on DDP's gradient
-all-reduce (engine/trainer/ddp_agreement.py, the default) or takes a collective after
-backward (``solver.skip_nonfinite_steps``)."""
+"""What one of two processes (gloo, CPU) sees alone, a NaN loss, a SIGTERM or a hook's
+request_stop, every process must act on at the same step: whether the verdict rides on
+DDP's gradient all-reduce (engine/trainer/ddp_agreement.py, the default) or takes a
+collective after backward (``solver.skip_nonfinite_steps``). A worker that ends the
+process itself is named by the launcher with its exit status."""
 import os
 import subprocess
 import sys
 import textwrap
+import time
 
+import pytest
 import torch
 
 from conftest import DIGITS_PY, ROOT
@@ -27,6 +30,7 @@ import torch.distributed as dist
 
 from codes.digits.network import DigitsNet
 from engine.model.build import BUILD_NETWORK_REGISTRY
+from engine.trainer.hooks import BUILD_HOOK_REGISTRY, HookBase
 
 
 @BUILD_NETWORK_REGISTRY.register()
@@ -54,6 +58,28 @@ class SignalNet(DigitsNet):
             if dist.get_rank() == 1 and self.calls == 3:
                 os.kill(os.getpid(), signal.SIGTERM)
         return super().forward(x)
+
+
+@BUILD_NETWORK_REGISTRY.register()
+class ExitNet(DigitsNet):
+    """On rank 1 only, the process ends itself (os._exit(7)) in the third training forward pass."""
+    calls = 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if dist.get_rank() == 1 and self.calls == 3:
+                os._exit(7)
+        return super().forward(x)
+
+
+@BUILD_HOOK_REGISTRY.register()
+class RankOneStops(HookBase):
+    """request_stop on rank 1 only, after iteration 3 (a decision from one rank's numbers)."""
+
+    def after_step(self):
+        if dist.get_rank() == 1 and self.trainer.iter + 1 == 3:
+            self.trainer.request_stop("rank 1 saw enough")
 '''
 
 
@@ -101,3 +127,31 @@ def test_sigterm_on_one_process_stops_both_after_the_same_step(tmp_path):
     assert "ride on DDP's gradient all-reduce" in rank0
     ckpt = torch.load(run_dir / "checkpoints" / "model_0000003.pth", weights_only=True)
     assert ckpt["iteration"] == 3
+
+
+@pytest.mark.parametrize("extra", [[], ["solver.skip_nonfinite_steps", "1"]], ids=["in-the-bucket", "collective"])
+def test_request_stop_on_one_process_stops_both_after_the_next_step(tmp_path, extra):
+    """Issue 25 item 8: rank 1 alone asks to stop after iteration 3; the request travels
+    with step 4's verdict and both ranks stop after it: final evaluation, model_final.pth,
+    exit 0, in seconds (not trainer.dist_timeout)."""
+    start = time.monotonic()
+    result = _run(tmp_path, "trainer.hooks", "[{'name': 'RankOneStops'}]", *extra, network="DigitsNet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - start < 50
+    run_dir = tmp_path / "out" / "digits"
+    rank0, rank1 = (run_dir / "log.txt").read_text(), (run_dir / "log.rank1.txt").read_text()
+    assert "stop requested after iteration 3: rank 1 saw enough" in rank1, rank1[-2000:]
+    assert "stopping after iteration 4 of 6: rank 1 saw enough" in rank1
+    assert "stopping after iteration 4 of 6: request_stop on rank 1 (the reason is in log.rank1.txt)" in rank0
+    final = torch.load(run_dir / "checkpoints" / "model_final.pth", weights_only=True)
+    assert final["iteration"] == 4 and final["trainer"]["stopped"].startswith("request_stop on rank 1")
+
+
+def test_a_worker_that_ends_its_process_is_named_with_its_status(tmp_path):
+    """Issue 25 item 17: rank 1 calls os._exit(7); rank 0 then fails on the closed
+    connection. The launcher names rank 1 and status 7, not rank 0's traceback."""
+    result = _run(tmp_path, network="ExitNet")
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "worker process of rank 1 exited with status 7" in errors[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr

@@ -39,6 +39,7 @@ class Outcome:
     status: str = STEPPED                 # STEPPED / OVERFLOW / SKIPPED
     reason: str = ""                      # why SKIPPED: 'loss', 'gradients', ...
     stop: int = 0                         # a stop signal agreed by every process (0: none)
+    asked_by: Tuple[int, ...] = ()        # the ranks with a request_stop to agree on (trainer/stopping.py)
     floats: Dict[str, float] = field(default_factory=dict)   # the judged losses, on the host
     grad_norms: Dict[str, torch.Tensor] = field(default_factory=dict)  # per solver name
 
@@ -47,6 +48,7 @@ class Outcome:
         order = (SKIPPED, OVERFLOW, STEPPED)
         status = min(self.status, other.status, key=order.index)
         return Outcome(status, self.reason or other.reason, max(self.stop, other.stop),
+                       tuple(sorted(set(self.asked_by) | set(other.asked_by))),
                        {**self.floats, **other.floats}, {**self.grad_norms, **other.grad_norms})
 
 

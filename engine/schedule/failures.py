@@ -10,6 +10,10 @@ message or traceback, the time. The parent then reports, once:
 * bad input (an :class:`EngineError` in any worker): the lowest rank's message, raised
   again as an EngineError in the parent -> ``error: <message>``, exit 2;
 * a worker stopped by SIGTERM/SIGINT after saving (exit 143/130): that status;
+* a worker that ended with a status of its own and no record (``os._exit(7)``,
+  ``sys.exit(7)`` in the project's code, a library ending the process): its rank and
+  status, ``error: worker process of rank R exited with status 7 ...``, exit 1; the
+  others' errors (a peer's closed connection) are its consequence;
 * a worker that died first, by a signal, without a record (out of memory, a crash in
   native code): ``error: worker process of rank R was killed by SIGKILL ...``, exit 1;
 * otherwise the earliest exception's traceback and ``error: worker process of rank R
@@ -20,7 +24,7 @@ import json
 import os
 import sys
 import time
-from typing import List
+from typing import Dict, List, Optional
 
 from ..trainer.preemption import EXIT_CODES
 from ..utils.errors import EngineError
@@ -57,9 +61,10 @@ def read_failures(folder: str) -> List[dict]:
     return records
 
 
-def report_worker_failure(error, folder: str, first_rank: int) -> None:
+def report_worker_failure(error, folder: str, first_rank: int, exit_codes: Optional[Dict[int, int]] = None) -> None:
     """Turn the ``torch.multiprocessing.ProcessException`` of a failed spawn into one
-    report; always raises (EngineError or SystemExit)."""
+    report; always raises (EngineError or SystemExit). ``exit_codes``: every worker's
+    exit status by global rank (negative: killed by that signal)."""
     records = read_failures(folder)
     bad_input = sorted((r for r in records if r["kind"] == "engine"), key=lambda r: r["rank"])
     if bad_input:
@@ -68,6 +73,16 @@ def report_worker_failure(error, folder: str, first_rank: int) -> None:
     crashes = sorted((r for r in records if r["kind"] == "exception"), key=lambda r: r["time"])
     if not crashes and exit_code in STOPPED_BY_SIGNAL:
         raise SystemExit(exit_code)
+    recorded = {r["rank"] for r in records}
+    silent = sorted((rank, code) for rank, code in (exit_codes or {}).items()
+                    if code is not None and code > 0 and code not in STOPPED_BY_SIGNAL and rank not in recorded)
+    if silent:
+        rank, code = silent[0]
+        log = "log.txt" if rank == 0 else f"log.rank{rank}.txt"
+        print(f"error: worker process of rank {rank} exited with status {code} without reporting an error "
+              f"(os._exit or sys.exit in the project's code, or a library that ended the process?); its {log} "
+              f"ends where it stopped; the other workers were stopped", file=sys.stderr, flush=True)
+        raise SystemExit(1)
     rank = first_rank + getattr(error, "error_index", 0)
     killed = getattr(error, "signal_name", None)
     if killed and not any(r["rank"] == rank for r in records):

@@ -16,8 +16,9 @@
 The guard is the ``before_step`` gate of ``BaseModel.train_iteration``
 (engine/model/step.py): in one collective per step (per phase for a GAN) every process
 agrees on the non-finite verdict (a NaN on one rank must stop or skip all), on a float16
-overflow, and on a stop signal (SIGTERM/SIGINT, preemption.py). The verdict comes back in
-the step's result; nothing is read back from the guard afterwards.
+overflow, on a stop signal (SIGTERM/SIGINT, preemption.py) and on which ranks have a
+``request_stop`` waiting (stopping.py). The verdict comes back in the step's result;
+nothing is read back from the guard afterwards.
 
 In the common case under DDP (no skipping, no float16 scaler, one DDP network) that
 agreement costs no collective of its own: the stop signal and the loss verdict, known
@@ -33,11 +34,12 @@ from typing import Callable, Dict, List
 
 import torch
 
-from ..model.step import OVERFLOW, SKIPPED, STEPPED, Outcome, host_floats
+from ..model.step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepResult, host_floats
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
 from .preemption import EXIT_CODES
+from .stopping import asked_flags
 
 __all__ = ["NonFiniteGuard", "nonfinite_terms"]
 
@@ -50,13 +52,14 @@ def nonfinite_terms(loss_dict: Dict[str, float]) -> List[str]:
 
 class NonFiniteGuard:
     def __init__(self, max_skips: int, networks: Callable[[], List[torch.nn.Module]],
-                 stop_flag: Callable[[], int] = lambda: 0):
+                 stop_flag: Callable[[], int] = lambda: 0, asked: Callable[[], bool] = lambda: False):
         if int(max_skips) < 0:
             raise ConfigError(f"solver.skip_nonfinite_steps must be >= 0, got {max_skips}")
         self.max_skips = int(max_skips)
         self.skipped = 0                   # skipped steps over the whole run (checkpointed)
         self._networks = networks
         self._stop_flag = stop_flag        # this process's stop signal number, 0 if none
+        self._asked = asked                # whether a request_stop waits on this process
         self.iteration = 0
         self._buffers = []
         self.agreement = None              # a ddp_agreement.BucketAgreement (the trainer attaches it)
@@ -78,8 +81,8 @@ class NonFiniteGuard:
             return
         bad = torch.stack([~torch.isfinite(v.detach().reshape(())) for v in losses]).any().reshape(1)
         stop = self._stop_flag()
-        signals = torch.tensor([float(stop == s) for s in _SIGNALS], device=bad.device)
-        self.agreement.arm(torch.cat([bad.float(), signals]))
+        flags = torch.tensor([float(stop == s) for s in _SIGNALS] + self._asked_flags(), device=bad.device)
+        self.agreement.arm(torch.cat([bad.float(), flags]))
 
     def decide(self, losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
         """The gate (engine/model/step.py): take the step, let the float16 scaler skip it
@@ -93,11 +96,13 @@ class NonFiniteGuard:
         if agreed is not None:  # carried by the gradient all-reduce: stop and loss verdict
             bad_loss = agreed[0] > 0
             stop = max([s for s, n in zip(_SIGNALS, agreed[1:]) if n > 0], default=0)
+            asked = agreed[1 + len(_SIGNALS):]
         else:
-            stop, bad_loss, bad_grads, overflow = comm.all_reduce_max(
-                [self._stop_flag(), bad_loss, bad_grads, overflow])
+            stop, bad_loss, bad_grads, overflow, *asked = comm.all_reduce_max(
+                [self._stop_flag(), bad_loss, bad_grads, overflow] + self._asked_flags())
+        asked_by = tuple(r for r, n in enumerate(asked) if n > 0)
         if not (bad_loss or bad_grads):
-            return Outcome(OVERFLOW if overflow else STEPPED, stop=stop, floats=floats)
+            return Outcome(OVERFLOW if overflow else STEPPED, stop=stop, asked_by=asked_by, floats=floats)
         reason = local or "loss or gradients on another process (its log.rank<N>.txt names them)"
         if self.skipped >= self.max_skips:
             raise EngineError(self.stop_message(floats, reason))
@@ -105,7 +110,26 @@ class NonFiniteGuard:
         with torch.no_grad():
             for buffer, saved in self._buffers:
                 buffer.copy_(saved)
-        return Outcome(SKIPPED, reason, stop=stop, floats=floats)
+        return Outcome(SKIPPED, reason, stop=stop, asked_by=asked_by, floats=floats)
+
+    # ------------------------------------------------------------ a bundle without a gate
+    def refuse_skipping(self, owner: str) -> None:
+        """A bundle whose train_iteration takes no ``before_step`` cannot skip a step."""
+        if self.max_skips:
+            raise ConfigError(f"solver.skip_nonfinite_steps needs {owner}.train_iteration to take a before_step= "
+                              f"argument (BaseModel.train_iteration does); set it to 0 or pass it on")
+
+    def judge_ungated(self, losses: Dict[str, torch.Tensor]) -> StepResult:
+        """After such a bundle's step: the stop signal and the waiting stop requests agreed
+        in one collective; a non-finite loss stops the run (the step was taken already)."""
+        stop, *asked = comm.all_reduce_max([self._stop_flag()] + self._asked_flags())
+        result = StepResult(losses, Outcome(stop=stop, asked_by=tuple(r for r, n in enumerate(asked) if n > 0)))
+        if not all(math.isfinite(value) for value in result.floats().values()):
+            raise EngineError(self.stop_message(result.floats()))
+        return result
+
+    def _asked_flags(self) -> List[float]:
+        return asked_flags(self._asked(), comm.get_rank(), comm.get_world_size())
 
     def _gradients_finite(self) -> bool:
         return all_finite(p.grad for net in self._networks() for p in net.parameters() if p.grad is not None)

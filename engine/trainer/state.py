@@ -10,7 +10,6 @@ run early), ``rng``, ``config`` and ``engine_version``. See doc/resume.md.
 import inspect
 import logging
 import os
-from dataclasses import dataclass
 from typing import Optional
 
 from .. import __version__
@@ -25,6 +24,7 @@ from ..utils.finite import all_finite
 from ..utils.rng import capture_rng_state, restore_rng_state
 from .resume_check import check_data_position, data_position, report_config_changes
 from .session import stop_lifted
+from .stopping import StopRequest
 
 __all__ = ["TrainerState", "StopRequest", "run_dir_of", "accepts_keyword", "first_nonfinite"]
 
@@ -32,14 +32,6 @@ logger = logging.getLogger("engine.trainer")
 
 # payload['trainer'] keys that are not hook states
 OWN_KEYS = ("nonfinite", "stopped")
-
-
-@dataclass
-class StopRequest:
-    """Why the run stops early (``trainer.request_stop``)."""
-
-    reason: str
-    signum: int = 0  # a stop signal: save, exit 143/130; 0: finish cleanly, exit 0
 
 
 def run_dir_of(cfg) -> str:

@@ -12,7 +12,6 @@ engine/compat/seed/trainer_api.py, a
 session's edges (a signal before the first step, --eval-only records) in session.py.
 """
 import logging
-import math
 import os
 import time
 import weakref
@@ -25,7 +24,7 @@ from ..evaluation.build import build_evaluator
 from ..evaluation.evaluator import run_evaluation
 from ..model.build import build_model
 from ..model.parallel import wrap_for_parallel
-from ..model.step import Outcome, StepResult
+from ..model.step import StepResult
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.events import EventStore
@@ -39,7 +38,8 @@ from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
 from .session import (eval_record, note_extending, nothing_to_train, record_eval_only,
                       set_aside_earlier_outputs, stop_before_training)
-from .state import OWN_KEYS, StopRequest, TrainerState, accepts_keyword, run_dir_of
+from .state import OWN_KEYS, TrainerState, accepts_keyword, run_dir_of
+from .stopping import StopRequest, agreed_stop, pending_stop
 
 __all__ = ["BaseTrainer", "StopRequest", "run_dir_of"]
 
@@ -71,11 +71,13 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.model.event_store = self.event_store  # BaseModel.log() records here
         self.stop_signals = StopSignals()
         self.nonfinite_guard = NonFiniteGuard(cfg.SOLVER.SKIP_NONFINITE_STEPS, lambda: self.model.networks,
-                                              lambda: self.stop_signals.received or 0)
+                                              lambda: self.stop_signals.received or 0,
+                                              lambda: self.pending_stop is not None)
         if self.world_size > 1:  # the step's verdict rides on DDP's gradient all-reduce
             self.nonfinite_guard.agreement = BucketAgreement.attach(list(getattr(self.model, "_wrapped", {}).values()))
         self.step_result = StepResult({})           # the latest step's losses and outcome
-        self.stop_request: Optional[StopRequest] = None  # set by request_stop
+        self.stop_request: Optional[StopRequest] = None  # agreed: every process stops after this step
+        self.pending_stop: Optional[StopRequest] = None  # asked here, agreed with the next step (stopping.py)
         self.finished = False                       # the loop ended (not by an error or a signal)
         self.resumed_from: Optional[str] = None     # the checkpoint this session started from
         self.resume_state: Dict[str, dict] = {}     # its hook states, for hooks registered later
@@ -143,9 +145,13 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
     def request_stop(self, reason: str, signum: int = 0) -> None:
         """Stop after the current step: it finishes (its remaining hooks see
         ``trainer.stop_request``), then the final evaluation and ``model_final.pth``, exit 0.
-        Call it on every process (hooks run on every one; see hooks/base.py)."""
-        if self.stop_request is None:
-            self.stop_request = StopRequest(str(reason), int(signum))
+        With several processes (a request made on any of them) every process stops after
+        the next step, once the request travelled with its verdict (stopping.py)."""
+        if self.stop_request is None and self.pending_stop is None:
+            if signum or self.world_size == 1:  # a signal's stop is agreed already
+                self.stop_request = StopRequest(str(reason), int(signum))
+            else:
+                self.pending_stop = pending_stop(reason, self.iter + 1)
 
     def log(self, name: str, value, reduce: str = "mean") -> None:
         """Record a number for the period's record (engine/utils/events.py)."""
@@ -219,6 +225,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         data_time = time.perf_counter() - start
         self.nonfinite_guard.begin(self.iter)
         result = self._train_iteration(micro_batches)
+        asked_by = result.outcome.asked_by  # ranks with a request_stop, agreed in the step (stopping.py)
+        self.stop_request = self.stop_request or agreed_stop(self.pending_stop, asked_by, self.world_size)
         self._record_step(result, lr, data_time, start)
         return result
 
@@ -237,15 +245,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         train_iteration = self.model.train_iteration
         if accepts_keyword(train_iteration, "before_step"):
             return train_iteration(micro_batches, epoch=self.loop_epoch, before_step=self.nonfinite_guard)
-        if self.nonfinite_guard.max_skips:
-            raise ConfigError(
-                f"solver.skip_nonfinite_steps needs {type(self.model).__name__}.train_iteration to take "
-                f"a before_step= argument (BaseModel.train_iteration does); set it to 0 or pass it on")
-        result = StepResult(train_iteration(micro_batches, epoch=self.loop_epoch),
-                            Outcome(stop=self.stop_signals.requested() or 0))
-        if not all(math.isfinite(value) for value in result.floats().values()):
-            raise EngineError(self.nonfinite_guard.stop_message(result.floats()))
-        return result
+        self.nonfinite_guard.refuse_skipping(type(self.model).__name__)
+        return self.nonfinite_guard.judge_ungated(train_iteration(micro_batches, epoch=self.loop_epoch))
 
     def finish(self, done: int) -> None:
         """After the last step (or a stop): a stop signal saves ``model_<done>.pth`` and

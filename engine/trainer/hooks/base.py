@@ -12,9 +12,10 @@ Hooks run in ``priority`` order, lowest first (equal priorities: in registration
 at every stage. ``self.trainer`` is the trainer (set by ``register_hooks``). What
 ``state_dict()`` returns travels in every checkpoint (``payload['trainer'][state_key]``)
 and is handed back to ``load_state_dict`` on ``--resume``, so a resumed run continues a
-hook's counters exactly. Hooks run on every process: a decision that stops or saves must
-come out the same on every rank (evaluation results and the iteration are the same
-everywhere; reduce anything else with ``engine.utils.comm``).
+hook's counters exactly. Hooks run on every process: a decision that saves must come
+out the same on every rank (evaluation results and the iteration are the same
+everywhere; reduce anything else with ``engine.utils.comm``); ``request_stop`` made on
+some ranks only is agreed with the next step (engine/trainer/stopping.py).
 """
 import logging
 from typing import Any, Dict, List, Optional, Sequence
