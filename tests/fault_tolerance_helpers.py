@@ -8,7 +8,8 @@ at a chosen point, training runs in child processes, and state comparison.
     {"kill_mid_write": it}      SIGKILL itself with half of checkpoint <it> written
     {"signal_before": (k, s)}   send signal s before step k (to its process group when
                                 "group" is in the plan, so DataLoader workers get it too)
-    {"signal_mid_write": (it, s)}  send signal s with half of checkpoint <it> written
+    {"signal_mid_write": (it, s)}  send signal s while torch.save writes checkpoint <it>
+                                (from inside its zip writer, as a real Ctrl-C lands)
 
 Runs compared bitwise use the same thread count (THREADS) in this process and in the
 children. Child processes come from a forkserver that imported torch and the digits example once,
@@ -88,7 +89,10 @@ class FaultCheckpointer(Checkpointer):
         kill = periodic and self.plan.get("kill_mid_write") == iteration
         sig = self.plan.get("signal_mid_write")
         send = periodic and sig is not None and sig[0] == iteration
-        if not (kill or send):
+        if send:  # the handler's KeyboardInterrupt is raised inside torch's C++ writer
+            atomic_write(path, lambda f: torch.save(payload, _SignalOnThirdWrite(f, sig[1])))
+            return
+        if not kill:
             return super()._write(path, payload)
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -98,13 +102,28 @@ class FaultCheckpointer(Checkpointer):
             f.write(data[: len(data) // 2])
             f.flush()
             os.fsync(f.fileno())
-            if kill:
-                _self(signal.SIGKILL)
-            if send:
-                _self(sig[1])  # a second SIGINT raises KeyboardInterrupt right here
-            f.write(data[len(data) // 2:])
+            _self(signal.SIGKILL)
 
         atomic_write(path, write)
+
+
+class _SignalOnThirdWrite(io.RawIOBase):
+    """The file torch.save writes to: sends ``sig`` to this process on its third write,
+    a call from torch's zip writer (C++), where a second SIGINT's KeyboardInterrupt
+    becomes torch's "unexpected pos" RuntimeError."""
+
+    def __init__(self, f, sig):
+        super().__init__()
+        self.f, self.sig, self.writes = f, sig, 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.writes += 1
+        if self.writes == 3:
+            _self(self.sig)
+        return self.f.write(data)
 
 
 @BUILD_TRAINER_REGISTRY.register()

@@ -118,9 +118,11 @@ def test_sigint_saves_and_exits_130_and_a_second_one_while_saving_loses_nothing(
     assert signal.getsignal(signal.SIGINT) is before  # handlers only around the loop
     assert newest(tmp_path) == "model_0000006.pth"
 
-    # Ctrl-C before step 9, and again while model_0000010.pth is half written
+    # Ctrl-C before step 9, and again while torch.save writes model_0000010.pth (issue 25
+    # item 13: inside its zip writer the interrupt became "unexpected pos", exit 1)
     assert run_here(argv, {"signal_before": (9, signal.SIGINT), "signal_mid_write": (10, signal.SIGINT)}) == 130
-    assert "interrupted: stopped at once, without saving" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "interrupted: stopped at once, without saving" in err and "Traceback" not in err, err
     assert newest(tmp_path) == "model_0000008.pth"
     assert not (checkpoints(tmp_path) / "model_0000010.pth").exists() and not temporaries(tmp_path)
     for name in os.listdir(checkpoints(tmp_path)):

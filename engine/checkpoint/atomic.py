@@ -9,7 +9,9 @@ The temporary file is created with mode 0666 minus the umask, as ``open()`` woul
 as another uid). Any OS error (disk full, read-only, permissions, ...) is raised as a
 :class:`~engine.checkpoint.storage.StorageError` naming the path and what to do, also
 when the writer hides it (``torch.save`` reports a full disk as ``RuntimeError:
-unexpected pos``: the file object handed to ``write`` remembers the real error).
+unexpected pos``: the file object handed to ``write`` remembers the real error). A
+KeyboardInterrupt (Ctrl-C twice) that torch's writer turns into the same RuntimeError is
+raised as the KeyboardInterrupt it is, after the temporary file is removed.
 """
 import contextlib
 import io
@@ -79,8 +81,24 @@ def atomic_write(path: str, write: Callable[[io.BufferedWriter], None], *, doing
         cause = recorder.error if recorder is not None and recorder.error is not None else e
         if isinstance(cause, OSError):
             raise storage_error(cause, path, doing) from None
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:
+            raise interrupt from None
         raise
     _fsync_dir(folder)
+
+
+def _interrupt_behind(error: BaseException) -> Optional[BaseException]:
+    """The KeyboardInterrupt (a second Ctrl-C) that ``error`` hides, if any. Raised inside
+    torch.save's zip writer (C++ calling our ``write``), it comes out as torch's "unexpected
+    pos" RuntimeError raised while handling it: the interrupt is its ``__context__``."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def atomic_write_bytes(path: str, data: bytes, *, doing: str = "write") -> None:
