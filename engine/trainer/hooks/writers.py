@@ -9,6 +9,10 @@ import json
 import logging
 import os
 import resource
+import threading
+import statistics
+import time
+from collections import deque
 from typing import Any, Dict
 
 import torch
@@ -16,7 +20,7 @@ import torch
 from .base import HookBase, Priority, WriterHook
 
 __all__ = ["MetricsLogger", "ConsoleWriter", "JsonWriter", "TensorboardWriter", "peak_memory_mb",
-           "format_log_line"]
+           "format_log_line", "leave_writer_thread_errors_to_the_main_thread"]
 
 logger = logging.getLogger("engine.trainer")
 
@@ -98,6 +102,7 @@ class TensorboardWriter(WriterHook):
     def open(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        leave_writer_thread_errors_to_the_main_thread()
         self._writer = SummaryWriter(log_dir=self.log_dir)
 
     def write(self, record: Dict[str, Any], step: int) -> None:
@@ -113,6 +118,26 @@ class TensorboardWriter(WriterHook):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def leave_writer_thread_errors_to_the_main_thread() -> None:
+    """TensorBoard writes its event file from a thread of its own. An OSError there (a
+    full disk) is printed by ``threading.excepthook`` as a thread traceback, and raised
+    again in the main thread by the next ``add_scalar``/``flush``, where ``writer_io``
+    reports it in one line. This filter (installed once, for the process) leaves such
+    errors of TensorBoard's writer thread to that report; everything else goes on to the
+    hook that was there before."""
+    previous = threading.excepthook
+    if getattr(previous, "leaves_tensorboard_errors", False):
+        return
+
+    def excepthook(args) -> None:
+        if issubclass(args.exc_type, OSError) and type(args.thread).__name__ == "_AsyncWriterThread":
+            return
+        previous(args)
+
+    excepthook.leaves_tensorboard_errors = True
+    threading.excepthook = excepthook
 
 
 def peak_memory_mb(device: torch.device) -> float:
