@@ -9,8 +9,8 @@ import json
 import logging
 import os
 import resource
-import threading
 import statistics
+import threading
 import time
 from collections import deque
 from typing import Any, Dict
