@@ -20,7 +20,7 @@ from engine.utils.errors import ConfigError
 
 from . import functional as F
 from . import functional_spatial as S
-from .base import BaseTransform, as_rng, check_prob, check_range
+from .base import BaseTransform, as_rng, check_prob, check_range, uniform
 from .build import TRANSFORM_REGISTRY
 from .field_roles import interpolation_arg, take_interpolation
 from .fields import (
@@ -56,8 +56,11 @@ def warp_results(results: dict, matrix: np.ndarray, out_shape, flag: int, border
     settle_bboxes(results, out_shape, clip_border,
                   None if keep_fn is None else lambda key, boxes: keep_fn(originals[key], boxes))
     results["warp_matrix"] = np.asarray(matrix, np.float32) @ np.asarray(
-        results.get("warp_matrix", np.eye(3)), np.float32)
+        results.get("warp_matrix", _EYE), np.float32)
     return results
+
+
+_EYE = np.eye(3)
 
 
 def _number(owner, name, value, low=None, high=None):
@@ -131,10 +134,10 @@ class RandomAffine(BaseTransform):
         h, w = shape
         oh, ow = int(h * self.border_ratio), int(w * self.border_ratio)
         if self._uniform:
-            degree = rng.uniform(*self._degrees)
+            degree = uniform(rng, *self._degrees)
         else:
             degree = self._degrees[int(rng.integers(len(self._degrees)))]
-        scale = rng.uniform(*self.scaling_ratio_range)
+        scale = uniform(rng, *self.scaling_ratio_range)
         shear = rng.uniform(-self.max_shear_degree, self.max_shear_degree, size=2)
         shift = rng.uniform(-self.max_translate_ratio, self.max_translate_ratio, size=2) * (w, h)
         matrix = (S.translation_matrix(ow / 2 + shift[0], oh / 2 + shift[1])
