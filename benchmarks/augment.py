@@ -165,14 +165,12 @@ def scenes(count: int, seed: int = 0):
     return out
 
 
-#: The ops of the issue-23 table (the rows the geometric mean is stated for); the point
-#: ops after ToGray were added with this benchmark's move to the seed's path.
+#: The ops of the issue-23 table (what its geometric mean is over); the point ops after
+#: ToGray came with the move to the seed's path. CLOCK: time.thread_time with --clock cpu.
 ISSUE_TABLE = ("HorizontalFlip", "Resize 240x320", "RandomCrop 384x512", "Normalize",
                "RandomBrightnessContrast", "GaussianBlur 3-7", "CLAHE",
                "ImageCompression jpg 80-100", "ToGray", "Affine", "seed data_aug.md pipeline")
-
-
-CLOCK = time.perf_counter  # --clock cpu: time.thread_time
+CLOCK = time.perf_counter
 
 
 def time_engine(pipeline, images, reps, with_mask):
@@ -211,15 +209,14 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--ops", nargs="+", help="only the rows whose name starts with these")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="cpu: this thread's CPU time, which a shared machine's other "
-                             "jobs do not inflate (everything here runs on one thread)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="cpu: this "
+                        "thread's CPU time, which other jobs on a shared machine do not inflate")
     parser.add_argument("--engine-only", action="store_true",
                         help="time the engine's ops alone (no albumentations needed)")
     parser.add_argument("--json", help="write every timing here")
     args = parser.parse_args(argv)
     global CLOCK
-    CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
+    CLOCK = {"cpu": time.thread_time, "wall": time.perf_counter}[args.clock]
     cv2.setNumThreads(0)
     cv2.ocl.setUseOpenCL(False)
     torch.set_num_threads(1)
@@ -281,9 +278,7 @@ def geometric_means(table):
 
     rows = [r for r in table if "ratio" in r]
     issue = [r for r in rows if r["op"] in ISSUE_TABLE]
-    means = {}
-    if issue:
-        means[f"issue-23 table ({len(issue)} rows)"] = gmean(issue)
+    means = {f"issue-23 table ({len(issue)} rows)": gmean(issue)} if issue else {}
     if rows and len(rows) != len(issue):
         means[f"every row ({len(rows)} rows)"] = gmean(rows)
     return means
