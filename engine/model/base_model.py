@@ -396,3 +396,8 @@ def as_loss_dict(output: LossOutput, owner: str, method: str = "run_step",
                 f"each entry must be a scalar tensor (a loss) or a number (logged)"
             )
     return output
+
+
+# The built-in bundles for the common tasks subclass BaseModel: registered as soon as it
+# exists, before any project's bundle (which may then take one of their names).
+from . import tasks  # noqa: E402,F401
