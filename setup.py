@@ -37,6 +37,7 @@ setup(
     extras_require={
         "export": ["onnxscript"],  # only for onnx: options.dynamo True
         "test": ["pytest", "scikit-learn"],
+        "timm": ["timm"],  # networks named timm.<name> (doc/model.md)
     },
     entry_points={
         "console_scripts": [
@@ -45,6 +46,8 @@ setup(
             "engine-ckpt-rename=engine.tools.ckpt_rename:main",
             "engine-ckpt-strip=engine.tools.ckpt_strip:main",
             "engine-ckpt-deploy=engine.tools.ckpt_deploy:main",
+            # train from a config alone: train.py without a project of one's own (doc/tools.md)
+            "engine-train=engine.tools.train:main",
             # evaluate, export and look at data (doc/tools.md, doc/export.md)
             "engine-test=engine.tools.test:main",
             "engine-export=engine.tools.export:main",

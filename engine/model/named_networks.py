@@ -18,6 +18,7 @@ An unknown name is a ConfigError with the nearest known names, as for a register
 """
 import difflib
 import functools
+import importlib
 import inspect
 from typing import Callable, List
 
@@ -86,8 +87,8 @@ def _torchvision_builder(name: str, model: str) -> Callable:
 
 
 def _timm_builder(name: str, model: str) -> Callable:
-    try:
-        import timm
+    try:  # optional (setup.py's extra "timm"): imported only for a timm.<name>
+        timm = importlib.import_module("timm")
     except ImportError:
         raise ConfigError(f"'{name}' names a timm model, but timm is not installed (pip install timm)") from None
     if not timm.is_model(model):
