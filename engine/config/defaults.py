@@ -27,6 +27,11 @@ def get_default_cfg() -> CN:
     _C.OUTPUT_DIR = "./output"          # runs are written to OUTPUT_DIR/OUTPUT_LOG_NAME/
     _C.OUTPUT_LOG_NAME = "log"
     _C.SEED = 42                        # every RNG (model init, data order, augmentation)
+    # modules registering the project's components, imported when the config is loaded
+    # (before anything is built), from PROJECT_ROOT ('' = the current folder); a run adds
+    # the modules of the classes its config names, so tools find them (custom_imports.py)
+    _C.CUSTOM_IMPORTS = []
+    _C.PROJECT_ROOT = ""
 
     _C.DATALOADER = CN()
     _C.DATALOADER.NUM_WORKERS = 4

@@ -15,6 +15,7 @@ import yaml
 from ..utils.errors import ConfigError
 from ..utils.tree import lower_keys
 from ..compat.seed.config_aliases import drop_ignored_shape_keys, mirror_loss_key, translate_aliases
+from .custom_imports import import_custom_modules
 from .defaults import SWITCHES_WITH_OPTIONS, get_default_cfg
 from .inherit import read_with_bases
 from .node import CfgNode, to_node_value, to_upper_tree
@@ -25,7 +26,8 @@ __all__ = ["load_cfg", "read_config_file", "merge_checked", "apply_overrides", "
 
 def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
     """Defaults <- config file (and its ``_base_`` files) <- ``KEY VALUE`` overrides;
-    seed aliases moved to our keys, values range-checked, frozen."""
+    seed aliases moved to our keys, values range-checked, frozen; then its
+    ``custom_imports`` imported (custom_imports.py)."""
     cfg = get_default_cfg()
     merge_checked(cfg, _read_tree(path), source=path)
     apply_overrides(cfg, overrides)
@@ -33,6 +35,7 @@ def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
     drop_ignored_shape_keys(cfg.SOLVER)
     check_values(cfg)
     cfg.freeze()
+    import_custom_modules(cfg.CUSTOM_IMPORTS, cfg.PROJECT_ROOT, path)
     return cfg
 
 

@@ -27,6 +27,7 @@ from ..checkpoint.checkpointer import Checkpointer
 from ..checkpoint.run_config import config_path_for
 from ..checkpoint.run_lock import is_main_launcher, run_directory_lock
 from ..compat.seed.keys import upper  # noqa: F401  (the seed's name)
+from ..config.custom_imports import record_custom_imports
 from ..config.loader import dump_cfg, load_cfg
 from ..trainer.build import build_trainer
 from ..trainer.preemption import EXIT_CODES
@@ -57,7 +58,8 @@ class BaseScheduler:
     def schedule(self, argv: Optional[Sequence[str]] = None):
         args = parse_command_line(self.parser, argv)
         try:
-            cfg = load_cfg(args.config_file, args.opts)
+            # custom_imports: the modules of the classes the config names, for the tools
+            cfg = record_custom_imports(load_cfg(args.config_file, args.opts))
             check_distribute_flag(cfg, args)
             self.check_run_directory(cfg, args)
             precheck(cfg)  # what would fail in the workers, found before they start

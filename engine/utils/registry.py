@@ -58,7 +58,8 @@ class Registry(_FvcoreRegistry):
                 f"Registered: {self.registered_names()}. If '{name}' is your own class, "
                 f"make sure the module that defines it (decorated with "
                 f"@{self.variable_name}.register()) is imported before training starts, "
-                f"e.g. by `from codes import *` in train.py."
+                f"e.g. by `from codes import *` in train.py, or name it in the config's "
+                f"custom_imports."
             )
         return ret
 
