@@ -5,7 +5,8 @@
     classes = predictor.postprocess(["a.png"])              # model.postprocess(outputs), if defined
 
 Each image (an RGB uint8 H x W x 3 array, a grey H x W one, or a path, read as stored:
-a grey PNG gives H x W, a colour one RGB) goes through the config's validation pipeline
+a grey PNG gives H x W, a colour one RGB; then made what the validation dataset's
+``color_type`` reads, when it has one: RGB for 'color', grey for 'grayscale') goes through the config's validation pipeline
 (``dataloader.val_data_set.transformer``) in a results dict as the datasets build it
 (``img``, ``img_shape``, ``ori_shape``, ``img_fields``, ``color_fields``); the images are
 stacked ``solver.test_per_batch`` at a time and given to ``model.generator`` under
@@ -69,6 +70,26 @@ def newest_checkpoint(run_dir: str, checkpoint: Optional[str] = None) -> str:
     return max(files, key=os.path.getmtime)
 
 
+def dataset_color_type(node) -> Optional[str]:
+    """How the validation dataset reads images: its ``color_type`` ('color': RGB, grey
+    files repeated over 3 channels; 'grayscale'), as configured or its default (the
+    built-in datasets), so that a Predictor image reaches the network as the validation
+    images did; None for a dataset without one (images then go in as given)."""
+    import inspect
+
+    from ..data.build import BUILD_DATASET_REGISTRY
+
+    cls = BUILD_DATASET_REGISTRY._obj_map.get((node or {}).get("NAME") or "")
+    try:
+        param = inspect.signature(cls).parameters.get("color_type") if cls is not None else None
+    except (TypeError, ValueError):
+        param = None
+    if param is None:
+        return None
+    value = node.get("COLOR_TYPE", param.default)
+    return value if value in ("color", "grayscale") else None
+
+
 def _concat(parts: List[Any]):
     first = parts[0]
     if isinstance(first, torch.Tensor):
@@ -95,6 +116,7 @@ class Predictor:
         self.batch_size = int(batch_size or cfg.SOLVER.TEST_PER_BATCH)
         node = cfg.DATALOADER.VAL_DATA_SET
         self.pipeline = build_transforms(node.get("TRANSFORMER"), "dataloader.val_data_set.transformer")
+        self.color_type = dataset_color_type(node)
 
     @classmethod
     def from_config(cls, config_file: str, weights: str, device: Optional[str] = None, *,
@@ -124,6 +146,10 @@ class Predictor:
             raise EngineError(f"Predictor: an empty image ({img.shape[0]} x {img.shape[1]} pixels)")
         if img.ndim == 3 and img.shape[2] == 1:
             img = img[:, :, 0]
+        if self.color_type == "color" and img.ndim == 2:  # as the dataset reads a grey file
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        elif self.color_type == "grayscale" and img.ndim == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         results = {"img": img, "img_shape": img.shape[:2], "ori_shape": img.shape[:2],
                    "img_fields": ["img"], "color_fields": ["img"]}
         out = self.pipeline(results, np.random.default_rng(0))["img"]

@@ -12,8 +12,10 @@ so the metrics equal those training logged for that checkpoint. Printed: which w
 were used, then a metrics table; written: WORK_DIR/metrics.json (config, weights, split,
 weights_used, metrics) and the evaluator's figures in WORK_DIR (default:
 RUN/test/<checkpoint>_<split>/). --out FILE writes the evaluator's per-sample
-predictions as JSON lines ({"index": i, ...}, doc/evaluation.md), --show-dir DIR one
-PNG per sample with the prediction drawn. --num-gpus N > 1: run it through train.py
+predictions as JSON lines ({"index": i, ...}, doc/evaluation.md); with an evaluator that
+keeps none (the default validation loss), the generator's outputs of each sample, decoded
+by the model's postprocess when it has one, with the sample's target when it is a number
+(doc/tools.md). --show-dir DIR: one PNG per sample with the prediction drawn. --num-gpus N > 1: run it through train.py
 --eval-only with --num-gpus N (this tool evaluates in one process).
 """
 import json
@@ -89,6 +91,7 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
     """Evaluate; returns the record written to metrics.json."""
     from ..data.build import build_dataset, build_val_loader
     from ..evaluation import build_evaluator, run_evaluation
+    from ..evaluation.generator_outputs import with_sample_outputs
     from ..inference.loading import load_trained_model
     from .show import check_score_thr
 
@@ -108,6 +111,8 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
         check_writable(show_dir, "--show-dir folder", "--show-dir")
     evaluator = build_evaluator(cfg.TRAINER.EVALUATOR, output_dir=work_dir,
                                 keep_predictions=bool(out or show_dir))
+    if out or show_dir:  # an evaluator that keeps no per-sample records: the generator's outputs
+        evaluator = with_sample_outputs(evaluator)
     results = run_evaluation(model, build_val_loader(dataset, cfg, device=model.device), evaluator)
     if metrics:
         unknown = [m for m in metrics if m not in results]
