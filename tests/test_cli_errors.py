@@ -197,3 +197,64 @@ def error_line_of(err):
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, err
     return lines[0]
+
+
+class FillingFile:
+    """A log file on a disk with room for ``room`` more writes, then ENOSPC."""
+
+    def __init__(self, stream, room):
+        self.stream, self.room = stream, room
+
+    def write(self, text):
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= 1
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def close(self):
+        self.stream.close()
+
+
+def test_a_full_disk_under_log_txt_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """Issue 25 item 14: not four '--- Logging error ---' tracebacks before it."""
+    import logging
+
+    real_open = logging.FileHandler._open
+
+    def filling_open(self):
+        stream = real_open(self)
+        return FillingFile(stream, 12) if self.baseFilename.endswith("log.txt") else stream
+
+    monkeypatch.setattr(logging.FileHandler, "_open", filling_open)
+    assert schedule(tmp_path, "trainer.log_period", "2") == 2
+    err = capsys.readouterr().err
+    line = error_line_of(err)
+    assert "Logging error" not in err and "Traceback" not in err, err
+    assert "cannot write the log file" in line and "log.txt" in line and "ENOSPC" in line, line
+
+
+def test_a_full_disk_under_tensorboard_is_one_error_line_without_a_thread_traceback(tmp_path, capsys, monkeypatch):
+    """Issue 25 item 14: TensorBoard's writer thread fails first; the main thread says it once."""
+    import threading
+
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    real_write, writes, thread_errors = RecordWriter.write, [], []
+
+    def write(self, data):  # TensorBoard's writer thread calls it
+        writes.append(1)
+        if len(writes) > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, data)
+
+    monkeypatch.setattr(RecordWriter, "write", write)
+    # what threading.excepthook would print as "Exception in thread ..."
+    monkeypatch.setattr(threading, "excepthook", lambda args: thread_errors.append(args.exc_type))
+    assert schedule(tmp_path, "trainer.log_period", "1") == 2
+    err = capsys.readouterr().err
+    line = error_line_of(err)
+    assert not thread_errors and "Traceback" not in err, (thread_errors, err)
+    assert "TensorboardWriter" in line and "ENOSPC" in line, line

@@ -1,10 +1,11 @@
 """Issue 25 (reliability, round 3), the trainer and the launcher: settings refused before
 anything is written, hook states that always load back, stopped runs that can be
-extended, the resume fallback, signals during an evaluation, a full disk under log.txt.
+extended, the resume fallback, signals during an evaluation or a save. (A full disk
+under log.txt or TensorBoard: test_cli_errors.py; several processes:
+test_distributed_agreement.py, test_distributed_errors.py.)
 
 The runs are the tiny line project of hook_project.py (well under a second each) or a
 few digits steps, in this process."""
-import errno
 import os
 import signal
 
@@ -278,60 +279,3 @@ def test_a_signal_during_a_steps_evaluation_or_save_stops_after_that_step(tmp_pa
     log = (tmp_path / "line" / "log.txt").read_text()
     assert "stopped by SIGTERM after iteration 4" in log, log[-2000:]
     assert (tmp_path / "line" / "checkpoints" / "last_checkpoint").read_text().strip() == "model_0000004.pth"
-
-
-# --------------------------------------------------------------------------- item 14
-class FillingFile:
-    """A log file on a disk with room for ``room`` more writes, then ENOSPC."""
-
-    def __init__(self, stream, room):
-        self.stream, self.room = stream, room
-
-    def write(self, text):
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= 1
-        return self.stream.write(text)
-
-    def flush(self):
-        self.stream.flush()
-
-    def close(self):
-        self.stream.close()
-
-
-def test_a_full_disk_under_log_txt_is_one_error_line(tmp_path, capsys, monkeypatch):
-    import logging
-
-    real_open = logging.FileHandler._open
-
-    def filling_open(self):
-        stream = real_open(self)
-        return FillingFile(stream, 12) if self.baseFilename.endswith("log.txt") else stream
-
-    monkeypatch.setattr(logging.FileHandler, "_open", filling_open)
-    line = one_error_line(capsys, schedule_here(line_argv(tmp_path)))
-    assert "cannot write the log file" in line and "log.txt" in line and "ENOSPC" in line, line
-
-
-def test_a_full_disk_under_tensorboard_is_one_error_line_without_a_thread_traceback(tmp_path, capsys, monkeypatch):
-    from tensorboard.summary.writer.record_writer import RecordWriter
-
-    real_write, writes = RecordWriter.write, []
-
-    def write(self, data):  # TensorBoard's writer thread calls it
-        writes.append(1)
-        if len(writes) > 3:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(self, data)
-
-    import threading
-
-    thread_errors = []  # what threading.excepthook would print as "Exception in thread ..."
-    monkeypatch.setattr(RecordWriter, "write", write)
-    monkeypatch.setattr(threading, "excepthook", lambda args: thread_errors.append(args.exc_type))
-    code = schedule_here(line_argv(tmp_path, "trainer.log_period", "1"))
-    err = capsys.readouterr().err
-    assert code == 2 and not thread_errors and "Traceback" not in err, (thread_errors, err)
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1 and "TensorboardWriter" in lines[0] and "ENOSPC" in lines[0], err
