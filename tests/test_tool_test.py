@@ -157,3 +157,20 @@ def test_out_is_strict_json_and_metrics_are_null_for_a_diverged_model(
     assert "ClassificationEvaluator: " in caplog.text and "have non-finite outputs" in caplog.text
     assert [line.split() for line in capsys.readouterr().out.splitlines() if "accuracy" in line] == [
         ["accuracy", "nan"], ["top3_accuracy", "nan"]]
+
+
+def test_out_with_the_default_evaluator_from_another_folder_with_the_runs_config(
+        digits_run, tmp_path, monkeypatch):  # noqa: F811
+    """No evaluator named (the validation loss): --out still writes each sample's
+    generator outputs (raw logits: the digits model has no postprocess) and its target,
+    from which the accuracy training logged is measured outside the engine."""
+    run_dir, ckpt, logged = digits_run
+    monkeypatch.chdir(tmp_path)  # not the repository: the run's config.yaml finds the project
+    assert test_tool.main(["--config-file", os.path.join(run_dir, "config.yaml"), "--weights", ckpt,
+                           "--work-dir", "w", "--out", "preds.jsonl", "--show-dir", "show",
+                           "trainer.evaluator.name", "''", *OVERRIDES]) == 0
+    assert set(json.load(open("w/metrics.json"))["metrics"]) == {"val_cls"}  # the loss term of run_step
+    rows = [json.loads(line) for line in open("preds.jsonl")]
+    assert set(rows[0]) == {"index", "output", "target"} and len(rows[0]["output"]) == 10
+    right = sum(max(range(10), key=r["output"].__getitem__) == r["target"] for r in rows)
+    assert right / len(rows) == logged["accuracy"] and len(os.listdir("show")) == len(rows)
