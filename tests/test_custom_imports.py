@@ -166,3 +166,19 @@ def test_a_module_that_does_not_import_is_one_line_naming_it(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"cannot import '{module}'" in err
     sys.path.remove(str(tmp_path))  # put there as the project root
+
+
+def test_classes_from_no_importable_module_are_not_recorded():
+    """A class defined in a notebook, a script (``__main__``) or exec'd code could not be
+    imported again by a tool: it is left out rather than recorded as a failing import."""
+    from engine.config.custom_imports import named_modules
+    from engine.model.build import BUILD_NETWORK_REGISTRY
+
+    namespace = {"__name__": "made_up_module"}
+    exec("from torch import nn\nclass MadeUpNet(nn.Linear):\n    pass\n", namespace)
+    BUILD_NETWORK_REGISTRY.register(namespace["MadeUpNet"])
+    try:
+        cfg = {"TRAINER": {"MODEL": {"GENERATOR": {"NAME": "MadeUpNet"}, "NAME": "ClassificationModel"}}}
+        assert named_modules(cfg) == []
+    finally:
+        del BUILD_NETWORK_REGISTRY._obj_map["MadeUpNet"]

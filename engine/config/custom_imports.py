@@ -64,7 +64,7 @@ def _names(node) -> Iterator[str]:
 
 def named_modules(cfg) -> List[str]:
     """The modules, outside the engine and torch, that define what ``cfg`` names in any
-    registry, in the order the config names them."""
+    registry, in the order the config names them; only modules imported from a file."""
     from ..utils.registry import _REGISTRIES
 
     modules: List[str] = []
@@ -72,9 +72,16 @@ def named_modules(cfg) -> List[str]:
         for registry in _REGISTRIES:
             obj = registry._obj_map.get(name)
             module = getattr(obj, "__module__", None) if obj is not None else None
-            if module and module.split(".")[0] not in _NOT_PROJECT and module not in modules:
+            if module and module.split(".")[0] not in _NOT_PROJECT and module not in modules \
+                    and _importable(module):
                 modules.append(module)
     return modules
+
+
+def _importable(name: str) -> bool:
+    """A module imported from a file: not code run as a script or in a notebook
+    (``__main__``), nor exec'd under a made-up name, which nothing could import again."""
+    return bool(getattr(sys.modules.get(name), "__file__", None))
 
 
 def module_root(name: str) -> str:
