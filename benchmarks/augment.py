@@ -8,10 +8,10 @@ thread (``cv2.setNumThreads(0)``; torch intra-op threads 1), with and without a 
 label mask. The engine's results dict is the one a seed dataset builds per sample:
 ``dict(img=..., img_fields=['img'], color_fields=['img'])``, and with a mask
 ``gt_semantic_seg`` listed in ``img_fields`` (a mask by the field rules, as in the
-seed's segmentation projects); its generator is NumPy's global one, seeded once per
-timing (the loader seeds it per sample). albumentations runs through
-``A.Compose(..., seed=0)`` called with ``image=`` (and ``mask=``). Both do the same
-work (p=1, the same ranges).
+seed's segmentation projects); its generator is NumPy's global one, seeded once at
+the start as albumentations' is (``A.Compose(..., seed=0)``, called with ``image=`` and
+``mask=``), so every timing draws fresh parameters on both sides. Both do the same work
+(p=1, the same ranges).
 
 Rounds are interleaved: in each round every op is timed for the engine, albumentations
 and the bare OpenCV call(s) it comes down to (``FLOORS``: no parameter drawing, no
@@ -175,7 +175,6 @@ CLOCK = time.perf_counter
 
 def time_engine(pipeline, images, reps, with_mask):
     """The seed's call: a fresh results dict per sample, no generator argument."""
-    np.random.seed(0)
     start = CLOCK()
     for _ in range(reps):
         for img, mask in images:
@@ -228,7 +227,8 @@ def main(argv=None):
             sys.exit("augment.py: albumentations is not installed; pip install -r "
                      "benchmarks/requirements.txt, or pass --engine-only")
     images = scenes(args.images)
-    table = []
+    np.random.seed(0)  # once, as albumentations': per timing, every round would time the
+    table = []  # same parameters (one JPEG quality sample, one mix of brightness signs)
     for name, cfg, albu in ops(A):
         if args.ops and not any(name.startswith(o) for o in args.ops):
             continue

@@ -180,17 +180,26 @@ def test_linear_with_a_negative_shift_is_add_weighted_byte_for_byte(shape):
         assert np.array_equal(linear(img, alpha, beta), expected), (alpha, beta)
 
 
-def test_nearest_resize_takes_the_pixel_under_each_centre():
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.bool_, np.float32])
+def test_nearest_resize_takes_the_pixel_under_each_centre(dtype):
+    """Whichever way it takes (strided copy, OpenCV where its pixels are these, gathers)."""
     rng = np.random.default_rng(1)
-    for _ in range(400):
-        h, w = (int(v) for v in rng.integers(1, 200, 2))
-        nh, nw = (max(1, n // int(rng.integers(1, 5))) if rng.random() < 0.5  # divides
-                  else int(rng.integers(1, 300)) for n in (h, w))
-        mask = rng.integers(0, 255, (h, w, 2), dtype=np.uint8)
-        rows = np.minimum(((np.arange(nh) + 0.5) * (h / nh)).astype(np.intp), h - 1)
-        cols = np.minimum(((np.arange(nw) + 0.5) * (w / nw)).astype(np.intp), w - 1)
+    for trial in range(300):
+        h, w = (int(v) for v in rng.integers(2, 300, 2))
+        nh, nw = (max(1, n // int(rng.integers(1, 5))) if rng.random() < 0.3  # divides
+                  else int(rng.integers(1, 400)) for n in (h, w))
+        shape = (h, w) if trial % 3 == 0 else (h, w, int(rng.integers(1, 6)))
+        mask = rng.integers(0, 255, shape).astype(dtype)
+        if trial % 4 == 0:
+            mask = mask[1:, 1:]  # a crop: not contiguous
+        rows = np.minimum(((np.arange(nh) + 0.5) * (mask.shape[0] / nh)).astype(np.intp),
+                          mask.shape[0] - 1)
+        cols = np.minimum(((np.arange(nw) + 0.5) * (mask.shape[1] / nw)).astype(np.intp),
+                          mask.shape[1] - 1)
         out = resize_nearest(mask, (nh, nw))
-        assert out.flags.c_contiguous and np.array_equal(out, mask[rows][:, cols])
+        expected = mask[rows][:, cols]
+        assert out.dtype == mask.dtype and out.shape == expected.shape
+        assert out.flags.c_contiguous and np.array_equal(out, expected), (mask.shape, nh, nw)
 
 
 def test_uniform_is_the_generators_uniform():

@@ -60,24 +60,57 @@ def flip_image(img: np.ndarray, direction: str) -> np.ndarray:
     return np.ascontiguousarray(view)
 
 
+def _centres(src: int, dst: int) -> np.ndarray:
+    """``floor((i + 0.5) * src / dst)``: the source pixel under output pixel ``i``'s centre."""
+    return np.minimum(((np.arange(dst) + 0.5) * (src / dst)).astype(np.intp), src - 1)
+
+
 def _nearest_index(src: int, dst: int):
-    """The source pixel under each output pixel's centre, ``floor((i + 0.5) * src / dst)``;
-    a slice when ``dst`` divides ``src`` (every ``k``-th pixel from ``k // 2``: the same
-    pixels, taken as a strided copy instead of a gather)."""
+    """:func:`_centres`, or a slice when ``dst`` divides ``src`` (every ``k``-th pixel
+    from ``k // 2``: the same pixels, taken as a strided copy instead of a gather)."""
     if src % dst == 0:
         k = src // dst
         return slice(k // 2, None, k)
-    return np.minimum(((np.arange(dst) + 0.5) * (src / dst)).astype(np.intp), src - 1)
+    return _centres(src, dst)
+
+
+_EXACT_NN = {}  # (src, dst) -> whether INTER_NEAREST_EXACT takes exactly _centres(src, dst)
+_NN_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32,
+                                    np.float32, np.float64)}  # int64 comes back int32
+
+
+def _cv2_takes_centres(src: int, dst: int) -> bool:
+    """Whether OpenCV's bit-exact nearest resize picks the centre pixels along an axis of
+    ``src -> dst`` pixels: asked once per pair by resizing the row ``0, 1, ..., src - 1``.
+    Its 16-bit fixed-point step misses by one for about a fifth of the pairs, which
+    then keep the gathers."""
+    found = _EXACT_NN.get((src, dst))
+    if found is None:
+        probe = np.arange(src, dtype=np.int32)[None, :]
+        taken = cv2.resize(probe, (dst, 1), interpolation=cv2.INTER_NEAREST_EXACT)
+        if len(_EXACT_NN) >= 4096:
+            _EXACT_NN.clear()
+        found = _EXACT_NN[(src, dst)] = bool(np.array_equal(taken[0], _centres(src, dst)))
+    return found
 
 
 def resize_nearest(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of a label map (any dtype) to ``size = (h, w)``: output
     pixel ``i`` takes source pixel ``floor((i + 0.5) * src / dst)``, the pixel under its
-    centre (the alignment of ``F.resize_mask`` and cv2's linear resize). Two row/column
-    gathers (about 6x faster than one 2-D fancy index), or strided copies where the size
-    divides (2x faster than cv2's own nearest resize, whose pixels are not these)."""
+    centre (the alignment of ``F.resize_mask`` and cv2's linear resize).
+
+    The fastest exact way available: strided copies where the size divides (2x faster
+    than cv2's nearest resize), else ``cv2.resize(INTER_NEAREST_EXACT)`` where it is
+    known to take these pixels (:func:`_cv2_takes_centres`; 3-4x faster than numpy),
+    else two row/column gathers (6x faster than one 2-D fancy index)."""
     h, w = mask.shape[:2]
-    rows, cols = _nearest_index(h, int(size[0])), _nearest_index(w, int(size[1]))
+    nh, nw = int(size[0]), int(size[1])
+    rows, cols = _nearest_index(h, nh), _nearest_index(w, nw)
+    if (type(rows) is not slice or type(cols) is not slice) and mask.dtype in _NN_DTYPES \
+            and (mask.ndim == 2 or mask.shape[2] <= 4) \
+            and _cv2_takes_centres(h, nh) and _cv2_takes_centres(w, nw):
+        return _keep_channels(cv2.resize(mask, (nw, nh), interpolation=cv2.INTER_NEAREST_EXACT),
+                              mask)
     return np.ascontiguousarray(mask[rows][:, cols])
 
 
