@@ -10,6 +10,12 @@ Transforms that mix samples (``MosaicTransform``) reach other samples through
 pipeline that has a ``bind_dataset`` method. The partners' indices come from the
 sample's own generator and ``load_results`` is deterministic, so a mixed sample is still
 a pure function of (seed, epoch, index), whatever the number of workers.
+
+The pipeline is held as ``self.transformers`` (the seed's attribute name); ``pipeline``
+reads and writes the same object, but only as a class-level property, so a project
+dataset that defines its own method ``pipeline(img_info, ann_info)`` (as the seed
+allowed: SDDet's CocoDataset does) keeps its method. The engine's own code reads
+``transformers``.
 """
 from typing import Any, Dict, List, Optional
 
@@ -28,11 +34,21 @@ class EngineDataSet(Dataset):
         from ..transforms.compose import Compose
 
         if isinstance(transformer, Compose):
-            self.pipeline = transformer
+            self.transformers = transformer
         else:
-            self.pipeline = build_transforms(transformer or [])
+            self.transformers = build_transforms(transformer or [])
         self.sample_rng: Optional[np.random.Generator] = None
-        _bind_dataset(self.pipeline, self)
+        _bind_dataset(self.transformers, self)
+
+    @property
+    def pipeline(self):
+        """The transform pipeline (``self.transformers``); a subclass may replace this
+        name with a method of its own."""
+        return self.transformers
+
+    @pipeline.setter
+    def pipeline(self, value) -> None:
+        self.transformers = value
 
     def load_results(self, index: int) -> Dict[str, Any]:
         """The results dict of sample ``index`` before augmentation, for transforms that
@@ -50,8 +66,18 @@ class EngineDataSet(Dataset):
         return None
 
     def data_pipeline(self, results: Dict[str, Any]) -> Dict[str, Any]:
-        rng = self.sample_rng if self.sample_rng is not None else np.random.default_rng()
-        return self.pipeline(results, rng)
+        """``results`` through the pipeline, with the sample's generator. Without one (this
+        dataset sits inside a project's own wrapper, e.g. SDDet's ``ConcatDataset`` of
+        EngineDataSets, which the loader cannot see into; or a notebook) the generator
+        draws from numpy's global stream, which the loader seeds per sample: a nested
+        dataset's augmentation stays a function of (seed, epoch, index)."""
+        from ..compat.seed.transforms_pipe import global_generator, record_shapes
+
+        record_shapes(results)  # img_shape / ori_shape, as the seed's pipeline sets them
+        rng = self.sample_rng
+        if rng is None:
+            rng = global_generator()
+        return self.transformers(results, rng)
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")

@@ -35,12 +35,14 @@ class LossEvaluator(DatasetEvaluator):
         self.reset()
 
     def reset(self):
+        self._components = frozenset()  # names training found to be parts of another term
         self._sums: Dict[str, float] = {}
         self._samples = 0
         self._nonfinite = NonFiniteOutputs("LossEvaluator")
 
     def process(self, model, batch):
         losses = as_loss_dict(model.run_step(batch), type(model).__name__)
+        self._components = getattr(model, "loss_components", self._components)
         losses = {name: float(value) for name, value in losses.items()}
         n = batch_size_of(batch)
         self._nonfinite.add([all(map(math.isfinite, losses.values()))] * n)
@@ -54,6 +56,7 @@ class LossEvaluator(DatasetEvaluator):
         totals = comm.all_reduce_sum([self._sums.get(n, 0.0) for n in names] + [self._samples])
         count = max(totals[-1], 1.0)
         results = {f"{self.prefix}{n}": totals[i] / count for i, n in enumerate(names)}
-        if len(names) > 1:
-            results[f"{self.prefix}total_loss"] = sum(totals[:-1]) / count
+        counted = [totals[i] for i, n in enumerate(names) if n not in self._components]
+        if len(counted) > 1:  # the components of a total (engine/model/step.py) count once, in it
+            results[f"{self.prefix}total_loss"] = sum(counted) / count
         return self._nonfinite.apply(results)

@@ -57,7 +57,10 @@ class DiceLoss(WeightedLoss):
 @LOSS_ARCH_REGISTRY.register()
 class BinaryDiceLoss(WeightedLoss):
     """The seed's binary Dice: ``1 - (2|P*T| + smooth) / (|P| + |T| + eps + smooth)`` per
-    channel over batch and pixels, times ``weight`` (per channel), averaged.
+    channel over batch and pixels, times ``weight`` (per channel), then ``reduction``
+    over the channels: ``'mean'`` (default), ``'sum'``, or ``'none'`` (one value per
+    channel, as the released seed (engine_frame 3.0) gives it; SOLOv2 heads put one
+    instance mask per channel and divide the sum by the number of instances).
 
     ``input``: logits ``N x 1 x H x W`` (sigmoid inside unless ``apply_sigmoid=False``,
     then probabilities). ``target``: a 0/1 mask ``N x H x W``, ``N x 1 x H x W``.
@@ -66,8 +69,12 @@ class BinaryDiceLoss(WeightedLoss):
 
     def __init__(self, apply_sigmoid: bool = True, smooth: float = 1.0, eps: float = 1e-5,
                  weight: Union[None, float, Sequence[float], Tensor] = None, lambda_weight: float = 1.0,
-                 ignore_index: Optional[int] = None):
+                 ignore_index: Optional[int] = None, reduction: str = "mean"):
         super().__init__(lambda_weight)
+        if reduction not in _REDUCTIONS:
+            raise ConfigError(f"BinaryDiceLoss: reduction must be one of {list(_REDUCTIONS)}, "
+                              f"got {reduction!r}")
+        self.reduction = reduction
         self.apply_sigmoid = bool(apply_sigmoid)
         self.ignore_index = ignore_index
         self.smooth, self.eps = float(smooth), float(eps)
@@ -81,11 +88,13 @@ class BinaryDiceLoss(WeightedLoss):
         loss = 1.0 - (2.0 * overlap + self.smooth) / (total + self.eps + self.smooth)
         if self.weight is not None:
             loss = loss * self.weight.to(loss.dtype)
-        return loss.mean()
+        if self.reduction == "none":
+            return loss
+        return loss.sum() if self.reduction == "sum" else loss.mean()
 
     def extra_repr(self) -> str:
         return (f"apply_sigmoid={self.apply_sigmoid}, smooth={self.smooth}, eps={self.eps}, "
-                f"ignore_index={self.ignore_index}")
+                f"ignore_index={self.ignore_index}, reduction={self.reduction!r}")
 
 
 @LOSS_ARCH_REGISTRY.register()

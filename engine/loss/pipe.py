@@ -24,8 +24,9 @@ class LossCompose(nn.Module):
     """The weighted sum of a list of loss entries, as one scalar tensor.
 
     ``loss_cfgs``: ``[dict(name=..., param=dict(lambda_weight=w, ...), input_name=[...]),
-    ...]``. Called with a tuple/list (given positionally to every loss) or a dict (each
-    loss reads its ``input_name`` keys).
+    ...]``; an entry may also be a loss object or function (the seed's ``callable(loss)``
+    form), called with the inputs as they are. Called with a tuple/list (given
+    positionally to every loss) or a dict (each loss reads its ``input_name`` keys).
     """
 
     def __init__(self, loss_cfgs: Sequence, where: str = _DEFAULT_WHERE):
@@ -39,9 +40,7 @@ class LossCompose(nn.Module):
             )
         if len(loss_cfgs) == 0:
             raise ConfigError(f"{where}: the list of losses is empty; name at least one.")
-        self.terms = nn.ModuleList(
-            LossTerm.from_cfg(entry, f"{where}[{i}]") for i, entry in enumerate(loss_cfgs)
-        )
+        self.terms = nn.ModuleList(_term(entry, f"{where}[{i}]") for i, entry in enumerate(loss_cfgs))
 
     def forward(self, inputs: Any, by_order: bool = False) -> Tensor:
         return _sum(term(inputs, by_order) for term in self.terms)
@@ -62,9 +61,13 @@ class LossKeyCompose(nn.Module):
     2. a dict whose keys are exactly the loss keys, each value that key's one input (a
        tuple or a dict): returns ``{key: tensor}``;
     3. one tuple/list or dict shared by every key: returns ``{key: tensor}``.
+
+    ``device`` (the seed's second argument, e.g. ``cfg.TRAINER.DEVICE``): where the
+    losses' own tensors (class weights) go; the engine moves a model's losses with its
+    networks anyway. A loss object or function in a key's list is one loss of the key.
     """
 
-    def __init__(self, loss_cfgs: Mapping, where: str = _DEFAULT_WHERE):
+    def __init__(self, loss_cfgs: Mapping, device=None, where: str = _DEFAULT_WHERE):
         super().__init__()
         if not isinstance(loss_cfgs, Mapping):
             raise ConfigError(
@@ -88,6 +91,9 @@ class LossKeyCompose(nn.Module):
             raise ConfigError(f"{where}: a loss key can not be used as a name: {e}") from None
         #: ``{key: detached value}`` of the latest call in the seed's list form.
         self.last_values: Dict[str, Tensor] = {}
+        if device is not None:  # the seed's LossKeyCompose(loss_cfgs, device='cuda')
+            from ..utils.device import resolve_device
+            self.to(resolve_device(str(device)))
 
     def forward(self, inputs: Any) -> Union[Tensor, Dict[str, Tensor]]:
         keys = list(self.groups.keys())
@@ -198,8 +204,16 @@ def _losses_of_key(entries: Any, where: str) -> nn.ModuleList:
         if isinstance(entry, (list, tuple)):
             losses.append(LossCompose(entry, f"{where}[{i}]"))
         else:
-            losses.append(LossTerm.from_cfg(entry, f"{where}[{i}]"))
+            losses.append(_term(entry, f"{where}[{i}]"))
     return nn.ModuleList(losses)
+
+
+def _term(entry: Any, where: str) -> LossTerm:
+    """A config entry's term; a loss object or function (the seed accepted callables)
+    is a term of weight 1 that gets the inputs as they are."""
+    if callable(entry) and not isinstance(entry, Mapping):
+        return LossTerm(entry, 1.0, None, where)
+    return LossTerm.from_cfg(entry, where)
 
 
 def _sum(values: Iterable[Tensor]) -> Tensor:

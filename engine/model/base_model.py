@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
+from torch import Tensor  # noqa: F401  (a name of the released seed's base_model module)
 
 from ..compat.seed.model_api import SeedModelAPI, ema_wrapper, lower  # noqa: F401  (the seed's names)
 from ..loss.pipe import pop_logged_values
@@ -276,6 +277,9 @@ class BaseModel(SeedModelAPI):
                     output = as_loss_dict(step(data, epoch=epoch), type(self).__name__,
                                           step.__name__, single)
                 losses, logged = split_terms(output)
+                # parts of another term (seed: loss = a + b beside a, b): the validation
+                # total must not count them twice either (LossEvaluator)
+                self.loss_components = frozenset(n for n in logged if getattr(output[n], "requires_grad", False))
                 # per-key values of seed-form losses (``total = self.loss(dict(k=[...]))``)
                 for name, value in pop_logged_values(self).items():
                     if name not in output:

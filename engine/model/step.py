@@ -7,7 +7,10 @@ of a trained network): the loss terms are summed and back-propagated. Every othe
 (a Python number, an accuracy computed from ``argmax``, a ``.detach()``-ed tensor) is a
 *logged value*: it goes to the trainer's event store (log line, metrics.jsonl,
 TensorBoard) and is not added to the loss. A dict with no loss term is an error naming
-its entries. Under ``torch.no_grad`` (validation) nothing requires grad and every
+its entries. An entry that another entry was computed from (the seed's
+``dict(loss=loss_mask + loss_cls, loss_mask=loss_mask, loss_cls=loss_cls)``, where the
+seed back-propagated ``loss`` alone) is a *component*: logged, not summed a second time
+(:func:`split_terms`). Under ``torch.no_grad`` (validation) nothing requires grad and every
 entry is a value of the validation loss evaluator.
 
 **The gate.** Between backward and the optimizer step the bundle asks its
@@ -18,6 +21,7 @@ float16 overflow. A plain callable ``before_step(losses) -> bool`` still works (
 signal then; an overflow is agreed in its own collective, only when it happens).
 """
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -87,15 +91,44 @@ def host_floats(values: Iterable[torch.Tensor]) -> List[float]:
     return torch.stack(values).float().tolist()
 
 
+#: autograd nodes looked at below each loss entry when looking for its components: a
+#: total is a few sums and products of its parts, found in the first levels of its graph
+COMPONENT_SEARCH_NODES = 64
+
+
 def split_terms(output: Dict[str, Any]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-    """``(loss terms, logged values)`` of a checked ``run_step`` dict (module docstring)."""
+    """``(loss terms, logged values)`` of a checked ``run_step`` dict (module docstring).
+
+    With several tensors that require grad, one that appears in the first
+    :data:`COMPONENT_SEARCH_NODES` autograd nodes below another is a component of it
+    (detached and logged): summing ``loss``, ``loss_mask`` and ``loss_cls`` when
+    ``loss = loss_mask + loss_cls`` would back-propagate every part twice, where the seed
+    (which back-propagates ``step_info['loss']``) takes each part once."""
     losses, logged = {}, {}
     for name, value in output.items():
         if isinstance(value, torch.Tensor) and value.requires_grad:
             losses[name] = value
         else:
             logged[name] = value
+    if len(losses) > 1:
+        nodes = {name: value.grad_fn for name, value in losses.items() if value.grad_fn is not None}
+        below = set()
+        for node in nodes.values():
+            below |= _nodes_below(node, COMPONENT_SEARCH_NODES)
+        for name in [n for n, node in nodes.items() if node in below]:
+            logged[name] = losses.pop(name).detach()
     return losses, logged
+
+
+def _nodes_below(node, limit: int) -> set:
+    """Up to ``limit`` autograd nodes under ``node``, breadth first (nearest first)."""
+    found, queue = set(), deque([node])
+    while queue and len(found) < limit:
+        for child, _ in queue.popleft().next_functions:
+            if child is not None and child not in found:
+                found.add(child)
+                queue.append(child)
+    return found
 
 
 def decide(before_step: Optional[Callable], losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:

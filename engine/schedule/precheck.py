@@ -98,7 +98,7 @@ def _precheck(cfg) -> None:
             _check_solver(section, max_iter, where)
     build_ema(torch.nn.Linear(1, 1), cfg.TRAINER.MODEL.EMA)
     if _is_key_compose_form(cfg.TRAINER.MODEL.LOSS):
-        LossKeyCompose(cfg.TRAINER.MODEL.LOSS, "trainer.model.loss")
+        LossKeyCompose(cfg.TRAINER.MODEL.LOSS, where="trainer.model.loss")
 
 
 def _overridden(cls, base, *names) -> bool:

@@ -13,8 +13,9 @@ colour, boxes with their labels (the first bbox_label_fields array) and points w
 their indices; the caption gives the index and the sample's scalar values. Float images
 outside [0, 1] (normalised) are stretched from their min..max to 0..255 for display.
 Small images are enlarged (nearest neighbour) so a tile is at least --tile-size pixels.
-The project's components are registered by importing `codes` from the current folder
-(as train.py does) and every --import MODULE.
+The project's components are registered by the config's custom_imports (a run's
+config.yaml lists them, doc/tools.md), every --import MODULE, and `codes` from the
+current folder when there is one (as train.py does).
 """
 import os
 import sys
@@ -68,8 +69,8 @@ def load_samples(dataset, seed: int, epoch: int, indices: Sequence[int]) -> List
 
     samples = SeededSamples(dataset, seed)
     recorder = None
-    if hasattr(dataset, "pipeline"):
-        recorder = dataset.pipeline = _Recorder(dataset.pipeline)
+    if hasattr(dataset, "transformers"):  # an EngineDataSet's pipeline (its seed name)
+        recorder = dataset.transformers = _Recorder(dataset.transformers)
     try:
         out = []
         for i in indices:
@@ -80,7 +81,7 @@ def load_samples(dataset, seed: int, epoch: int, indices: Sequence[int]) -> List
         return out
     finally:
         if recorder is not None:
-            dataset.pipeline = recorder.pipeline
+            dataset.transformers = recorder.pipeline
 
 
 def display_image(img) -> np.ndarray:

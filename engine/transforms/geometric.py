@@ -205,7 +205,8 @@ class Resize(BaseTransform):
             scale = size[0] / max(h, w)
         else:
             scale = min(size[0] / h, size[1] / w)
-        return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+        # half up, as the seed (and mmcv) round: int(h * scale + 0.5)
+        return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
 
     def _flag(self, rng):
         if len(self._flags) == 1:

@@ -89,3 +89,18 @@ class SeedModelAPI:
         """The engine wraps the networks for DDP/DP itself (engine/model/parallel.py)."""
         logging.getLogger(self.default_log_name).info(
             "enable_distribute: the engine wraps the networks for %s itself", cfg.TRAINER.PARADIGM.TYPE)
+
+    def enable_distribute_ddp(self, cfg) -> None:
+        """The seed's DDP wrapping step (HEAD's spelling); the engine wraps the networks
+        itself before training, so wrapping here would wrap twice: it only logs."""
+        logging.getLogger(self.default_log_name).info(
+            "enable_distribute_ddp: the engine wraps the networks in DistributedDataParallel itself")
+
+    #: the released seed (engine_frame 3.0) spells it so; projects written against the
+    #: wheel call or override this name
+    enable_dirstribute_ddp = enable_distribute_ddp
+
+    def enable_distribute_dp(self, cfg) -> None:
+        """The seed's DataParallel step; the engine runs one process per device instead."""
+        logging.getLogger(self.default_log_name).info(
+            "enable_distribute_dp: the engine runs one process per GPU (DDP) instead of DataParallel")

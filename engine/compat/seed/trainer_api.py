@@ -10,8 +10,12 @@ attributes; each is a thin layer over our own mechanism:
     create_model(cfg)        the model bundle; default: build_model(cfg)
     set_collate_fn(cfg)      sets collate_train_fn / collate_valid_fn (None: default)
     create_dataset(cfg)      (train, val) or (train, val, test)
+    create_dataloader(cfg, train, val[, test]) / create_iterable_dataloader(...)
+                             loaders over any datasets, for the project's own use: the
+                             wheel's form returns (train, test), HEAD's (train, val, test)
     checkpoint.check_period, test_data_loader, val_data_loader, train_data_loader,
-    output, default_log_name, model_path, enable_epoch_method
+    output, default_log_name, model_path, enable_epoch_method, gradient_accumulation_batch,
+    train_batch_size
 
 ``epoch``, as the seed's methods and ``run_step(epoch=)`` receive it, is the seed's loop
 counter: the **iteration index** (0-based), or with ``trainer.enable_epoch_method`` the
@@ -79,6 +83,50 @@ class SeedTrainerAPI:
         """``(train, val, test)`` (the seed returns ``(train, val)``; both forms are
         accepted); ``None`` for a split turns it off."""
         return tuple(self.build_dataset(cfg, split) for split in ("train", "val", "test"))
+
+    def create_dataloader(self, cfg, train_dataset, valid_dataset, *test_dataset):
+        """The seed's loaders over the given datasets: the training one shuffled, one
+        epoch per ``iter()``; the others in order, ``solver.test_per_batch``. Called as the
+        released seed (engine_frame 3.0) calls it, ``(cfg, train, valid)``, it returns
+        ``(train_loader, test_loader)`` with the test loader over ``valid``; as HEAD does,
+        with a test set too, ``(train_loader, val_loader, test_loader)``. The run's own
+        loaders are the engine's (sharded, resumable); an override is not called for them."""
+        return self._seed_loaders(cfg, train_dataset, valid_dataset, test_dataset, endless=False)
+
+    def create_iterable_dataloader(self, cfg, train_dataset, valid_dataset, *test_dataset):
+        """As :meth:`create_dataloader`, the training loader endless (one ``iter()`` for
+        the whole run, as the seed's iteration-based loop used it)."""
+        return self._seed_loaders(cfg, train_dataset, valid_dataset, test_dataset, endless=True)
+
+    def _seed_loaders(self, cfg, train_dataset, valid_dataset, test_dataset, endless: bool):
+        from .data_loader import create_data_loader, create_iterable_data_loader
+
+        if len(test_dataset) > 1:
+            raise TypeError(f"{type(self).__name__}.create_dataloader takes (cfg, train, valid[, test])")
+        workers, pin = int(cfg.DATALOADER.NUM_WORKERS), self.device.type == "cuda"
+        build = create_iterable_data_loader if endless else create_data_loader
+        train = build(train_dataset, self.train_batch_size, workers, collate_fn=self.collate_train_fn,
+                      pin_memory=pin)
+        evaluated = [valid_dataset] + list(test_dataset)
+        loaders = [None if ds is None else self._in_order(ds, cfg) for ds in evaluated]
+        return (train, *loaders)
+
+    def _in_order(self, dataset, cfg):
+        from ...data.build import build_val_loader
+
+        return build_val_loader(dataset, cfg, device=self.device, rank=0, world_size=1,
+                                collate_fn=self.collate_valid_fn, where="create_dataloader")
+
+    @property
+    def gradient_accumulation_batch(self) -> int:
+        return int(self.cfg.SOLVER.GRADIENT_ACCUMULATION_BATCH)
+
+    @property
+    def train_batch_size(self) -> int:
+        """Samples per forward pass: ``solver.train_per_batch`` split over the
+        accumulated micro-batches, as the seed computes it."""
+        batch, accumulation = int(self.cfg.SOLVER.TRAIN_PER_BATCH), self.gradient_accumulation_batch
+        return batch // accumulation if accumulation > 1 else batch
 
     def _create_datasets(self, cfg) -> Tuple[object, Optional[object], Optional[object]]:
         made = self.create_dataset(cfg)
@@ -165,6 +213,7 @@ class SeedMethods(HookBase):
     def before_train(self) -> None:
         after = inspect.signature(self.trainer.iterate_after).parameters
         self.with_losses = len(after) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in after.values())
+        warn_unused_overrides(self.trainer)
         self.trainer.before_loop()
 
     def before_step(self) -> None:
@@ -183,6 +232,29 @@ class SeedMethods(HookBase):
     def after_train(self) -> None:
         if self.trainer.finished:
             self.trainer.after_loop()
+
+
+#: seed methods the seed's own loop called and ours does not: (owner, names, what instead)
+_UNCALLED = (
+    ("trainer", ("create_dataloader", "create_iterable_dataloader"),
+     "the run's loaders are the engine's (sharded, resumable); set_collate_fn and create_dataset are used"),
+    ("model", ("enable_distribute", "enable_distribute_ddp", "enable_dirstribute_ddp", "enable_distribute_dp"),
+     "the engine wraps the networks for DDP itself (its options: trainer.ddp.find_unused_parameters, doc/distributed.md)"),
+)
+
+
+def warn_unused_overrides(trainer) -> None:
+    """One warning per seed method a project overrides that the engine's loop never
+    calls, so a changed sampler or DDP option does not go silently unused."""
+    from ...model.base_model import BaseModel
+    from ...trainer.trainer import BaseTrainer
+
+    for owner, names, instead in _UNCALLED:
+        obj, base = (trainer, BaseTrainer) if owner == "trainer" else (trainer.model, BaseModel)
+        mine = [n for n in names if getattr(type(obj), n, None) is not getattr(base, n, None)]
+        if mine:
+            logger.warning("%s overrides %s, which the engine does not call: %s",
+                           type(obj).__name__, ", ".join(mine), instead)
 
 
 def steps_per_epoch(dataset_size: int, global_batch: int) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from ...transforms.build import build_transforms
 from ...transforms.compose import Compose
 
-__all__ = ["TransformCompose", "global_generator"]
+__all__ = ["TransformCompose", "global_generator", "record_shapes"]
 
 _GLOBAL = [None]  # the Generator over NumPy's global bit generator, made once
 
@@ -38,9 +38,26 @@ def global_generator() -> np.random.Generator:
     return gen
 
 
+def record_shapes(results: dict) -> dict:
+    """What the seed's ``TransformCompose`` writes before its first transform:
+    ``img_shape`` = the ``(h, w)`` of the first of ``img_fields`` / ``color_fields``
+    (``img`` when neither is listed), and ``ori_shape`` = the same unless the dataset
+    gave one (the seed overwrote it: doc/seed.md). Projects read both after the pipeline
+    (SDDet's ``img_meta``) without ever setting them, and a pipeline without a
+    geometric transform would otherwise leave ``img_shape`` unset."""
+    fields = results.get("img_fields") or results.get("color_fields") or ("img",)
+    first = results.get(fields[0]) if fields else None
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) >= 2:
+        results["img_shape"] = (int(shape[0]), int(shape[1]))
+        results.setdefault("ori_shape", results["img_shape"])
+    return results
+
+
 class TransformCompose(Compose):
     def __init__(self, transformers):
         super().__init__(build_transforms(transformers, where="TransformCompose"))
 
     def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
+        record_shapes(results)
         return super().__call__(results, global_generator() if rng is None else rng)
