@@ -13,7 +13,8 @@ stacked ``solver.test_per_batch`` at a time and given to ``model.generator`` und
 ``model.inference_weights()`` (the EMA network when EMA is on), exactly as evaluation
 calls the model. Outputs of the batches are concatenated along dimension 0 (tensors,
 and tuples/lists/dicts of tensors). Weights: the one rule of engine/checkpoint/evaluated.py;
-``predictor.weights_used`` says which were loaded.
+``predictor.weights_used`` says which were loaded. The project's components come from the
+config's ``custom_imports`` (a run's config.yaml records them): no import of one's own.
 
 Bad input is one :class:`EngineError`, never a torch error from deep inside: an image
 that is not uint8 H x W / H x W x 3 (RGBA arrays: drop the alpha), an empty one (0 x 0),
