@@ -69,7 +69,7 @@ class DetectionModel(BaseModel):
     def __init__(self, cfg):
         super().__init__(cfg)
         loss_options(cfg, {}, "DetectionModel")  # the network's own losses: no option to give
-        self._checked_labels = False
+        self._num_classes = detector_num_classes(self.unwrapped("g_model"))
 
     def _targets(self, data) -> List[dict]:
         boxes, labels = data.get("bbox"), data.get("labels")
@@ -85,16 +85,14 @@ class DetectionModel(BaseModel):
         return targets
 
     def _check_labels(self, targets) -> None:
-        """A label the network cannot score is one error saying why (the background)."""
-        if self._checked_labels:
-            return
-        count = detector_num_classes(self.unwrapped("g_model"))
+        """A label the network cannot score is one error saying why (the background), not
+        an index error deep inside torchvision's losses."""
+        count = self._num_classes
         top = max((int(t["labels"].max()) for t in targets if len(t["labels"])), default=0)
         if count is not None and top >= count:
             raise EngineError(f"DetectionModel: class index {top - 1} needs num_classes >= {top + 1} in "
                               f"trainer.model.generator (torchvision counts the background as class 0: "
                               f"give the dataset's number of classes + 1), got {count}")
-        self._checked_labels = True
 
     def run_step(self, data, *, epoch=None, **kwargs):
         images = list(batch_tensor(data, "input_data", "DetectionModel", self.device))
