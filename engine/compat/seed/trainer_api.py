@@ -251,10 +251,11 @@ def warn_unused_overrides(trainer) -> None:
 
     for owner, names, instead in _UNCALLED:
         obj, base = (trainer, BaseTrainer) if owner == "trainer" else (trainer.model, BaseModel)
-        mine = [n for n in names if getattr(type(obj), n, None) is not getattr(base, n, None)]
+        cls = obj.__class__  # the class itself also through the hooks' weakref.proxy
+        mine = [n for n in names if getattr(cls, n, None) is not getattr(base, n, None)]
         if mine:
             logger.warning("%s overrides %s, which the engine does not call: %s",
-                           type(obj).__name__, ", ".join(mine), instead)
+                           cls.__name__, ", ".join(mine), instead)
 
 
 def steps_per_epoch(dataset_size: int, global_batch: int) -> int:
