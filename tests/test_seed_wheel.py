@@ -79,6 +79,12 @@ def test_loss_compositions_take_loss_objects_as_the_seed_does():
     assert torch.allclose(LossKeyCompose(dict(k=[nn.MSELoss()]))((a, b))['k'], nn.functional.mse_loss(a, b))
 
 
+def test_the_wheels_pipe_module_star_import_gives_its_helpers():
+    names = {}
+    exec("from engine.loss.pipe import *", names)  # the wheel's pipe.py has no __all__
+    assert {"LossKeyCompose", "LossCompose", "LossContainer", "dict2lower", "build_loss"} <= set(names)
+
+
 # ------------------------------------------------------------------ model and trainer
 @pytest.fixture
 def line_cfg(tmp_path):

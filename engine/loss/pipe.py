@@ -12,10 +12,14 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 from torch import Tensor, nn
 
 from ..utils.errors import ConfigError
+from .build import build_loss  # noqa: F401  (a name of the seed's pipe module)
 from .pairing import pair, seed_form
 from .term import LossTerm
 
-__all__ = ["LossCompose", "LossKeyCompose", "LossKeyCompose2", "pop_logged_values"]
+# the released seed's pipe module had no __all__: ``from engine.loss.pipe import *`` gave
+# its helpers too (LossContainer, dict2lower, build_loss), which wheel projects then use
+__all__ = ["LossCompose", "LossKeyCompose", "LossKeyCompose2", "pop_logged_values",
+           "LossContainer", "LossItem", "dict2lower", "build_loss"]
 
 _DEFAULT_WHERE = "trainer.model.loss"
 
