@@ -249,3 +249,12 @@ def test_resize_keep_ratio_rounds_half_up_as_the_seed(h, w, size):
     out = t(dict(img=np.zeros((h, w, 3), np.uint8)))
     scale = size / max(h, w)
     assert out['img'].shape[:2] == (int(h * scale + 0.5), int(w * scale + 0.5))
+
+
+def test_resize_records_each_axis_actual_factor():
+    """7 x 3 -> 4 x 2: the seed recorded 4/7 for both axes (and scaled boxes by it); the
+    width grew by 2/3, and a box's right edge at the image's must stay there."""
+    t = build_transforms([dict(name='Resize', target_size=4, keep_ratio=True, is_padding=False)])
+    out = t(dict(img=np.zeros((7, 3, 3), np.uint8), bbox=np.array([[0, 0, 3, 7]], np.float32)))
+    assert list(out['scale']) == pytest.approx([2 / 3, 4 / 7])
+    assert out['bbox'][0].tolist() == pytest.approx([0, 0, 2, 4])
