@@ -182,7 +182,7 @@ def test_setup_declares_each_tool_as_a_console_script():
     setup_py = open(os.path.join(ROOT, "setup.py"), encoding="utf-8").read()
     scripts = dict(re.findall(r'"(engine-[\w-]+)=([\w.]+:\w+)"', setup_py))
     assert set(scripts) == {"engine-ckpt-show", "engine-ckpt-rename", "engine-ckpt-strip", "engine-ckpt-deploy",
-                            "engine-test", "engine-export", "engine-browse-dataset", "engine-convert-dataset"}
+                            "engine-test", "engine-export", "engine-browse-dataset", "engine-convert-dataset", "engine-train"}
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(__import__(module, fromlist=[function]), function)), target
