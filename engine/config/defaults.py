@@ -38,8 +38,8 @@ def get_default_cfg() -> CN:
     _C.DATALOADER.PIN_MEMORY = True     # only used on CUDA
     _C.DATALOADER.PREFETCH_FACTOR = 2
     _C.DATALOADER.SHUFFLE = True        # training order; evaluation is always in order
-    # normalise on the device (doc/dataset.md#device-side-normalisation): the workers leave
-    # the fields KEYS uint8, the device computes (x - MEAN) / STD; MEAN [] = off
+    # normalise on the device (doc/trainer.md#speed): the workers leave the fields KEYS
+    # uint8, the device computes (x - MEAN) / STD; MEAN [] = off
     _C.DATALOADER.DEVICE_NORMALIZE = CN()
     _C.DATALOADER.DEVICE_NORMALIZE.MEAN = []    # per channel, in pixel units (0..255)
     _C.DATALOADER.DEVICE_NORMALIZE.STD = []
