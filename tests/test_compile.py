@@ -12,7 +12,7 @@ from torch import nn
 
 from engine.config.loader import load_cfg
 from engine.model.build import BUILD_NETWORK_REGISTRY
-from engine.model.speed import check_compiler, compile_options
+from engine.model.speed import check_compiler, compile_options, eager, prepare_networks
 from engine.tools import export as export_tool
 from engine.utils.errors import ConfigError
 
@@ -113,3 +113,34 @@ def test_no_cpp_compiler_is_one_line_before_training(monkeypatch):
     assert "\n" not in str(error.value) and "'no-such-c++-compiler'" in str(error.value)
     check_compiler({"backend": "aot_eager"})  # builds no C++: nothing to check
     check_compiler(None)
+
+
+GRAPHS = []
+
+
+@torch._dynamo.register_backend(name="engine_test_counting")
+def _counting_backend(graph, example_inputs):
+    """Runs the captured graph as it is; counts the compilations."""
+    GRAPHS.append(graph)
+    return graph.forward
+
+
+def test_the_network_is_compiled_in_place_and_inference_runs_it_eagerly():
+    class Bundle:
+        device = torch.device("cpu")
+        net = nn.Linear(3, 2)
+
+        def named_networks(self):
+            return {"g_model": self.net}
+
+    bundle, x = Bundle(), torch.randn(4, 3)
+    keys = list(bundle.net.state_dict())
+    prepare_networks(bundle, load_cfg(DIGITS_PY, ["trainer.compile", "{'backend': 'engine_test_counting'}"]))
+    assert list(bundle.net.state_dict()) == keys
+    before = len(GRAPHS)
+    expected = torch.nn.functional.linear(x, bundle.net.weight, bundle.net.bias)
+    assert torch.equal(bundle.net(x), expected) and len(GRAPHS) == before + 1
+    with eager([bundle.net]), torch.no_grad():
+        bundle.net.eval()
+        assert bundle.net(torch.randn(7, 3)).shape == (7, 2)
+    assert len(GRAPHS) == before + 1  # eval mode, no grad, batch 7: no new compilation
