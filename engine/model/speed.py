@@ -93,7 +93,11 @@ def prepare_networks(model, cfg) -> None:
     check_compiler(options)
     for name, network in model.named_networks().items():
         if channels_last:
-            network.to(memory_format=torch.channels_last)
+            try:
+                network.to(memory_format=torch.channels_last)
+            except RuntimeError as error:  # a 5-D weight (3-D convolutions): channels_last_3d's case
+                raise ConfigError(f"trainer.channels_last: {name} cannot be made channels_last "
+                                  f"({str(error).splitlines()[0]}); set trainer.channels_last False") from error
         if options is not None:
             try:
                 network.compile(**options)
