@@ -74,6 +74,8 @@ def parse(argv):
         p for p in args.pipelines if p not in ("synthetic", "jpeg")]
     if unknown:
         parser.error(f"unknown pipeline/variant {unknown}")
+    if min(args.steps, args.warmup, args.batch_size, args.images) < 1:
+        parser.error("--steps, --warmup, --batch-size and --images must be at least 1")
     return args
 
 
@@ -148,7 +150,11 @@ def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict
         amp_dtype=getattr(torch, args.amp_dtype), lr=lr(args.batch_size))
 
     class TakeTurns(HookBase):
+        """After the engine's warm-up, the hand loop's; then turns of ``--chunk`` steps."""
         priority = Priority.LOWEST + 1
+
+        def __init__(self):
+            self.mark = 0.0
 
         def before_train(self):
             self.mark = now()
