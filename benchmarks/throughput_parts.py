@@ -5,7 +5,7 @@ Both loops read the same dataset class through their own loaders, so what differ
 loop: the engine's (``TrainBatchSampler``, ``EngineLoader`` with
 ``dataloader.device_normalize``, the bundle's step, hooks, the per-step loss transfer)
 against timm's habits written out by hand (a shuffling ``DataLoader`` with persistent
-workers and a uint8 ``fast_collate``, a ``PrefetchLoader`` normalising on a side CUDA
+workers, one endless shuffled pass and a uint8 ``fast_collate``, a ``PrefetchLoader`` normalising on a side CUDA
 stream, ``torch.compile(model)``, channels_last, autocast, no per-step ``.item()``).
 """
 import os
@@ -139,10 +139,13 @@ class HandLoop:
         self.model = torch.compile(self.net) if compiled else self.net
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
         self.amp_dtype = amp_dtype
+        # one endless shuffled pass, as the engine's sampler: a few hundred images would
+        # otherwise end an epoch every few steps, restarting the prefetcher each time
+        sampler = torch.utils.data.RandomSampler(dataset, num_samples=len(dataset) * 10**6,
+                                                 generator=torch.Generator().manual_seed(seed))
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
-            collate_fn=fast_collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-            generator=torch.Generator().manual_seed(seed))
+            dataset, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=workers,
+            collate_fn=fast_collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0)
         self.loader, self.channels_last, self.batches = loader, channels_last, None
         self.last_loss = None
 
