@@ -4,9 +4,10 @@ writes), the engine's network and bundle, and the hand-written timm-style loop.
 Both loops read the same dataset class through their own loaders, so what differs is the
 loop: the engine's (``TrainBatchSampler``, ``EngineLoader`` with
 ``dataloader.device_normalize``, the bundle's step, hooks, the per-step loss transfer)
-against timm's habits written out by hand (a shuffling ``DataLoader`` with persistent
-workers, one endless shuffled pass and a uint8 ``fast_collate``, a ``PrefetchLoader`` normalising on a side CUDA
-stream, ``torch.compile(model)``, channels_last, autocast, no per-step ``.item()``).
+against timm's habits written out by hand (a ``DataLoader`` with persistent workers over
+one endless shuffled pass, a uint8 ``fast_collate``, a ``PrefetchLoader`` normalising on
+a side CUDA stream, ``torch.compile(model)``, channels_last, autocast, no per-step
+``.item()``).
 """
 import os
 
