@@ -72,6 +72,7 @@ def batch(n=8, seed=0, scale=1.0):
 
 
 # ------------------------------------------------------------------------ bf16 (CPU)
+@pytest.mark.slow  # a run to the target metric (~1 min); bf16 forward/eval paths are tested below
 def test_bf16_on_cpu_trains_digits_to_the_accuracy_target(tmp_path):
     """A cheaper stand-in for the 600-iteration example run: 200 iterations without EMA.
     Measured on 2 CPU cores with these exact settings: fp32 0.994, bf16 0.992 validation

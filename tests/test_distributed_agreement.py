@@ -111,6 +111,7 @@ def test_a_nan_on_one_process_stops_both_at_that_step(tmp_path):
     assert not (run_dir / "checkpoints" / "model_final.pth").exists()
 
 
+@pytest.mark.slow  # the skip path itself: tests/test_nonfinite.py; the 2-process stop stays in the default suite
 def test_a_nan_on_one_process_is_skipped_by_both(tmp_path):
     result = _run(tmp_path, "solver.skip_nonfinite_steps", "1")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -129,7 +130,8 @@ def test_sigterm_on_one_process_stops_both_after_the_same_step(tmp_path):
     assert ckpt["iteration"] == 3
 
 
-@pytest.mark.parametrize("extra", [[], ["solver.skip_nonfinite_steps", "1"]], ids=["in-the-bucket", "collective"])
+@pytest.mark.parametrize("extra", [[], pytest.param(["solver.skip_nonfinite_steps", "1"], marks=pytest.mark.slow)],
+                         ids=["in-the-bucket", "collective"])
 def test_request_stop_on_one_process_stops_both_after_the_next_step(tmp_path, extra):
     """Issue 25 item 8: rank 1 alone asks to stop after iteration 3; the request travels
     with step 4's verdict and both ranks stop after it: final evaluation, model_final.pth,

@@ -1,5 +1,6 @@
 """Reading what torchrun and Slurm tell a process, and --dist-url: pure functions, no
 process group (engine/schedule/cluster_env.py, slurm.py, dist_url.py)."""
+import os
 import shutil
 import socket
 import subprocess
@@ -180,21 +181,18 @@ def test_a_worker_that_exits_with_a_status_of_its_own_is_named_with_it(tmp_path,
         assert "log.rank1.txt" in err
 
 
-def _hash_of_names(path):
-    """Runs in each spawned worker: the order a set of file names iterates in."""
-    from engine.utils import comm
 
-    names = [f"img_{i:03d}.png" for i in range(50)]
-    with open(f"{path}.{comm.get_rank()}", "w") as f:
-        f.write(",".join(set(names)))
-
-
-def test_spawned_workers_share_string_hashing_so_set_orders_agree(tmp_path, monkeypatch):
+def test_spawned_workers_share_string_hashing_so_set_orders_agree(monkeypatch):
     """A dataset built from a set of file names (as seed projects build them) lists them
-    in the same order on every rank, so the ranks' shards of it do not overlap."""
-    from engine.schedule.launch import launch
+    in the same order on every rank only if the workers hash strings alike: the
+    launcher hands them PYTHONHASHSEED (spawned interpreters read it at start-up)."""
+    from engine.schedule import launch as launching
 
+    seen = {}
     monkeypatch.delenv("PYTHONHASHSEED", raising=False)
-    launch(_hash_of_names, 2, args=(str(tmp_path / "order"),), device="cpu")
-    orders = [(tmp_path / f"order.{rank}").read_text() for rank in (0, 1)]
-    assert orders[0] == orders[1]
+    monkeypatch.setattr(launching, "_spawn", lambda main, args, plan: seen.update(os.environ))
+    launching.launch(print, 2, device="cpu")
+    assert seen["PYTHONHASHSEED"] == "0"
+    monkeypatch.setenv("PYTHONHASHSEED", "123")  # one the user set is kept
+    launching.launch(print, 2, device="cpu")
+    assert seen["PYTHONHASHSEED"] == "123"

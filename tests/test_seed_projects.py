@@ -140,9 +140,9 @@ def kill_at_checkpoint(command, cwd, checkpoint):
 def test_seed_gan_project_trains_and_resumes_bitwise_after_sigkill(tmp_path):
     """BaseGanModel's seed names: dmodel_forward answering under 'default', a seed-form
     solver.discriminator (clip_gradients beside the optimizer)."""
-    run(gan_command(tmp_path / "whole", "solver.max_iter", "400", "solver.checkpoint_period", "40"), cwd=tmp_path)
+    run(gan_command(tmp_path / "whole", "solver.max_iter", "200", "solver.checkpoint_period", "40"), cwd=tmp_path)
     killed = tmp_path / "killed"
-    command = gan_command(killed, "solver.max_iter", "400", "solver.checkpoint_period", "40")
+    command = gan_command(killed, "solver.max_iter", "200", "solver.checkpoint_period", "40")
     kill_at_checkpoint(command, tmp_path, killed / "gan" / "checkpoints" / "model_0000040.pth")
     assert not (killed / "gan" / "checkpoints" / "model_final.pth").exists()  # killed mid-run
     run(command + ["--resume"], cwd=tmp_path)
