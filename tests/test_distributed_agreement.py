@@ -149,6 +149,7 @@ def test_request_stop_on_one_process_stops_both_after_the_next_step(tmp_path, ex
     assert final["iteration"] == 4 and final["trainer"]["stopped"].startswith("request_stop on rank 1")
 
 
+@pytest.mark.slow  # the report itself: test_distributed_env.py::test_a_worker_that_exits_with_a_status_of_its_own_is_named_with_it
 def test_a_worker_that_ends_its_process_is_named_with_its_status(tmp_path):
     """Issue 25 item 17: rank 1 calls os._exit(7); rank 0 then fails on the closed
     connection. The launcher names rank 1 and status 7, not rank 0's traceback."""
