@@ -117,6 +117,7 @@ def test_detection_with_mosaic_resumes_bitwise_after_a_kill(tmp_path):
         assert not diffs, f"{name} differs from the uninterrupted run at {diffs[:6]}"
 
 
+@pytest.mark.slow  # ~15-35 s; tests/test_pipeline.py trains the embedding network in the default suite
 def test_feature_learning_example_trains_its_margin_head_and_retrieves_unseen_digits(tmp_path):
     """The CosFace class weights live in the trained network: optimised (the loss falls),
     checkpointed with it; the embeddings of the digits 7-9, never seen in training, find
