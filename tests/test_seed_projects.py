@@ -137,6 +137,7 @@ def kill_at_checkpoint(command, cwd, checkpoint):
     assert checkpoint.exists()
 
 
+@pytest.mark.slow  # ~20 s; the seed GAN names in-process: test_seed_gan_names_answer_as_the_seeds
 def test_seed_gan_project_trains_and_resumes_bitwise_after_sigkill(tmp_path):
     """BaseGanModel's seed names: dmodel_forward answering under 'default', a seed-form
     solver.discriminator (clip_gradients beside the optimizer)."""
@@ -171,6 +172,7 @@ def test_seed_gan_project_trains_and_resumes_bitwise_after_sigkill(tmp_path):
 DET = os.path.join(PROJECTS, "det_project")
 
 
+@pytest.mark.slow  # ~15 s; own collate + _base_ helpers also in test_seed_wheel_project.py
 def test_seed_detection_project_with_its_own_collate_trains_to_its_quality(tmp_path):
     """set_collate_fn (lists of boxes per image), boxes moved by the seed's pipeline,
     a _base_ config with helper variables, evaluation in after_loop."""
@@ -196,3 +198,25 @@ def test_seed_detection_project_with_its_own_collate_trains_to_its_quality(tmp_p
             box, _ = net(x)
         ious.append(box_iou(box, torch.from_numpy(scene["bbox"])).max().item())
     assert np.mean(ious) > 0.5, np.mean(ious)
+
+
+def test_seed_gan_names_answer_as_the_seeds():
+    """dmodel_forward under 'default', d_optimizer / d_scheduler, and the seed-form
+    solver.discriminator.clip_gradients, on the GAN project's bundle built in-process."""
+    sys.path.insert(0, PROJECTS)
+    import gan_project  # noqa: F401  (registers the project's classes)
+    from engine.config.loader import load_cfg
+    from engine.model.build import build_model
+
+    model = build_model(load_cfg(os.path.join(GAN, "configs", "gan.py")))
+    x = torch.zeros(3, 1, 8, 8)
+    out = model.dmodel_forward(dict(x=x))
+    assert list(out) == [model.DEFAULT_DMODEL_NAME] == ["default"] and out["default"].shape == (3, 1)
+    assert torch.equal(out["default"], model.d_models["d"](x))
+    assert model.dmodel_forward(dict(default=dict(x=x)))["default"].shape == (3, 1)
+    assert model.d_optimizer["default"] is model.d_solvers["d"].optimizer
+    assert model.d_scheduler["default"] is model.d_solvers["d"].lr_scheduler
+    with pytest.raises(KeyError, match="no discriminator named"):
+        model.dmodel_forward(dict(other=dict(x=x)))
+    losses = model.dmodel_step(dict(img=torch.zeros(4, 1, 8, 8)))
+    assert set(losses) == {"default"} and losses["default"].requires_grad
