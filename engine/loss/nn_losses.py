@@ -32,93 +32,79 @@ def _index_target(input: Tensor, target: Tensor) -> Tensor:
     return target
 
 
-class L1Loss(nn.L1Loss):
-    def __init__(self, lambda_weight: float = 1.0, size_average=None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduction=reduction)
-        self.lambda_weight = float(lambda_weight)
+class _PairLoss:
+    """``forward(input_tensor, target_tensor)`` (the seed's argument names): torch's
+    loss times ``lambda_weight``."""
 
     def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
         return _weighted(self, super().forward(input_tensor, target_tensor))
 
 
-class NLLLoss(nn.NLLLoss):
+class _IndexTargetLoss(_PairLoss):
+    """The same, taking an ``N x 1 x ...`` index target as ``N x ...``."""
+
+    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
+        return super().forward(input_tensor, _index_target(input_tensor, target_tensor))
+
+
+class L1Loss(_PairLoss, nn.L1Loss):
+    def __init__(self, lambda_weight: float = 1.0, size_average=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduction=reduction)
+        self.lambda_weight = float(lambda_weight)
+
+
+class NLLLoss(_IndexTargetLoss, nn.NLLLoss):
     def __init__(self, lambda_weight: float = 1.0, weight: Optional[Tensor] = None,
                  ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(weight, ignore_index=ignore_index, reduction=reduction)
         self.lambda_weight = float(lambda_weight)
 
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        target_tensor = _index_target(input_tensor, target_tensor)
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
-
-class MSELoss(nn.MSELoss):
+class MSELoss(_PairLoss, nn.MSELoss):
     def __init__(self, lambda_weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         self.lambda_weight = float(lambda_weight)
 
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
-
-class BCELoss(nn.BCELoss):
+class BCELoss(_PairLoss, nn.BCELoss):
     def __init__(self, lambda_weight: float = 1.0, weight: Optional[Tensor] = None,
                  reduction: str = "mean") -> None:
         super().__init__(weight=weight, reduction=reduction)
         self.lambda_weight = float(lambda_weight)
 
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
-
-class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
+class BCEWithLogitsLoss(_PairLoss, nn.BCEWithLogitsLoss):
     def __init__(self, lambda_weight: float = 1.0, weight: Optional[Tensor] = None,
                  reduction: str = "mean", pos_weight: Optional[Tensor] = None) -> None:
         super().__init__(weight, reduction=reduction, pos_weight=pos_weight)
         self.lambda_weight = float(lambda_weight)
 
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
-
-class SmoothL1Loss(nn.SmoothL1Loss):
+class SmoothL1Loss(_PairLoss, nn.SmoothL1Loss):
     def __init__(self, lambda_weight: float = 1.0, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction=reduction, beta=beta)
         self.lambda_weight = float(lambda_weight)
 
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
-
-class SoftMarginLoss(nn.SoftMarginLoss):
+class SoftMarginLoss(_PairLoss, nn.SoftMarginLoss):
     def __init__(self, lambda_weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         self.lambda_weight = float(lambda_weight)
 
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
-
-class CrossEntropyLoss(nn.CrossEntropyLoss):
+class CrossEntropyLoss(_IndexTargetLoss, nn.CrossEntropyLoss):
     def __init__(self, lambda_weight: float = 1.0, weight: Optional[Tensor] = None,
                  ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(weight, ignore_index=ignore_index, reduction=reduction,
                          label_smoothing=label_smoothing)
         self.lambda_weight = float(lambda_weight)
 
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        target_tensor = _index_target(input_tensor, target_tensor)
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
-
-class MultiLabelSoftMarginLoss(nn.MultiLabelSoftMarginLoss):
+class MultiLabelSoftMarginLoss(_PairLoss, nn.MultiLabelSoftMarginLoss):
     def __init__(self, lambda_weight: float = 1.0, weight: Optional[Tensor] = None,
                  reduction: str = "mean") -> None:
         super().__init__(weight, reduction=reduction)
         self.lambda_weight = float(lambda_weight)
-
-    def forward(self, input_tensor: Tensor, target_tensor: Tensor) -> Tensor:
-        return _weighted(self, super().forward(input_tensor, target_tensor))
 
 
 class TripletMarginLoss(nn.TripletMarginLoss):
