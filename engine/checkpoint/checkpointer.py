@@ -19,15 +19,18 @@ folder (binary content, an absolute path, ``../other_run/...``) is reported and
 ignored. A disk error while saving is one line naming the file and what to do
 (storage.py); the checkpoints already written and ``last_checkpoint`` stay as they were.
 """
+import contextlib
 import logging
 import os
 import re
+import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 from .atomic import atomic_write, atomic_write_text
 from .integrity import verify_checkpoint
+from .sharded import TRAINER, is_sharded, read_sharded, save_sharded
 from .storage import StorageError
 
 __all__ = ["Checkpointer", "periodic_name", "load_checkpoint", "read_entry"]
@@ -59,18 +62,38 @@ class Checkpointer:
         if not self.enabled:
             return None
         path = os.path.join(self.folder, name)
-        try:
+        with self._saving(name):
             self._write(path, payload)
-            if update_last:
-                atomic_write_text(os.path.join(self.folder, LAST), name + "\n")
+        return self.commit(name, update_last=update_last)
+
+    @contextlib.contextmanager
+    def _saving(self, name: str):
+        """A disk error while saving ``name``: one line saying what is intact."""
+        try:
+            yield
         except StorageError as e:
             newest = self.last_name()
             raise StorageError(
                 f"{e}; checkpoint {name} was not saved, the checkpoints already written are intact "
                 f"(last_checkpoint names {newest or 'none'}; continue later with --resume)") from None
+
+    def commit(self, name: str, *, update_last: bool = True) -> str:
+        """``name`` is written completely: name it in ``last_checkpoint``, prune."""
+        path = os.path.join(self.folder, name)
+        if update_last:
+            with self._saving(name):
+                atomic_write_text(os.path.join(self.folder, LAST), name + "\n")
         self._prune()
         logger.info("saved checkpoint %s", path)
         return path
+
+    def save_sharded(self, name: str, model_state, payload: Dict[str, Any], optimizer_order: dict, *,
+                     update_last: bool = True) -> Optional[str]:
+        """A distributed checkpoint (sharded.py): every process calls this and writes its
+        shards; the main process writes the rest, names it in ``last_checkpoint``, prunes."""
+        with self._saving(name):
+            save_sharded(os.path.join(self.folder, name), model_state, payload, optimizer_order, main=self.enabled)
+        return self.commit(name, update_last=update_last) if self.enabled else None
 
     def _write(self, path: str, payload: Dict[str, Any]) -> None:
         """The one place bytes are written (tests subclass it to crash mid-write)."""
@@ -84,7 +107,7 @@ class Checkpointer:
         for name in sorted(os.listdir(self.folder)):
             if _TEMPORARY.match(name):
                 try:
-                    os.unlink(os.path.join(self.folder, name))
+                    _remove(os.path.join(self.folder, name))
                     removed.append(name)
                 except OSError:
                     pass
@@ -101,7 +124,7 @@ class Checkpointer:
         for path in periodic[: max(0, len(periodic) - self.max_keep)]:
             if os.path.basename(path) != keep_last:
                 try:
-                    os.unlink(path)
+                    _remove(path)
                 except FileNotFoundError:  # already gone: nothing to prune
                     pass
 
@@ -188,9 +211,19 @@ class Checkpointer:
         return None
 
 
+def _remove(path: str) -> None:
+    """A checkpoint file, or a distributed checkpoint's folder."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def read_entry(path: str, key: str, default: Any = None) -> Any:
     """One top-level entry of a checkpoint, without reading its tensors (memory-mapped);
     ``default`` when the file is missing, unreadable or lacks the entry."""
+    if is_sharded(path):
+        path = os.path.join(path, TRAINER)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:
@@ -199,7 +232,10 @@ def read_entry(path: str, key: str, default: Any = None) -> Any:
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
-    """The payload of ``path``, after checking it against its checksums."""
+    """The payload of ``path``, after checking it against its checksums (a distributed
+    checkpoint's ``model`` is read lazily: sharded.py)."""
+    if is_sharded(path):
+        return read_sharded(path)
     verify_checkpoint(path)
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or "model" not in payload or "iteration" not in payload:

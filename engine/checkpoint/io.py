@@ -33,6 +33,13 @@ def is_safetensors(path: str) -> bool:
 def load_file(path: str, what: str = "") -> Any:
     """The object stored in ``path`` (on the CPU). ``what`` prefixes error messages,
     e.g. ``'trainer.weights: '``."""
+    if os.path.isdir(path):  # a distributed checkpoint (trainer.fsdp): consolidated here
+        from .sharded import consolidated_payload
+
+        try:
+            return consolidated_payload(path)
+        except CorruptCheckpointError as e:
+            raise CorruptCheckpointError(f"{what}{path!r} is damaged: {e}; use another copy of it") from None
     if not os.path.isfile(path):
         raise EngineError(f"{what}file not found: {path!r}")
     if is_safetensors(path):

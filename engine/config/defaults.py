@@ -79,6 +79,13 @@ def get_default_cfg() -> CN:
     _C.TRAINER.DDP.BROADCAST_BUFFERS = True        # rank 0's buffers (BN statistics) to all at each forward
     _C.TRAINER.DDP.SYNC_BN = False                 # BatchNorm -> SyncBatchNorm (CUDA only)
     _C.TRAINER.DDP.GRADIENT_AS_BUCKET_VIEW = False # gradients share DDP's buckets (less memory)
+    # fully sharded data parallel (doc/distributed.md#fully-sharded): parameters, gradients,
+    # optimizer state and EMA sharded over the processes (FSDP2); one process works too
+    _C.TRAINER.FSDP = CN()
+    _C.TRAINER.FSDP.ENABLED = False
+    _C.TRAINER.FSDP.WRAP = []           # module class names sharded as their own unit (blocks); the root always is
+    _C.TRAINER.FSDP.RESHARD_AFTER_FORWARD = True  # free gathered weights after forward (less memory, one more all-gather)
+    _C.TRAINER.FSDP.CPU_OFFLOAD = False  # keep the sharded parameters and optimizer state in host memory (CUDA)
     # speed (doc/trainer.md#speed): torch.compile the trained networks in place before any
     # DDP wrap: False, True, or dict(backend=, mode=, fullgraph=, dynamic=, options=)
     _C.TRAINER.COMPILE = False

@@ -36,6 +36,7 @@ from ..utils.errors import EngineError
 from ..utils.events import EventStore
 from .build import build_network
 from .ema import build_ema
+from .sharded_state import consolidated, load_consolidated
 from .speed import eager
 from .step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepResult, decide, split_terms
 
@@ -66,6 +67,7 @@ class BaseModel(SeedModelAPI):
         self.scaler: Optional[torch.amp.GradScaler] = self.amp.make_scaler()  # float16 only
         self.last_step_skipped = False  # an optimizer step of the latest iteration overflowed (float16)
         self._scaler_used = False
+        self.sharding = None  # trainer.fsdp: what sharding the networks changed (fsdp.py)
 
         self.g_model = self.build_network(cfg.TRAINER.MODEL.GENERATOR, "trainer.model.generator")
         self.g_solver = Solver(self.g_model, cfg.SOLVER.GENERATOR, self.max_iter, "solver.generator",
@@ -130,6 +132,10 @@ class BaseModel(SeedModelAPI):
         self._solvers[name] = solver
         self._solver_names[id(solver)] = name
 
+    def registered_states(self) -> "OrderedDict[str, Any]":
+        """Everything checkpointed, by registered name (networks, solvers, EMA, scaler...)."""
+        return OrderedDict(self._states)
+
     @property
     def solvers(self) -> "OrderedDict[str, Solver]":
         """The registered solvers by name (``g_solver``, ``d_solvers.<name>``)."""
@@ -179,6 +185,11 @@ class BaseModel(SeedModelAPI):
         for name, wrapper in self._wrapped.items():
             if (names is None or name in names) and hasattr(wrapper, "no_sync"):
                 stack.enter_context(wrapper.no_sync())
+        if self.sharding is not None:
+            for name, network in self._networks.items():
+                if (names is None or name in names) and hasattr(network, "set_requires_gradient_sync"):
+                    network.set_requires_gradient_sync(False)
+                    stack.callback(network.set_requires_gradient_sync, True)
         return stack
 
     def modules_to_device(self) -> None:
@@ -228,7 +239,20 @@ class BaseModel(SeedModelAPI):
         return self
 
     def eval(self) -> "BaseModel":
-        return self.train(False)
+        """Evaluation mode. Sharded networks (trainer.fsdp) gather their weights here, where
+        every process switches at the same point, so inference is no collective (fsdp.py)."""
+        self.train(False)
+        if self.sharding is not None:
+            self._inference_network()
+        return self
+
+    def _inference_network(self) -> torch.nn.Module:
+        """The network inference uses: the EMA copy when EMA is enabled, else the trained
+        one; an unsharded replica of it when the networks are sharded."""
+        network = self.g_ema if self.g_ema is not None else self.unwrapped("g_model")
+        if self.sharding is not None and "g_model" in self.sharding.templates:
+            return self.sharding.replica("g_model", network, self.device)
+        return network.module if self.g_ema is not None else network
 
     def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None,
                         before_step: BeforeStep = None) -> StepResult:
@@ -342,8 +366,7 @@ class BaseModel(SeedModelAPI):
         was_training = [net.training for net in self.networks]
         with self.unwrapped_networks(), eager(self.networks):
             trained = self.g_model
-            if self.g_ema is not None:
-                self.g_model = self.g_ema.module
+            self.g_model = self._inference_network()
             self.g_model.eval()
             try:
                 with torch.no_grad(), self.amp.eval_autocast() if autocast else _NULL:
@@ -364,12 +387,27 @@ class BaseModel(SeedModelAPI):
         return load_evaluated_weights(self, path, prefixes=prefixes, strict=False, what="trainer.weights")
 
     def state_dict(self) -> Dict[str, Any]:
+        """Every registered state by name; with sharded networks the consolidated state
+        (a collective), the same as an unsharded run's (sharded_state.py)."""
+        if self.sharding is not None:
+            return consolidated(self)
         return OrderedDict((name, obj.state_dict()) for name, obj in self._states.items())
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """A state from :meth:`state_dict` (or a distributed checkpoint's, read lazily:
+        engine/checkpoint/sharded.py), whichever way this bundle's networks are held."""
+        if hasattr(state, "load_into"):
+            state.load_into(self)
+            if self.sharding is not None:
+                self.sharding.forget()
+            return
         missing = [name for name in self._states if name not in state]
         if missing:
             raise EngineError(f"checkpoint lacks the model state(s) {missing}; it holds {list(state)}")
+        if self.sharding is not None:
+            load_consolidated(self, state)
+            self.sharding.forget()
+            return
         for name, obj in self._states.items():
             obj.load_state_dict(state[name])
 

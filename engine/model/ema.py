@@ -62,7 +62,9 @@ class ModelEMA(AveragedModel):
         return True
 
     def _average(self, ema_tensors, tensors, n_averaged) -> None:
-        # AveragedModel groups tensors by device and dtype: one call per kind
+        # AveragedModel groups tensors by device and dtype: one call per kind. Sharded
+        # networks (trainer.fsdp) and their EMA are cut alike: average shard by shard.
+        ema_tensors, tensors = _local(ema_tensors), _local(tensors)
         if torch.is_floating_point(ema_tensors[0]) or torch.is_complex(ema_tensors[0]):
             get_ema_multi_avg_fn(self.current_decay)(ema_tensors, tensors, n_averaged)
         else:
@@ -83,6 +85,10 @@ class ModelEMA(AveragedModel):
     def extra_repr(self) -> str:
         return (f"decay={self.decay}, warmup={self.warmup!r}, tau={self.tau}, "
                 f"update_every={self.update_every}")
+
+
+def _local(tensors):
+    return [t.to_local() if hasattr(t, "to_local") else t for t in tensors]
 
 
 def build_ema(network: torch.nn.Module, node, where: str = "trainer.model.ema") -> Optional[ModelEMA]:

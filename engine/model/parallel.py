@@ -11,6 +11,8 @@ evaluation keep the unwrapped network (a checkpoint is the same in every mode).
   with ``trainer.ddp.sync_bn`` its BatchNorm layers become ``SyncBatchNorm`` first.
 * One process driving several GPUs (``trainer.parallel: 'dp'``, launched with
   ``--num-gpus N``): ``DataParallel`` over GPUs 0..N-1.
+* ``trainer.fsdp.enabled``: the networks are sharded in place instead (fsdp.py), on any
+  number of processes, one included.
 * Otherwise nothing is wrapped.
 
 Before any wrap, ``trainer.compile`` and ``trainer.channels_last`` are applied to the
@@ -32,6 +34,7 @@ import logging
 from torch import nn
 
 from ..utils import comm
+from .fsdp import fsdp_enabled, shard_networks
 from .speed import prepare_networks
 
 __all__ = ["wrap_for_parallel", "ddp_options", "DistributedDataParallel", "DataParallel"]
@@ -107,7 +110,9 @@ def wrap_for_parallel(model, cfg):
     prepare_networks(model, cfg)
     mode = str(cfg.TRAINER.PARALLEL).strip().lower()
     device = model.device
-    if mode == "ddp" and comm.get_world_size() > 1:
+    if fsdp_enabled(cfg):
+        shard_networks(model, cfg)
+    elif mode == "ddp" and comm.get_world_size() > 1:
         options = ddp_options(cfg)
         sync_bn = bool(cfg.TRAINER.DDP.SYNC_BN)
         device_ids = [device.index] if device.type == "cuda" else None

@@ -26,7 +26,11 @@ def with_paradigm(cfg):
     """A frozen copy of ``cfg`` whose ``trainer.paradigm`` describes this process."""
     cfg = cfg.clone()
     cfg.defrost()
-    for key, value in paradigm_of_this_process().items():
+    paradigm = paradigm_of_this_process()
+    if cfg.TRAINER.FSDP.ENABLED:  # sharded on any number of processes, one included
+        paradigm.update(TYPE="FSDP", GPU_ID=comm.get_local_rank(), GLOBAL_RANK=comm.get_rank(),
+                        WORLD_SIZE=comm.get_world_size(), NUM_PER_GPUS=comm.get_local_size())
+    for key, value in paradigm.items():
         cfg.TRAINER.PARADIGM[key] = value
     cfg.freeze()
     return cfg

@@ -12,12 +12,16 @@ import logging
 import os
 from typing import Optional
 
+import torch
+
 from .. import __version__
 from ..config.loader import dump_cfg
+from ..checkpoint.checkpointer import FINAL
 from ..checkpoint.io import iter_tensors
 from ..checkpoint.plain import loadable
 from ..checkpoint.weights import check_resume_fits
 from ..data.sampler import epoch_at
+from ..model.sharded_state import optimizer_order, sharded as sharded_state
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
@@ -111,9 +115,10 @@ class TrainerState:
             return None
         return epoch_at(iteration, int(self.cfg.SOLVER.TRAIN_PER_BATCH) * self.world_size, len(self.train_set))
 
-    def checkpoint_payload(self, iteration: int) -> dict:
+    def checkpoint_payload(self, iteration: int, model_state=None) -> dict:
         """Everything a resume needs. ``iteration`` = completed steps; ``epoch`` = the epoch
-        of the next step; ``data`` = what the sample-stream position is derived from."""
+        of the next step; ``data`` = what the sample-stream position is derived from;
+        ``model`` = ``model_state`` or the bundle's (consolidated) state."""
         trainer = {"nonfinite": self.nonfinite_guard.state_dict()}
         for hook in self.hooks:  # the project's values: NumPy converted, anything unloadable refused
             state = loadable(hook.state_dict(), f"hook {type(hook).__name__}'s state_dict() (state_key "
@@ -123,7 +128,7 @@ class TrainerState:
         if self.stop_request is not None and not self.stop_request.signum:
             trainer["stopped"] = self.stop_request.reason
         return {
-            "model": self.model.state_dict(),
+            "model": self.model.state_dict() if model_state is None else model_state,
             "iteration": iteration,
             "epoch": self._epoch_at(iteration),
             "data": self._data_position(iteration),
@@ -137,14 +142,22 @@ class TrainerState:
         """Save ``checkpoints/<name>`` atomically (and name it in ``last_checkpoint``
         unless ``update_last`` is False). Refuses, with an error, to write a state that
         holds NaN or inf: the good checkpoints on disk stay the newest."""
-        payload = self.checkpoint_payload(iteration)
+        sharded = self.model.sharding is not None and name != FINAL
+        payload = self.checkpoint_payload(iteration, sharded_state(self.model) if sharded else None)
         bad = first_nonfinite(payload["model"])
+        if sharded:  # each process saw its own shards: agree on the verdict
+            bad = agreed_first_nonfinite(bad)
         if bad is not None:
             raise EngineError(
                 f"refusing to save checkpoint {name} at iteration {iteration}: {bad} holds NaN or inf "
                 f"values; training stopped, the checkpoints already written are kept as they were "
                 f"(newest: {self.checkpointer.last_name() or 'none'})")
-        path = self.checkpointer.save(name, payload, update_last=update_last)
+        if sharded:
+            model_state = payload.pop("model")
+            path = self.checkpointer.save_sharded(name, model_state, payload, optimizer_order(self.model),
+                                                  update_last=update_last)
+        else:
+            path = self.checkpointer.save(name, payload, update_last=update_last)
         comm.synchronize()  # rank 0 writes; nobody goes on before the file exists
         if update_last:
             self.saved_iter = iteration
@@ -157,6 +170,15 @@ def accepts_keyword(function, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def agreed_first_nonfinite(bad: Optional[str]) -> Optional[str]:
+    """The first non-finite tensor any process found in its shards (a collective)."""
+    if comm.get_world_size() == 1:
+        return bad
+    found = [None] * comm.get_world_size()
+    torch.distributed.all_gather_object(found, bad)
+    return next((name for name in found if name is not None), None)
 
 
 def first_nonfinite(tree, prefix: str = "model") -> Optional[str]:
