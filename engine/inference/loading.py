@@ -44,7 +44,7 @@ def load_trained_model(config, weights: str, *, device: Optional[str] = None, no
     from ..config.loader import load_cfg
     from ..model.build import build_model
 
-    if not weights or not os.path.isfile(weights):
+    if not weights or not os.path.exists(weights):  # a folder: a distributed checkpoint (trainer.fsdp)
         raise EngineError(f"--weights: file not found: {weights!r}")
     extra = list(overrides)
     if device is not None:

@@ -54,18 +54,18 @@ def newest_checkpoint(run_dir: str, checkpoint: Optional[str] = None) -> str:
     ``last_checkpoint`` names, else the newest ``*.pth`` of RUN/checkpoints."""
     folder = os.path.join(run_dir, "checkpoints")
     if checkpoint:
-        path = checkpoint if os.path.isfile(checkpoint) else os.path.join(folder, checkpoint)
-        if not os.path.isfile(path):
+        path = checkpoint if os.path.exists(checkpoint) else os.path.join(folder, checkpoint)
+        if not os.path.exists(path):  # a file, or a distributed checkpoint's folder (trainer.fsdp)
             raise EngineError(f"checkpoint {checkpoint!r} not found (nor in {folder})")
         return path
     marker = os.path.join(folder, "last_checkpoint")
     if os.path.isfile(marker):
         with open(marker, encoding="utf-8") as f:
             path = os.path.join(folder, f.read().strip())
-        if os.path.isfile(path):
+        if os.path.exists(path):
             return path
     files = [os.path.join(folder, n) for n in os.listdir(folder)] if os.path.isdir(folder) else []
-    files = [p for p in files if p.endswith(".pth") and os.path.isfile(p)]
+    files = [p for p in files if p.endswith(".pth") and not os.path.basename(p).startswith(".")]
     if not files:
         raise EngineError(f"no checkpoint in {folder}")
     return max(files, key=os.path.getmtime)

@@ -15,7 +15,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-__all__ = ["data_position", "check_data_position", "config_changes", "report_config_changes"]
+__all__ = ["data_position", "check_data_position", "batch_keeping_stream", "config_changes",
+           "report_config_changes"]
 
 logger = logging.getLogger("engine.trainer")
 
@@ -33,6 +34,28 @@ def data_position(cfg, iteration: int, dataset_size: Optional[int], world_size: 
         "seed": int(cfg.SEED),
         "shuffle": bool(cfg.DATALOADER.SHUFFLE),
     }
+
+
+def batch_keeping_stream(saved: Optional[Dict[str, Any]], cfg, world_size: int) -> Optional[Tuple[int, int]]:
+    """``(train_per_batch, accumulation)`` that keep the checkpoint's global batch on
+    ``world_size`` processes, when only the process count changed (the config's batch and
+    accumulation are the checkpoint's) and the global batch divides; None otherwise.
+
+    The sample stream is a pure function of the seed and the global batch, so with the
+    same global batch a run resumed on 1 process continues the 2-process stream exactly:
+    what each process did in parallel becomes accumulation micro-batches (of the same
+    size: the per-process memory stays what it was)."""
+    if not saved or saved.get("world_size") in (None, world_size):
+        return None
+    batch, accumulation = int(cfg.SOLVER.TRAIN_PER_BATCH), max(1, int(cfg.SOLVER.GRADIENT_ACCUMULATION_BATCH))
+    if (saved.get("train_per_batch"), saved.get("accumulation")) != (batch, accumulation):
+        return None
+    global_batch = int(saved["global_batch"])
+    if global_batch % world_size:
+        return None
+    new_batch, micro = global_batch // world_size, batch // accumulation
+    new_accumulation = new_batch // micro if new_batch % micro == 0 else 1
+    return new_batch, new_accumulation
 
 
 def check_data_position(saved: Optional[Dict[str, Any]], now: Dict[str, Any], iteration: int) -> List[str]:

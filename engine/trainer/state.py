@@ -26,7 +26,7 @@ from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
 from ..utils.rng import capture_rng_state, restore_rng_state
-from .resume_check import check_data_position, data_position, report_config_changes
+from .resume_check import batch_keeping_stream, check_data_position, data_position, report_config_changes
 from .session import stop_lifted
 from .stopping import StopRequest
 
@@ -99,11 +99,30 @@ class TrainerState:
         self.resume_state = {k: v for k, v in state.items() if k not in OWN_KEYS}
         for hook in self.hooks:
             hook.load_state_dict(self.resume_state.get(hook.state_key) or {})
-        if self.train_set is not None:
-            check_data_position(payload.get("data"), self._data_position(self.start_iter), self.start_iter)
         changes = report_config_changes(payload.get("config"), dump_cfg(self.cfg))
+        if self.train_set is not None:
+            self._keep_global_batch(payload.get("data"))
+            check_data_position(payload.get("data"), self._data_position(self.start_iter), self.start_iter)
         if state.get("stopped") and not stop_lifted(self, state["stopped"], changes):
             self.stop_request = StopRequest(state["stopped"])
+
+    def _keep_global_batch(self, saved: Optional[dict]) -> None:
+        """Resumed on another number of processes with the checkpoint's batch settings:
+        keep its global batch (resume_check.batch_keeping_stream), so the data stream and
+        the results continue as if the process count had not changed."""
+        kept = batch_keeping_stream(saved, self.cfg, self.world_size)
+        if kept is None:
+            return
+        batch, accumulation = kept
+        frozen = self.cfg.is_frozen()
+        self.cfg.defrost()
+        self.cfg.SOLVER.TRAIN_PER_BATCH, self.cfg.SOLVER.GRADIENT_ACCUMULATION_BATCH = batch, accumulation
+        if frozen:
+            self.cfg.freeze()
+        logger.info("resume: written by %s process(es), continued on %d: solver.train_per_batch %s -> %d with "
+                    "solver.gradient_accumulation_batch %d keeps the global batch of %s and the sample stream",
+                    saved["world_size"], self.world_size, saved["train_per_batch"], batch, accumulation,
+                    saved["global_batch"])
 
     def _data_position(self, iteration: int) -> dict:
         size = len(self.train_set) if self.train_set is not None else None
