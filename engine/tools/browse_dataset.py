@@ -24,9 +24,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint.storage import check_writable
 from ..inference.loading import import_project
 from ..utils import visualize as V
+from ..utils.atomic import check_writable
 from ..utils.errors import ConfigError, EngineError
 from .cli import parser, run_tool
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-from ..checkpoint.storage import check_writable, check_writable_file
+from ..utils.atomic import check_writable, check_writable_file
 from ..utils.errors import ConfigError, EngineError
 from .cli import parser, run_tool
 
