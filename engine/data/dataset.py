@@ -69,7 +69,7 @@ class EngineDataSet(Dataset):
         EngineDataSets, which the loader cannot see into; or a notebook) the generator
         draws from numpy's global stream, which the loader seeds per sample: a nested
         dataset's augmentation stays a function of (seed, epoch, index)."""
-        from ..compat.seed.transforms_pipe import global_generator, record_shapes
+        from ..transforms.compose import global_generator, record_shapes
 
         record_shapes(results)  # img_shape / ori_shape, as the seed's pipeline sets them
         rng = self.sample_rng
