@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 import codes  # noqa: F401  (registers the digits example)
-from engine.checkpoint.atomic import atomic_write
 from engine.checkpoint.checkpointer import Checkpointer, periodic_name
 from engine.model.build import BUILD_NETWORK_REGISTRY
 from engine.schedule.scheduler import BaseScheduler
 from engine.trainer.build import BUILD_TRAINER_REGISTRY
 from engine.trainer.trainer import BaseTrainer
+from engine.utils.atomic import atomic_write
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGITS_PY = os.path.join(ROOT, "codes", "configs", "digits.py")

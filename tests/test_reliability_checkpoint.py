@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import codes  # noqa: F401
-from engine.checkpoint import atomic
-from engine.checkpoint.run_lock import RunLock
+from engine.schedule.run_lock import RunLock
 from engine.schedule.scheduler import BaseScheduler
+from engine.utils import atomic
 
 from conftest import DIGITS_PY
 
@@ -60,7 +60,7 @@ def copy_run(src, dst):
 def test_a_second_run_into_a_locked_directory_exits_2_naming_the_holder(tmp_path, capsys):
     run_dir = tmp_path / "digits"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys; sys.path.insert(0, %r); from engine.checkpoint.run_lock import RunLock;"
+        "import sys; sys.path.insert(0, %r); from engine.schedule.run_lock import RunLock;"
         "RunLock(%r).acquire(); print('held', flush=True); sys.stdin.read()") % (os.getcwd(), str(run_dir))],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

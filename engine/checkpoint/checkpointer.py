@@ -1,7 +1,7 @@
 """Checkpoints of a run: ``checkpoints/model_<iter:07d>.pth`` + ``last_checkpoint``.
 
 Every file is written to a temporary name beside it, fsynced and renamed over the real
-name (engine/checkpoint/atomic.py): a crash (SIGKILL, power loss) at any moment leaves
+name (engine/utils/atomic.py): a crash (SIGKILL, power loss) at any moment leaves
 the previous file or the new one, never a torn one under a real name. ``last_checkpoint``
 names the newest *complete* checkpoint and is rewritten only after that checkpoint's
 rename, so it never points at a torn file. A temporary file left by a killed save is
@@ -17,7 +17,7 @@ is loaded (integrity.py): a damaged one is reported and the next older one used.
 ``last_checkpoint`` is read defensively: anything but the name of a file in this
 folder (binary content, an absolute path, ``../other_run/...``) is reported and
 ignored. A disk error while saving is one line naming the file and what to do
-(storage.py); the checkpoints already written and ``last_checkpoint`` stay as they were.
+(engine/utils/storage.py); the checkpoints already written and ``last_checkpoint`` stay as they were.
 """
 import contextlib
 import logging
@@ -28,10 +28,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from .atomic import atomic_write, atomic_write_text
+from ..utils.atomic import atomic_write, atomic_write_text
+from ..utils.storage import StorageError
 from .integrity import verify_checkpoint
 from .sharded import TRAINER, is_sharded, read_sharded, save_sharded
-from .storage import StorageError
 
 __all__ = ["Checkpointer", "periodic_name", "load_checkpoint", "read_entry"]
 

@@ -19,8 +19,8 @@ from typing import Any, Iterator, Tuple
 
 import torch
 
+from ..utils.atomic import atomic_write, atomic_write_bytes
 from ..utils.errors import EngineError
-from .atomic import atomic_write, atomic_write_bytes
 from .integrity import CorruptCheckpointError, verify_checkpoint
 
 __all__ = ["load_file", "save_file", "is_engine_checkpoint", "iter_tensors", "is_safetensors"]

@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 
 from ..utils.errors import EngineError
-from .atomic import _fsync_dir, atomic_write, atomic_write_text
+from ..utils.atomic import _fsync_dir, atomic_write, atomic_write_text
 from .integrity import CorruptCheckpointError
 
 __all__ = ["save_sharded", "read_sharded", "consolidated_payload", "verify_sharded", "ShardedModelState",

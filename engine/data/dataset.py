@@ -6,7 +6,7 @@ engine's loader sets per sample from (seed, epoch, index); outside the engine's 
 (a notebook, a quick check) a fresh generator is used.
 
 Transforms that mix samples (``MosaicTransform``) reach other samples through
-:meth:`EngineDataSet.load_results`: the dataset hands itself to every transform of its
+``EngineDataSet.load_results(index)``: the dataset hands itself to every transform of its
 pipeline that has a ``bind_dataset`` method. The partners' indices come from the
 sample's own generator and ``load_results`` is deterministic, so a mixed sample is still
 a pure function of (seed, epoch, index), whatever the number of workers.
@@ -17,7 +17,7 @@ dataset that defines its own method ``pipeline(img_info, ann_info)`` (as the see
 allowed: SDDet's CocoDataset does) keeps its method. The engine's own code reads
 ``transformers``.
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -50,14 +50,12 @@ class EngineDataSet(Dataset):
     def pipeline(self, value) -> None:
         self.transformers = value
 
-    def load_results(self, index: int) -> Dict[str, Any]:
-        """The results dict of sample ``index`` before augmentation, for transforms that
-        mix samples. Implement it (and let ``__getitem__`` start from it) to use
-        ``MosaicTransform`` without the seed's ``dataset=[...]`` list; it must not draw
-        random numbers."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not implement load_results(index), which "
-            f"MosaicTransform needs to fetch other samples")
+    #: ``load_results(self, index) -> dict``: the results dict of sample ``index`` before
+    #: augmentation, for transforms that mix samples. Implement it (and let ``__getitem__``
+    #: start from it) to use ``MosaicTransform`` without the seed's ``dataset=[...]`` list;
+    #: it must not draw random numbers. None: not implemented (a mixing transform in the
+    #: pipeline is then a ConfigError when the dataset is built).
+    load_results: Optional[Callable[[int], Dict[str, Any]]] = None
 
     def describe_sample(self, index: int) -> Optional[str]:
         """What sample ``index`` is (its file path, a record id), for error messages: a
@@ -71,7 +69,7 @@ class EngineDataSet(Dataset):
         EngineDataSets, which the loader cannot see into; or a notebook) the generator
         draws from numpy's global stream, which the loader seeds per sample: a nested
         dataset's augmentation stays a function of (seed, epoch, index)."""
-        from ..compat.seed.transforms_pipe import global_generator, record_shapes
+        from ..transforms.compose import global_generator, record_shapes
 
         record_shapes(results)  # img_shape / ori_shape, as the seed's pipeline sets them
         rng = self.sample_rng

@@ -9,7 +9,7 @@ digits network. Its deprecation warning is silenced: the choice is made here.
 
 Nothing reaches ``--output`` before every check passed: the inputs are run through the
 wrapper first (a shape or an image the network cannot take is one error naming it), the
-file is written under a temporary name beside ``--output`` (checkpoint/atomic.py's
+file is written under a temporary name beside ``--output`` (utils/atomic.py's
 ``atomic_path``), checked by onnx.checker and, with ``--verify``, compared in onnxruntime;
 only then is it renamed to ``--output``. A failure leaves a previous good file there.
 """
@@ -21,8 +21,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint.atomic import atomic_path
 from ..inference.checked_call import run_on_input
+from ..utils.atomic import atomic_path
 from ..utils.errors import EngineError
 from .build import build_wrapper
 from .spec import ExportSpec, export_spec, output_names_for, resolve_dynamic_axes

@@ -6,35 +6,13 @@ the one weights rule (``engine.checkpoint.evaluated``: the EMA's weights when th
 them and EMA is on; ``no_ema=True`` chooses the raw ones). Weights that do not fit the
 network are an error with the table of missing / unexpected / mismatched tensors.
 """
-import importlib
 import os
-import sys
 from typing import Optional, Sequence, Tuple
 
 from ..checkpoint.evaluated import load_evaluated_weights
 from ..utils.errors import EngineError
 
-__all__ = ["load_trained_model", "import_project", "inference_network"]
-
-
-def import_project(modules: Sequence[str] = ()) -> None:
-    """Register the project's components before the config is loaded: every ``--import``
-    module of ``modules``, and ``codes`` from the current folder when there is one (the
-    seed's layout, for a config that is not a run's). A run's config.yaml needs neither:
-    loading it imports its ``custom_imports`` (engine/config/custom_imports.py). A module
-    that does not import is one error naming it."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        importlib.import_module("codes")
-    except ModuleNotFoundError as e:
-        if e.name != "codes":
-            raise EngineError(f"importing codes (the project in {os.getcwd()}): {e}") from None
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as e:  # noqa: BLE001 - any failure of the user's module is one line
-            raise EngineError(f"--import {name}: {type(e).__name__}: {e}") from None
+__all__ = ["load_trained_model", "inference_network"]
 
 
 def load_trained_model(config, weights: str, *, device: Optional[str] = None, no_ema: bool = False,

@@ -22,10 +22,8 @@ from typing import Optional, Sequence
 import torch
 
 from .. import __version__
-from ..checkpoint.atomic import atomic_write_text
 from ..checkpoint.checkpointer import Checkpointer
 from ..checkpoint.run_config import config_path_for
-from ..checkpoint.run_lock import is_main_launcher, run_directory_lock
 from ..compat.seed.keys import upper  # noqa: F401  (the seed's name)
 from ..config.custom_imports import record_custom_imports
 from ..config.loader import dump_cfg, load_cfg
@@ -33,6 +31,7 @@ from ..trainer.build import build_trainer
 from ..trainer.preemption import EXIT_CODES
 from ..trainer.trainer import run_dir_of
 from ..utils import comm
+from ..utils.atomic import atomic_write_text
 from ..utils.errors import EXIT_BAD_INPUT, EngineError
 from ..utils.logger import log_to_files, setup_logger
 from ..utils.rng import seed_all
@@ -41,6 +40,7 @@ from .determinism import enable_determinism
 from .launch import launch
 from .paradigm import with_paradigm
 from .precheck import precheck
+from .run_lock import is_main_launcher, run_directory_lock
 from .summary import cpu_fallback_warning, run_summary
 
 __all__ = ["BaseScheduler"]

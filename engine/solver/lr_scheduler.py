@@ -23,7 +23,8 @@ from fvcore.common.param_scheduler import CompositeParamScheduler, LinearParamSc
 from engine.utils.errors import ConfigError
 from engine.utils.registry import cfg_to_kwargs, lookup
 
-from .build import LR_SCHEDULER_REGISTRY, _Constant, _exact, fit_kwargs
+from .build import LR_SCHEDULER_REGISTRY, fit_kwargs
+from .lr_shapes import Constant, exact
 
 __all__ = ["LRMultiplier", "WarmupPolynomialDecay", "with_warmup", "build_lr_scheduler"]
 
@@ -147,10 +148,10 @@ def with_warmup(shape: Callable[[float], float], max_iter: int, warmup_iter: int
     if warmup_method == "linear":
         ramp = LinearParamScheduler(start, shape(length))
     elif warmup_method == "constant":
-        ramp = _Constant(start)
+        ramp = Constant(start)
     else:
         raise ConfigError(f"warmup_method must be one of {list(WARMUP_METHODS)}, got {warmup_method!r}")
-    return _exact(
+    return exact(
         CompositeParamScheduler([ramp, shape], [length, 1.0 - length], ["rescaled", "fixed"]),
         max_iter,
     )

@@ -24,11 +24,10 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint.storage import check_writable
-from ..inference.loading import import_project
 from ..utils import visualize as V
+from ..utils.atomic import check_writable
 from ..utils.errors import ConfigError, EngineError
-from .cli import parser, run_tool
+from .cli import import_project, parser, run_tool
 
 __all__ = ["main", "build_parser", "load_samples", "render", "display_image", "browse"]
 

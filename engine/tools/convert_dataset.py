@@ -18,8 +18,7 @@ import json
 import os
 from typing import List, Optional, Sequence
 
-from ..checkpoint.atomic import atomic_write_text
-from ..checkpoint.storage import check_writable_file
+from ..utils.atomic import atomic_write_text, check_writable_file
 from ..utils.errors import EngineError
 from .cli import parser, run_tool
 from .label_formats import read_voc, read_yolo

@@ -20,7 +20,7 @@ under a temporary name beside it and renamed only after onnx.checker and --verif
 """
 import sys
 
-from .cli import parser, run_tool
+from .cli import import_project, parser, run_tool
 
 __all__ = ["main", "build_parser"]
 
@@ -45,7 +45,6 @@ def build_parser():
 
 def run(args) -> None:
     from ..export.onnx_export import export_checkpoint
-    from ..inference.loading import import_project
 
     import_project(args.imports)
     export_checkpoint(args.config_file, args.weights, args.output, input_shape=args.input_shape,

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-from ..checkpoint.storage import check_writable, check_writable_file
+from ..utils.atomic import check_writable, check_writable_file
 from ..utils.errors import ConfigError, EngineError
-from .cli import parser, run_tool
+from .cli import import_project, parser, run_tool
 
 __all__ = ["main", "build_parser", "test_checkpoint", "to_json"]
 
@@ -139,8 +139,6 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
 
 
 def run(args) -> None:
-    from ..inference.loading import import_project
-
     if args.num_gpus != 1:
         raise EngineError(f"--num-gpus {args.num_gpus}: engine-test evaluates in one process; for several "
                           f"run: python train.py --config-file CFG --eval-only --num-gpus {args.num_gpus} "

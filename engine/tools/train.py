@@ -19,7 +19,7 @@ __all__ = ["main"]
 
 
 def main(argv=None) -> int:
-    from ..inference.loading import import_project
+    from .cli import import_project
     from ..schedule.scheduler import BaseScheduler
     from ..utils.errors import EXIT_BAD_INPUT, EngineError
 

@@ -12,9 +12,39 @@ import numpy as np
 
 from .base import as_rng
 
-__all__ = ["Compose"]
+__all__ = ["Compose", "global_generator", "record_shapes"]
 
 _POSITIONAL, _KEYWORD, _NONE = "positional", "keyword", "none"
+_GLOBAL = [None]  # the Generator over NumPy's global bit generator, made once
+
+
+def global_generator() -> np.random.Generator:
+    """A ``Generator`` drawing from NumPy's global stream (the one ``np.random.seed``
+    seeds, and the loader seeds per sample), for a pipeline run without one; remade only
+    if ``np.random.set_bit_generator`` replaced that stream. It costs nothing to make
+    (a new seeded generator per call: 35-50 us, doc/benchmarks.md)."""
+    bit_generator = np.random.get_bit_generator()
+    gen = _GLOBAL[0]
+    if gen is None or gen.bit_generator is not bit_generator:
+        gen = _GLOBAL[0] = np.random.Generator(bit_generator)
+    return gen
+
+
+def record_shapes(results: dict) -> dict:
+    """What a pipeline writes before its first transform (as the seed's
+    ``TransformCompose`` does): ``img_shape`` = the ``(h, w)`` of the first of
+    ``img_fields`` / ``color_fields`` (``img`` when neither is listed), and
+    ``ori_shape`` = the same unless the dataset gave one (the seed overwrote it:
+    doc/seed.md). Projects read both after the pipeline (SDDet's ``img_meta``) without
+    ever setting them, and a pipeline without a geometric transform would otherwise
+    leave ``img_shape`` unset."""
+    fields = results.get("img_fields") or results.get("color_fields") or ("img",)
+    first = results.get(fields[0]) if fields else None
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) >= 2:
+        results["img_shape"] = (int(shape[0]), int(shape[1]))
+        results.setdefault("ori_shape", results["img_shape"])
+    return results
 
 
 def _rng_mode(transform: Callable) -> str:

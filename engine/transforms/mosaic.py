@@ -124,12 +124,7 @@ class MosaicTransform(BaseTransform):
         """Use ``dataset.load_results(index)`` for the partners (unless a list was given)."""
         if self.dataset is not None:
             return
-        implemented = callable(getattr(dataset, "load_results", None))
-        if implemented and hasattr(type(dataset), "load_results"):
-            from engine.data.dataset import EngineDataSet
-
-            implemented = type(dataset).load_results is not EngineDataSet.load_results
-        if not implemented:
+        if not callable(getattr(dataset, "load_results", None)):
             raise ConfigError(
                 f"MosaicTransform needs other samples: give it dataset=[[img_path, bboxes, "
                 f"labels], ...] or implement load_results(index) in {type(dataset).__name__}")

@@ -13,6 +13,8 @@ import threading
 
 from tqdm import tqdm
 
+from .storage import storage_error
+
 __all__ = ["setup_logger", "log_to_files", "RunLogHandler"]
 
 _FORMAT = "[%(asctime)s %(name)s %(levelname)s] %(message)s"
@@ -52,8 +54,6 @@ class RunLogHandler(logging.FileHandler):
         error = sys.exc_info()[1]
         if not isinstance(error, OSError) or self.failure is not None:
             return super().handleError(record)
-        from ..checkpoint.storage import storage_error  # storage imports nothing of ours but errors
-
         self.failure = storage_error(error, self.baseFilename, "write the log file")
         try:
             self.stream.close()  # its buffered bytes have nowhere to go either

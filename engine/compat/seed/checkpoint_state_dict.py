@@ -13,9 +13,9 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from engine.checkpoint.atomic import atomic_write_text
 from engine.checkpoint.checkpointer import LAST, Checkpointer
 from engine.checkpoint.io import load_file
+from engine.utils.atomic import atomic_write_text
 from engine.utils.errors import EngineError
 
 __all__ = ["CheckPointStateDict"]

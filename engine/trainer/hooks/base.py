@@ -106,12 +106,12 @@ class WriterHook(HookBase):
 def writer_io(writer: "WriterHook", call, *args) -> None:
     """``call(*args)`` (the writer's open or write); an OSError there (a full disk,
     a vanished or read-only folder) becomes one StorageError naming the writer's file and
-    what to do (engine/checkpoint/storage.py), not a traceback. The checkpoints already
+    what to do (engine/utils/storage.py), not a traceback. The checkpoints already
     saved are untouched; ``--resume`` continues after the problem is fixed."""
     try:
         call(*args)
     except OSError as e:
-        from ...checkpoint.storage import storage_error
+        from ...utils.storage import storage_error
 
         path = getattr(writer, "path", None) or getattr(writer, "log_dir", None) or type(writer).__name__
         raise storage_error(e, path, f"write {type(writer).__name__}'s records to") from None

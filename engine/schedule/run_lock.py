@@ -26,8 +26,10 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
+from ..utils.atomic import check_writable
 from ..utils.errors import EngineError
-from .storage import check_writable, storage_error
+from ..utils.storage import storage_error
+from .cluster_env import detect_launcher_group
 
 __all__ = ["RunLock", "run_directory_lock", "is_main_launcher", "LOCK_NAME", "RunLockedError"]
 
@@ -123,9 +125,7 @@ def _read_holder(fd: int) -> str:
 def is_main_launcher(machine_rank: int = 0) -> bool:
     """Whether this process is the one that locks: global rank 0 of a torchrun/srun
     group, else (``--num-gpus``/``--num-machines`` launches) the launcher of machine 0."""
-    from ..schedule.cluster_env import detect_launcher_group  # the launcher's own rule
-
-    group = detect_launcher_group()
+    group = detect_launcher_group()  # the launcher's own rule
     if group is not None:
         return group.rank == 0
     return int(machine_rank or 0) == 0

@@ -7,13 +7,17 @@ at any point leaves either the old file or the new one, never a torn one.
 The temporary file is created with mode 0666 minus the umask, as ``open()`` would
 (``tempfile.mkstemp`` makes 0600, unreadable to other users and containers running
 as another uid). Any OS error (disk full, read-only, permissions, ...) is raised as a
-:class:`~engine.checkpoint.storage.StorageError` naming the path and what to do, also
+:class:`~engine.utils.storage.StorageError` naming the path and what to do, also
 when the writer hides it (``torch.save`` reports a full disk as ``RuntimeError:
 unexpected pos``: the file object handed to ``write`` remembers the real error). A
 KeyboardInterrupt (Ctrl-C twice) that torch's writer turns into the same RuntimeError is
 raised as the KeyboardInterrupt it is, after the temporary file is removed.
+
+:func:`check_writable` (a folder) and :func:`check_writable_file` (an output file) make
+such a write, of a probe, before the work starts, so an unwritable place is found at once.
 """
 import contextlib
+import errno
 import io
 import os
 import secrets
@@ -21,7 +25,8 @@ from typing import Callable, Iterator, Optional
 
 from .storage import storage_error
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_path"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_path", "check_writable",
+           "check_writable_file"]
 
 
 class _RecordingFile(io.RawIOBase):
@@ -155,3 +160,31 @@ def _fsync_dir(folder: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def check_writable(folder: str, what: str = "folder", setting: str = "output_dir") -> None:
+    """Create ``folder`` if needed and write, fsync and delete a probe file in it, so an
+    unwritable place is found before the work rather than at the first save (a run's
+    folders; the tools' output folders, ``setting`` naming their option). The probe's
+    name (``.write-probe.*.tmp``) is one the checkpointer removes if a kill leaves it."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise storage_error(e, folder, f"create the {what}", setting) from None
+    if not os.path.isdir(folder):
+        raise storage_error(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), folder, f"use the {what}", setting)
+    probe = os.path.join(folder, ".write-probe")
+    try:
+        atomic_write_bytes(probe, b"probe\n")
+        os.unlink(probe)
+    except OSError as e:
+        raise storage_error(OSError(e.errno, e.strerror), probe, f"write in the {what}", setting) from None
+
+
+def check_writable_file(path: str, what: str, setting: str) -> None:
+    """An output file's folder must be writable (check_writable) and ``path`` no folder."""
+    if os.path.isdir(path):
+        raise storage_error(OSError(errno.EISDIR, os.strerror(errno.EISDIR)), path, f"write the {what}", setting)
+    check_writable(os.path.dirname(os.path.abspath(path)), f"{what}'s folder", setting)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise storage_error(OSError(errno.EACCES, os.strerror(errno.EACCES)), path, f"write the {what}", setting)

@@ -7,11 +7,10 @@ scheduler reports it in one line) and an ``OSError`` (code that handles OS error
 working, ``errno`` and ``filename`` included).
 """
 import errno
-import os
 
-from ..utils.errors import EngineError
+from .errors import EngineError
 
-__all__ = ["StorageError", "storage_error", "check_writable", "check_writable_file"]
+__all__ = ["StorageError", "storage_error"]
 
 # {setting}: what the user sets to choose the place (output_dir for a run, a tool's option)
 _WHAT_TO_DO = {
@@ -50,33 +49,3 @@ def storage_error(error: OSError, path: str, doing: str, setting: str = "output_
     result = StorageError(message)
     result.errno, result.strerror, result.filename = code, reason, path
     return result
-
-
-def check_writable(folder: str, what: str = "folder", setting: str = "output_dir") -> None:
-    """Create ``folder`` if needed and write, fsync and delete a probe file in it, so an
-    unwritable place is found before the work rather than at the first save (a run's
-    folders; the tools' output folders, ``setting`` naming their option). The probe's
-    name (``.write-probe.*.tmp``) is one the checkpointer removes if a kill leaves it."""
-    from .atomic import atomic_write_bytes  # atomic writes raise StorageError themselves
-
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise storage_error(e, folder, f"create the {what}", setting) from None
-    if not os.path.isdir(folder):
-        raise storage_error(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), folder, f"use the {what}", setting)
-    probe = os.path.join(folder, ".write-probe")
-    try:
-        atomic_write_bytes(probe, b"probe\n")
-        os.unlink(probe)
-    except OSError as e:
-        raise storage_error(OSError(e.errno, e.strerror), probe, f"write in the {what}", setting) from None
-
-
-def check_writable_file(path: str, what: str, setting: str) -> None:
-    """An output file's folder must be writable (check_writable) and ``path`` no folder."""
-    if os.path.isdir(path):
-        raise storage_error(OSError(errno.EISDIR, os.strerror(errno.EISDIR)), path, f"write the {what}", setting)
-    check_writable(os.path.dirname(os.path.abspath(path)), f"{what}'s folder", setting)
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise storage_error(OSError(errno.EACCES, os.strerror(errno.EACCES)), path, f"write the {what}", setting)
