@@ -29,9 +29,11 @@ def args(out, *, processes=1, batch=16, fsdp=True, max_iter=MAX_ITER, resume=Fal
             "solver.eval_period", "0", "trainer.log_period", "5",
             "solver.generator.lr_scheduler.params.warmup_iter", "2",
             "trainer.model.generator.batch_norm", "False", "trainer.dist_timeout", "120",
+            "solver.generator.optimizer.clip_gradients.enabled", "True",
+            "solver.generator.optimizer.clip_gradients.clip_value", "0.5",
             "trainer.fsdp.enabled", str(fsdp), "custom_imports", "['fsdp_faults']", "project_root", TESTS]
     if hooks:
-        argv += ["trainer.hooks", json.dumps(hooks)]
+        argv += ["trainer.hooks", repr(hooks)]
     return argv + (["--resume"] if resume else [])
 
 

@@ -92,11 +92,14 @@ class Solver:
 
     def _clip_or_measure(self) -> Optional[torch.Tensor]:
         if self.clipper.enabled:
-            return self.clipper(self.params)
-        if not self.measure_norm:
+            norm = self.clipper(self.params)
+        elif not self.measure_norm:
             return None
-        grads = [p.grad for p in self.params if p.grad is not None]
-        return torch.nn.utils.get_total_norm(grads, self.clipper.norm_type) if grads else None
+        else:
+            grads = [p.grad for p in self.params if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads, self.clipper.norm_type) if grads else None
+        # sharded gradients (trainer.fsdp): the norm over every process's shards
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
 
     def skip(self) -> None:
         """No optimizer step this iteration (gradients dropped); the schedule advances."""
