@@ -8,7 +8,7 @@ import pytest
 
 from engine.transforms import RandomToneCurve
 from engine.transforms import functional as F
-from engine.transforms.functional_lut import gamma_table, tone_curve_table
+from engine.transforms.functional_lut import gamma_table, to_table, tone_curve_table
 
 SHAPES = [(37, 53), (37, 53, 1), (37, 53, 3), (16, 16, 4)]
 
@@ -48,6 +48,28 @@ def test_tone_curve_table_is_the_rounded_float_formula(seed):
         t = x.astype(np.float64) / 255.0
         ref = 255.0 * (3 * (1 - t) ** 2 * t * low + 3 * (1 - t) * t ** 2 * high + t ** 3)
         _check_rounded(F.move_tone_curve(x, low, high), x, ref)
+
+
+def test_tables_over_many_parameters():
+    rng = np.random.default_rng(11)
+    t = np.arange(256) / 255.0
+    for gamma, gain in zip(rng.uniform(0.05, 10.0, 300), rng.uniform(0.0, 2.0, 300)):
+        _check_rounded(gamma_table(gamma, gain), t, 255.0 * gain * t ** gamma)
+    for low, high in rng.uniform(0.0, 1.0, (300, 2)):
+        ref = 255.0 * (3 * (1 - t) ** 2 * t * low + 3 * (1 - t) * t ** 2 * high + t ** 3)
+        _check_rounded(tone_curve_table(low, high), t, ref)
+
+
+def test_to_table_rounds_half_to_even_and_saturates_as_numpy_does():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float64, np.float32):
+        for _ in range(200):
+            v = rng.uniform(-400, 700, 256)
+            ties = rng.integers(0, 256, 40)
+            v[ties] = np.floor(v[ties]) + 0.5
+            v[:4] = [-0.5, -0.7, 254.5, 255.5]
+            v = v.astype(dtype)
+            assert np.array_equal(to_table(v), np.clip(np.rint(v), 0, 255).astype(np.uint8))
 
 
 def test_tables_at_the_identity_and_the_ends():
