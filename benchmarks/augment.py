@@ -60,8 +60,7 @@ SEED_PIPELINE = [
 
 
 def ops(A):
-    """``(name, engine config list, albumentations transform list factory)``; the
-    factories are called only when albumentations is there."""
+    """``(name, engine config, albumentations transforms factory)``; factories run lazily."""
     return [
         ("HorizontalFlip", [dict(name="RandomFlip", direction="horizontal", p=1.0)],
          lambda: [A.HorizontalFlip(p=1)]),
@@ -72,8 +71,11 @@ def ops(A):
         ("Normalize", [dict(name="Normalize")], lambda: [A.Normalize()]),
         ("RandomBrightnessContrast", [dict(name="RandomBrightnessContrast", p=1.0)],
          lambda: [A.RandomBrightnessContrast(p=1)]),
-        ("GaussianBlur 3-7", [dict(name="RandomGaussianBlur", blur_limit=[3, 7], p=1.0)],
-         lambda: [A.GaussianBlur(blur_limit=(3, 7), sigma_limit=0, p=1)]),
+        # Sigma drawn on both sides: at sigma_limit=0 (OpenCV's "from the size", 0.8-1.4
+        # for sizes 3-7) albumentations 2.0.8 blurs with a NaN kernel, an all-zero image.
+        ("GaussianBlur 3-7", [dict(name="RandomGaussianBlur", blur_limit=[3, 7],
+                                   sigma_limit=[0.8, 1.4], p=1.0)],
+         lambda: [A.GaussianBlur(blur_limit=(3, 7), sigma_limit=(0.8, 1.4), p=1)]),
         ("CLAHE", [dict(name="RandomCLAHE", clip_limit=4.0, p=1.0)],
          lambda: [A.CLAHE(clip_limit=4.0, tile_grid_size=(8, 8), p=1)]),
         ("ImageCompression jpg 80-100",
@@ -122,9 +124,8 @@ def _clahe(img):
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-#: The least work each op can be done with in OpenCV (no parameter drawing, no dict, no
-#: checks): what a library that calls the same primitive cannot beat. ``None``: no such
-#: single primitive.
+#: The least OpenCV work of each op (no parameter drawing, dict or checks): what a library
+#: calling the same primitive cannot beat. ``None``: no single such primitive.
 FLOORS = {
     "HorizontalFlip": _pair(lambda i: cv2.flip(i, 1), lambda m: cv2.flip(m, 1)),
     "Resize 240x320": _pair(lambda i: cv2.resize(i, (320, 240)),
@@ -132,7 +133,7 @@ FLOORS = {
     "RandomCrop 384x512": _pair(lambda i: i[50:434, 60:572], lambda m: m[50:434, 60:572]),
     "Normalize": _pair(lambda i: cv2.LUT(i, _NORM)),
     "RandomBrightnessContrast": _pair(lambda i: cv2.convertScaleAbs(i, alpha=1.1, beta=12.0)),
-    "GaussianBlur 3-7": _pair(lambda i: cv2.GaussianBlur(i, (5, 5), 0)),
+    "GaussianBlur 3-7": _pair(lambda i: cv2.GaussianBlur(i, (5, 5), 1.1)),
     "CLAHE": _pair(_clahe),
     "ImageCompression jpg 80-100": _pair(lambda i: cv2.imdecode(cv2.imencode(
         ".jpg", i, (cv2.IMWRITE_JPEG_QUALITY, 90))[1], cv2.IMREAD_UNCHANGED)),

