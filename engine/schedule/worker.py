@@ -8,6 +8,7 @@ reads rank and world size from ``torch.distributed`` (``engine.utils.comm``) and
 the same in every mode.
 """
 import importlib
+import os
 import signal
 import sys
 import traceback
@@ -59,14 +60,33 @@ def cuda_index_for(local_rank: int) -> int:
     )
 
 
+def elastic_attempt_store(plan: GroupPlan, rank: int, timeout: timedelta):
+    """Under torchrun's agent store (``TORCHELASTIC_USE_AGENT_STORE``), the store of this
+    restart attempt: the agent's store is the same one across ``--max-restarts``
+    attempts, so without a prefix the processes of a restarted group read the addresses
+    the dead ones published (gloo: "Connection refused", or a hang). None elsewhere."""
+    if plan.init_method != "env://" or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), plan.world_size,
+                          is_master=False, timeout=timeout)
+    return dist.PrefixStore(f"/engine/attempt_{attempt}", store)
+
+
 def join_group(rank: int, local_rank: int, plan: GroupPlan) -> None:
     if plan.device_type == "cuda":
         torch.cuda.set_device(cuda_index_for(local_rank))
     comm.set_local_info(local_rank, plan.local_size)
     if plan.world_size > 1 and not (dist.is_available() and dist.is_initialized()):
         try:
-            dist.init_process_group(plan.backend, init_method=plan.init_method, rank=rank,
-                                    world_size=plan.world_size, timeout=timedelta(seconds=float(plan.timeout_s)))
+            timeout = timedelta(seconds=float(plan.timeout_s))
+            store = elastic_attempt_store(plan, rank, timeout)
+            if store is not None:
+                dist.init_process_group(plan.backend, store=store, rank=rank, world_size=plan.world_size,
+                                        timeout=timeout)
+            else:
+                dist.init_process_group(plan.backend, init_method=plan.init_method, rank=rank,
+                                        world_size=plan.world_size, timeout=timeout)
         except dist.DistStoreError as e:  # the others never came, or the address is wrong
             raise EngineError(
                 f"process {rank} could not meet the other {plan.world_size - 1} process(es) at "
