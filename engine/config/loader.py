@@ -3,8 +3,8 @@
 Checks happen here, once, before anything is written or launched: a file that is not a
 config (files.py), its ``_base_`` chain (inherit.py), an unknown engine key (with the
 nearest valid names), a value of the wrong type, a seed alias given beside our key with
-another value (aliases.py), a value out of range (values.py). Each raises
-:class:`ConfigError` with one readable message.
+another value (engine/compat/seed/config_aliases.py), a value out of range (values.py).
+Each raises :class:`ConfigError` with one readable message.
 """
 import ast
 import difflib
@@ -14,7 +14,7 @@ import yaml
 
 from ..utils.errors import ConfigError
 from ..utils.tree import lower_keys
-from ..compat.seed.config_aliases import drop_ignored_shape_keys, mirror_loss_key, translate_aliases
+from ..compat.seed.config_aliases import drop_ignored_shape_keys, fill_seed_locations, translate_aliases
 from .custom_imports import import_custom_modules
 from .defaults import SWITCHES_WITH_OPTIONS, get_default_cfg
 from .inherit import read_with_bases
@@ -31,7 +31,7 @@ def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
     cfg = get_default_cfg()
     merge_checked(cfg, _read_tree(path), source=path)
     apply_overrides(cfg, overrides)
-    mirror_loss_key(cfg)
+    fill_seed_locations(cfg)
     drop_ignored_shape_keys(cfg.SOLVER)
     check_values(cfg)
     cfg.freeze()
