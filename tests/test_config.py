@@ -1,4 +1,8 @@
 """Config files, overrides and their error messages (engine/config)."""
+import json
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -6,7 +10,7 @@ import pytest
 from engine.config import dump_cfg, get_default_cfg, load_cfg
 from engine.utils.errors import ConfigError
 
-from conftest import DIGITS_PY, DIGITS_YAML
+from conftest import DIGITS_PY, DIGITS_YAML, ROOT
 
 
 def write(tmp_path, name, text):
@@ -160,12 +164,68 @@ def test_empty_config_is_reported(tmp_path):
 
 def test_yaml_style_booleans_and_none_in_overrides(tmp_path):
     path = write(tmp_path, "c.py", "solver = dict(max_iter=7)\n")
-    cfg = load_cfg(path, ["trainer.progress_bar", "false", "trainer.model.ema.enable", "true",
+    cfg = load_cfg(path, ["trainer.progress_bar", "false", "trainer.model.ema.enabled", "true",
                           "dataloader.train_data_set.extra", "null"])
-    assert cfg.TRAINER.PROGRESS_BAR is False and cfg.TRAINER.MODEL.EMA.ENABLE is True
+    assert cfg.TRAINER.PROGRESS_BAR is False and cfg.TRAINER.MODEL.EMA.ENABLED is True
     assert cfg.DATALOADER.TRAIN_DATA_SET.EXTRA is None
 
 
 def test_a_dict_replacing_a_value_in_a_component_subtree_reads_as_a_section(tmp_path):
     path = write(tmp_path, "c.py", "solver = dict(generator=dict(optimizer=dict(params=dict(lr=dict(base=0.1)))))\n")
     assert load_cfg(path).SOLVER.GENERATOR.OPTIMIZER.PARAMS.LR.BASE == 0.1
+
+
+CHANGED_DEFAULTS = textwrap.dedent("""
+    import json
+    import engine.config.defaults as defaults
+
+    made = defaults.get_default_cfg
+
+    def changed():
+        cfg = made()
+        cfg.TRAINER.MODEL.EMA.DECAY_RATE, cfg.TRAINER.MODEL.EMA.TAU = 0.5, 7.0
+        cfg.SOLVER.AMP.INIT_SCALE, cfg.SOLVER.AMP.GROWTH_INTERVAL, cfg.SOLVER.AMP.EVAL = 8.0, 3, False
+        cfg.SOLVER.GENERATOR.OPTIMIZER.CLIP_GRADIENTS.CLIP_VALUE = 4.0
+        cfg.TRAINER.WEIGHTS_PREFIXES = ["x."]
+        return cfg
+
+    defaults.get_default_cfg = changed  # before any component is imported
+    import torch
+    from engine.checkpoint.weights import DEFAULT_PREFIXES
+    from engine.model.ema import ModelEMA, build_ema
+    from engine.solver.amp import Amp, build_amp
+    from engine.solver.clip import GradientClipper
+
+    net = torch.nn.Linear(1, 1)
+    ema, amp = build_ema(net, {"enabled": True}), build_amp({}, torch.device("cpu"))
+    print(json.dumps([ema.decay, ema.tau, ModelEMA(net).decay, amp.init_scale, amp.growth_interval,
+                      Amp().eval, GradientClipper({"enabled": True}).clip_value, GradientClipper().clip_value,
+                      list(DEFAULT_PREFIXES)]))
+""")
+
+
+def test_component_defaults_are_read_from_defaults_py():
+    """EMA, AMP, clipping and the weights prefixes are written once, in defaults.py: a
+    default changed there is what a partial section (and the classes) get."""
+    out = subprocess.run([sys.executable, "-c", CHANGED_DEFAULTS], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == [0.5, 7.0, 0.5, 8.0, 3, False, 4.0, 4.0, ["x."]]
+
+
+def test_partial_option_sections_take_the_defaults_of_the_full_tree():
+    import torch
+    from engine.model.ema import build_ema
+    from engine.solver.amp import build_amp
+    from engine.solver.clip import GradientClipper
+
+    full = get_default_cfg()
+    ema, amp = build_ema(torch.nn.Linear(1, 1), {"enabled": True}), build_amp({}, torch.device("cpu"))
+    assert (ema.decay, ema.warmup, ema.tau, ema.update_every) == (
+        full.TRAINER.MODEL.EMA.DECAY_RATE, full.TRAINER.MODEL.EMA.WARMUP, full.TRAINER.MODEL.EMA.TAU,
+        full.TRAINER.MODEL.EMA.UPDATE_EVERY)
+    assert (amp.enabled, amp.eval, amp.init_scale, amp.growth_interval) == (
+        full.SOLVER.AMP.ENABLED, full.SOLVER.AMP.EVAL, full.SOLVER.AMP.INIT_SCALE, full.SOLVER.AMP.GROWTH_INTERVAL)
+    clip, full_clip = GradientClipper({"enabled": True}), full.SOLVER.GENERATOR.OPTIMIZER.CLIP_GRADIENTS
+    assert (clip.clip_type, clip.clip_value, clip.norm_type) == (
+        full_clip.CLIP_TYPE, full_clip.CLIP_VALUE, full_clip.NORM_TYPE)

@@ -15,7 +15,7 @@ def cfg_of(tmp_path, text, overrides=()):
 def test_solver_ema_is_trainer_model_ema(tmp_path):
     cfg = cfg_of(tmp_path, "solver = dict(ema=dict(enabled=True, decay_rate=0.99, num_updates=0))\n")
     ema = cfg.TRAINER.MODEL.EMA
-    assert ema.ENABLE is True and ema.DECAY_RATE == 0.99 and ema.WARMUP == "ratio"
+    assert ema.ENABLED is True and ema.DECAY_RATE == 0.99 and ema.WARMUP == "ratio"
     assert "EMA" not in cfg.SOLVER
 
 
@@ -26,9 +26,13 @@ def test_solver_ema_num_updates_none_is_no_warmup_and_others_are_refused(tmp_pat
         cfg_of(tmp_path, "solver = dict(ema=dict(num_updates=5))\n")
 
 
-def test_trainer_model_ema_enabled_is_enable(tmp_path):
-    cfg = cfg_of(tmp_path, "trainer = dict(model=dict(ema=dict(enabled=True)))\n")
-    assert cfg.TRAINER.MODEL.EMA.ENABLE is True
+def test_trainer_model_ema_enable_is_enabled(tmp_path):
+    """The seed's README writes ``ema=dict(enable=True)``; our key is ``enabled``, as for
+    amp, clip_gradients and lr_scheduler."""
+    cfg = cfg_of(tmp_path, "trainer = dict(model=dict(ema=dict(enable=True)))\n")
+    assert cfg.TRAINER.MODEL.EMA.ENABLED is True and "ENABLE" not in cfg.TRAINER.MODEL.EMA
+    assert cfg_of(tmp_path, "seed = 1\n", ["trainer.model.ema.enable", "True"]).TRAINER.MODEL.EMA.ENABLED is True
+    assert cfg_of(tmp_path, "solver = dict(ema=dict(enable=True))\n").TRAINER.MODEL.EMA.ENABLED is True
 
 
 def test_solver_generator_clip_gradients_is_the_optimizers(tmp_path):
@@ -48,7 +52,7 @@ def test_alias_on_the_command_line(tmp_path):
                  ["solver.val_per_batch", "4", "solver.ema.enabled", "True",
                   "solver.generator.clip_gradients", "{'enabled': True}"])
     assert cfg.SOLVER.TEST_PER_BATCH == 4  # a later source wins, as for any key
-    assert cfg.TRAINER.MODEL.EMA.ENABLE is True
+    assert cfg.TRAINER.MODEL.EMA.ENABLED is True
     assert cfg.SOLVER.GENERATOR.OPTIMIZER.CLIP_GRADIENTS.ENABLED is True
 
 
@@ -58,9 +62,12 @@ def test_alias_and_our_key_with_different_values_is_an_error_naming_both(tmp_pat
     message = str(info.value)
     assert "solver.val_per_batch (the seed's name) and solver.test_per_batch are the same setting" in message
     assert "(3 and 5)" in message
-    with pytest.raises(ConfigError, match="solver.ema.enabled .* trainer.model.ema.enable"):
+    with pytest.raises(ConfigError, match=r"solver.ema.enabled \(the seed's name\) and trainer.model.ema.enabled"):
         cfg_of(tmp_path, "solver = dict(ema=dict(enabled=True))\n"
-                         "trainer = dict(model=dict(ema=dict(enable=False)))\n")
+                         "trainer = dict(model=dict(ema=dict(enabled=False)))\n")
+    with pytest.raises(ConfigError, match=r"trainer.model.ema.enable \(the seed's name\) and trainer.model.ema.enabled "
+                                          r"are the same setting, given different values \(True and False\)"):
+        cfg_of(tmp_path, "trainer = dict(model=dict(ema=dict(enable=True, enabled=False)))\n")
     with pytest.raises(ConfigError, match="solver.ema.num_updates .* trainer.model.ema.warmup"):
         cfg_of(tmp_path, "solver = dict(ema=dict(num_updates=0))\n"
                          "trainer = dict(model=dict(ema=dict(warmup='exp')))\n")
@@ -80,6 +87,30 @@ def test_alias_in_a_base_and_our_key_in_the_child(tmp_path):
 def test_an_unknown_key_under_an_alias_names_our_key(tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'solver.generator.optimizer.clip_gradients.group'"):
         cfg_of(tmp_path, "solver = dict(generator=dict(clip_gradients=dict(group=True)))\n")
+
+
+def test_trainer_loss_is_trainer_model_loss_and_reads_back_as_trainer_loss(tmp_path):
+    """The seed's config writes trainer.model.loss while its model reads cfg.TRAINER.LOSS:
+    one setting, moved to ours as read and copied back once merged."""
+    entry = "[dict(name='L1Loss', param=dict(lambda_weight=2.0))]"
+    cfg = cfg_of(tmp_path, f"trainer = dict(loss=dict(l1={entry}))\n")
+    assert cfg.TRAINER.MODEL.LOSS.L1[0].PARAM.LAMBDA_WEIGHT == 2.0
+    assert cfg.TRAINER.LOSS == cfg.TRAINER.MODEL.LOSS
+
+
+def test_trainer_loss_on_the_command_line_changes_the_files_model_loss(tmp_path):
+    cfg = cfg_of(tmp_path, "trainer = dict(model=dict(loss=dict(l1=[dict(name='L1Loss')])))\n",
+                 ["trainer.loss.l1", "[{'name': 'MSELoss'}]"])
+    assert cfg.TRAINER.MODEL.LOSS.L1[0].NAME == "MSELoss" and cfg.TRAINER.LOSS.L1[0].NAME == "MSELoss"
+
+
+def test_trainer_loss_and_trainer_model_loss_with_different_entries_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"trainer.loss.l1 \(the seed's name\) and trainer.model.loss.l1 are the "
+                                          r"same setting"):
+        cfg_of(tmp_path, "trainer = dict(loss=dict(l1=[dict(name='L1Loss')]), "
+                         "model=dict(loss=dict(l1=[dict(name='MSELoss')])))\n")
+    with pytest.raises(ConfigError, match=r"trainer.loss must be a section \(a dict\), got"):
+        cfg_of(tmp_path, "trainer = dict(loss=[dict(name='L1Loss')])\n")
 
 
 def test_test_data_set_is_a_third_split(tmp_path):

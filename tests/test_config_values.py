@@ -135,7 +135,7 @@ def test_sections_differing_only_in_case_are_merged_in_python(tmp_path):
                     "trainer = dict(model=dict(ema=dict(enabled=True), EMA=dict(decay_rate=0.7)))\n")
     cfg = load_cfg(str(path))
     assert (cfg.SOLVER.TRAIN_PER_BATCH, cfg.SOLVER.MAX_ITER, cfg.SOLVER.EVAL_PERIOD) == (4, 7, 3)
-    assert cfg.TRAINER.MODEL.EMA.ENABLE is True and cfg.TRAINER.MODEL.EMA.DECAY_RATE == 0.7
+    assert cfg.TRAINER.MODEL.EMA.ENABLED is True and cfg.TRAINER.MODEL.EMA.DECAY_RATE == 0.7
 
 
 @pytest.mark.parametrize("name, text, spellings", [

@@ -115,19 +115,19 @@ def test_state_without_step_count_still_loads():
 
 def test_build_from_config_and_disabled():
     net = nn.Linear(2, 2)
-    assert build_ema(net, CN({"ENABLE": False})) is None
-    ema = build_ema(net, CN({"ENABLE": True, "DECAY_RATE": 0.99, "WARMUP": "ratio", "TAU": 10.0,
+    assert build_ema(net, CN({"ENABLED": False})) is None
+    ema = build_ema(net, CN({"ENABLED": True, "DECAY_RATE": 0.99, "WARMUP": "ratio", "TAU": 10.0,
                              "UPDATE_EVERY": 4}))
     assert (ema.decay, ema.warmup, ema.tau, ema.update_every) == (0.99, "ratio", 10.0, 4)
     assert not any(p.requires_grad for p in ema.parameters())
 
 
 @pytest.mark.parametrize("node, pattern", [
-    ({"enable": True, "warmup": "linear"}, r"trainer\.model\.ema\.warmup must be one of \['none', 'exp', 'ratio'\]"),
-    ({"enable": True, "update_every": 0}, r"update_every must be an integer >= 1"),
-    ({"enable": True, "tau": 0}, r"tau must be a number > 0"),
-    ({"enable": True, "decay_rate": 1.0}, r"decay_rate must be in \(0, 1\)"),
-    ({"enable": True, "decay": 0.9}, r"unknown keys \['decay'\]"),
+    ({"enabled": True, "warmup": "linear"}, r"trainer\.model\.ema\.warmup must be one of \['none', 'exp', 'ratio'\]"),
+    ({"enabled": True, "update_every": 0}, r"update_every must be an integer >= 1"),
+    ({"enabled": True, "tau": 0}, r"tau must be a number > 0"),
+    ({"enabled": True, "decay_rate": 1.0}, r"decay_rate must be in \(0, 1\)"),
+    ({"enabled": True, "decay": 0.9}, r"unknown keys \['decay'\]"),
 ])
 def test_bad_ema_config_is_one_clear_error(node, pattern):
     with pytest.raises(ConfigError, match=pattern):

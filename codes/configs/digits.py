@@ -44,7 +44,7 @@ trainer = dict(
         name="DigitsClassifier",
         generator=dict(name="DigitsNet", num_classes=10, width=16),
         loss=dict(cls=[dict(name="CrossEntropyLoss", param=dict(lambda_weight=1.0))]),
-        ema=dict(enable=True, decay_rate=0.99),
+        ema=dict(enabled=True, decay_rate=0.99),
     ),
     evaluator=dict(name="ClassificationEvaluator", topk=[1, 3]),
 )

@@ -32,7 +32,7 @@ trainer = dict(
         generator=dict(name="DigitsGenerator", z_dim=16, hidden=128),
         discriminator=dict(name="DigitsDiscriminator", hidden=128),  # one, named 'd'
         g_step=1,                     # the generator trains every iteration
-        ema=dict(enable=True, decay_rate=0.99, warmup="exp", tau=50.0),
+        ema=dict(enabled=True, decay_rate=0.99, warmup="exp", tau=50.0),
     ),
     evaluator=dict(name="DigitsSampleEvaluator"),
 )

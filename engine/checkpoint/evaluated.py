@@ -5,7 +5,7 @@ checkpoint is judged by ``model.g_ema``. Everything that uses a checkpoint after
 (``--eval-only trainer.weights ...``, ``engine-test``, ``Predictor``, ``engine-export``)
 therefore uses **the EMA's weights when the file holds them and EMA is on**, and the
 trained (raw) generator weights otherwise; EMA off (``--no-ema``, i.e.
-``trainer.model.ema.enable False``) chooses the raw ones. :func:`load_evaluated_weights`
+``trainer.model.ema.enabled False``) chooses the raw ones. :func:`load_evaluated_weights`
 is that rule; it returns (and logs) a sentence saying which weights it loaded.
 
 The generator always gets the raw weights (fine-tuning continues from them); the EMA's

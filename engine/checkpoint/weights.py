@@ -19,6 +19,7 @@ from typing import Dict, Optional, Sequence
 import torch
 from tabulate import tabulate
 
+from ..config.defaults import default_of
 from ..utils.errors import EngineError
 from .io import is_engine_checkpoint, load_file
 
@@ -27,7 +28,8 @@ __all__ = ["load_weights", "extract_state_dict", "strip_prefixes", "match_report
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PREFIXES = ("module.", "_orig_mod.")
+# trainer.weights_prefixes' default (engine/config/defaults.py), also the ckpt tools' default
+DEFAULT_PREFIXES = tuple(default_of("trainer.weights_prefixes"))
 
 
 def extract_state_dict(payload, key: str = "g_model") -> Dict[str, torch.Tensor]:

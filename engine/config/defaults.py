@@ -3,10 +3,16 @@ under a free-form component subtree (``new_allowed``), whose keys are that compo
 constructor parameters.
 
 Read this file as the reference of the config; ``doc/config.md`` explains each section.
+It is the only place a default is written: a component that also accepts a partial
+section (``build_ema``, ``build_amp``, ``GradientClipper``) or has keyword defaults for
+the same settings reads them here through :func:`default_of`.
 """
+from typing import Any
+
+from ..utils.tree import lower_keys
 from .node import CfgNode as CN
 
-__all__ = ["get_default_cfg", "get_defaults", "SWITCHES_WITH_OPTIONS"]
+__all__ = ["get_default_cfg", "get_defaults", "default_of", "SWITCHES_WITH_OPTIONS"]
 
 #: Keys that take False, True or a dict of options (each option's accepted types): a
 #: value replaces the previous one whole, whatever its form (loader.merge_checked).
@@ -99,12 +105,12 @@ def get_default_cfg() -> CN:
     _C.TRAINER.MODEL.G_STEP = 1         # GANs: the generator trains every G_STEP iterations
     _C.TRAINER.MODEL.LOSS = _free()
     _C.TRAINER.MODEL.EMA = CN()         # EMA of the generator's weights, used for evaluation
-    _C.TRAINER.MODEL.EMA.ENABLE = False
+    _C.TRAINER.MODEL.EMA.ENABLED = False
     _C.TRAINER.MODEL.EMA.DECAY_RATE = 0.9999
     _C.TRAINER.MODEL.EMA.WARMUP = "none"  # 'none', 'exp': decay*(1-exp(-step/tau)), 'ratio': min(decay, (1+step)/(10+step))
     _C.TRAINER.MODEL.EMA.TAU = 2000.0     # steps of the 'exp' warmup
     _C.TRAINER.MODEL.EMA.UPDATE_EVERY = 1  # update the average every N optimizer steps
-    _C.TRAINER.LOSS = _free()           # alias of TRAINER.MODEL.LOSS (the seed uses both)
+    _C.TRAINER.LOSS = _free()           # a copy of TRAINER.MODEL.LOSS, where the seed reads it (its alias)
     _C.TRAINER.EVALUATOR = _free(NAME="")  # '' = validation loss through run_step
 
     _C.SOLVER = CN()
@@ -146,6 +152,16 @@ def get_default_cfg() -> CN:
     _C.ONNX.DYNAMIC_AXES = _free()
     _C.ONNX.OPTIONS = _free()
     return _C
+
+
+def default_of(key: str) -> Any:
+    """The default of the dotted engine key ``key`` (any case): a value as it is, a
+    section as a plain dict with lower-case keys (the form components take options in).
+    ``default_of('solver.amp')['init_scale'] == 65536.0``."""
+    node = get_default_cfg()
+    for part in key.upper().split("."):
+        node = node[part]
+    return lower_keys(node) if isinstance(node, dict) else node
 
 
 def get_defaults() -> CN:

@@ -1,10 +1,10 @@
 """Config files (.py or .yaml) and command-line overrides into one checked CfgNode.
 
 Checks happen here, once, before anything is written or launched: a file that is not a
-config (files.py), its ``_base_`` chain (inherit.py), an unknown engine key (with the
-nearest valid names), a value of the wrong type, a seed alias given beside our key with
-another value (aliases.py), a value out of range (values.py). Each raises
-:class:`ConfigError` with one readable message.
+config (files.py), its ``_base_`` chain and ``_delete_`` keys (inherit.py), an unknown
+engine key (with the nearest valid names), a value of the wrong type, a seed alias given
+beside our key with another value (engine/compat/seed/config_aliases.py), a value out of
+range (values.py). Each raises :class:`ConfigError` with one readable message.
 """
 import ast
 import difflib
@@ -14,10 +14,10 @@ import yaml
 
 from ..utils.errors import ConfigError
 from ..utils.tree import lower_keys
-from ..compat.seed.config_aliases import drop_ignored_shape_keys, mirror_loss_key, translate_aliases
+from ..compat.seed.config_aliases import drop_ignored_shape_keys, fill_seed_locations, translate_aliases
 from .custom_imports import import_custom_modules
 from .defaults import SWITCHES_WITH_OPTIONS, get_default_cfg
-from .inherit import read_with_bases
+from .inherit import read_with_bases, without_delete_key
 from .node import CfgNode, to_node_value, to_upper_tree
 from .values import check_values
 
@@ -31,7 +31,7 @@ def load_cfg(path: str, overrides: Sequence[str] = ()) -> CfgNode:
     cfg = get_default_cfg()
     merge_checked(cfg, _read_tree(path), source=path)
     apply_overrides(cfg, overrides)
-    mirror_loss_key(cfg)
+    fill_seed_locations(cfg)
     drop_ignored_shape_keys(cfg.SOLVER)
     check_values(cfg)
     cfg.freeze()
@@ -151,6 +151,8 @@ def apply_overrides(cfg: CfgNode, overrides: Sequence[str]) -> None:
             leaf = leaf.setdefault(p, {})
         source = f"command-line override {key!r}"
         leaf[parts[-1]] = to_upper_tree(_parse_literal(raw), source)
+        tree = without_delete_key(tree, source, (), "an override sets the keys it names; _delete_ belongs in a "
+                                                    "config file with _base_")
         merge_checked(cfg, translate_aliases(tree, source), source=source)
 
 

@@ -93,12 +93,12 @@ class DeviceStage:
     @classmethod
     def from_cfg(cls, cfg, device) -> Optional["DeviceStage"]:
         """The stage ``cfg`` asks for, or None (neither option: batches stay on the host)."""
-        node = cfg.DATALOADER.get("DEVICE_NORMALIZE") or {}
-        mean, std = list(node.get("MEAN") or []), list(node.get("STD") or [])
-        channels_last = bool(cfg.TRAINER.get("CHANNELS_LAST", False))
+        node = cfg.DATALOADER.DEVICE_NORMALIZE
+        mean, std = list(node.MEAN), list(node.STD)
+        channels_last = bool(cfg.TRAINER.CHANNELS_LAST)
         if not (mean or std or channels_last):
             return None
-        return cls(device, mean, std, node.get("KEYS") or ["input_data"], channels_last)
+        return cls(device, mean, std, node.KEYS, channels_last)
 
     def collate(self, base: Callable) -> Callable:
         """The workers' collate: ``base`` on uint8 C x H x W fields when normalising."""

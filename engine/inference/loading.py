@@ -28,7 +28,7 @@ def load_trained_model(config, weights: str, *, device: Optional[str] = None, no
     if device is not None:
         extra += ["trainer.device", str(device)]
     if no_ema:
-        extra += ["trainer.model.ema.enable", "False"]
+        extra += ["trainer.model.ema.enabled", "False"]
     if not os.path.isfile(str(config)):
         raise EngineError(f"--config-file: file not found: {config!r}")
     cfg = load_cfg(str(config), extra)

@@ -23,16 +23,18 @@ from typing import Optional
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..config.defaults import default_of
 from ..utils.errors import ConfigError
 from ..utils.registry import options_with_defaults
 
 __all__ = ["ModelEMA", "build_ema", "ema_decay", "EMA_WARMUPS"]
 
 EMA_WARMUPS = ("none", "exp", "ratio")
-DEFAULTS = {"enable": False, "decay_rate": 0.9999, "warmup": "none", "tau": 2000.0, "update_every": 1}
+# trainer.model.ema's defaults, written once in engine/config/defaults.py
+_DEFAULT = default_of("trainer.model.ema")
 
 
-def ema_decay(decay: float, step: int, warmup: str = "none", tau: float = 2000.0) -> float:
+def ema_decay(decay: float, step: int, warmup: str = _DEFAULT["warmup"], tau: float = _DEFAULT["tau"]) -> float:
     """The decay used by the update after ``step`` optimizer steps (``step >= 1``)."""
     if warmup == "exp":
         return decay * (1.0 - math.exp(-step / tau))
@@ -42,8 +44,9 @@ def ema_decay(decay: float, step: int, warmup: str = "none", tau: float = 2000.0
 
 
 class ModelEMA(AveragedModel):
-    def __init__(self, network: torch.nn.Module, decay: float = 0.9999, warmup: str = "none",
-                 tau: float = 2000.0, update_every: int = 1):
+    def __init__(self, network: torch.nn.Module, decay: float = _DEFAULT["decay_rate"],
+                 warmup: str = _DEFAULT["warmup"], tau: float = _DEFAULT["tau"],
+                 update_every: int = _DEFAULT["update_every"]):
         super().__init__(network, use_buffers=True)
         self.multi_avg_fn = self._average
         self.decay, self.warmup, self.tau, self.update_every = decay, warmup, tau, update_every
@@ -92,9 +95,10 @@ def _local(tensors):
 
 
 def build_ema(network: torch.nn.Module, node, where: str = "trainer.model.ema") -> Optional[ModelEMA]:
-    """The EMA a ``trainer.model.ema`` node asks for, or None when it is not enabled."""
-    cfg = options_with_defaults(node, DEFAULTS, where)
-    if not cfg["enable"]:
+    """The EMA a ``trainer.model.ema`` node asks for, or None when it is not enabled
+    (missing keys take their defaults)."""
+    cfg = options_with_defaults(node, _DEFAULT, where)
+    if not cfg["enabled"]:
         return None
     decay = float(cfg["decay_rate"])
     if not 0.0 < decay < 1.0:

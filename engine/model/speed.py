@@ -84,8 +84,8 @@ def check_compiler(options: Optional[dict], where: str = "trainer.compile") -> N
 def prepare_networks(model, cfg) -> None:
     """channels_last, then compile, each registered network of ``model`` as the config
     asks (module docstring); cudnn autotuning on CUDA. Called before any wrap."""
-    options = compile_options(cfg.TRAINER.get("COMPILE", False))
-    channels_last = bool(cfg.TRAINER.get("CHANNELS_LAST", False))
+    options = compile_options(cfg.TRAINER.COMPILE)
+    channels_last = bool(cfg.TRAINER.CHANNELS_LAST)
     if model.device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
         torch.backends.cudnn.benchmark = True
     if options is None and not channels_last:

@@ -89,7 +89,7 @@ def _precheck(cfg) -> None:
     _check_hooks(cfg)
     # trainer.enable_epoch_method: max_iter counts epochs, in steps only once the training
     # set is built (engine/compat/seed/trainer_api.py); the worker checks warmup against them
-    epochs = bool(cfg.TRAINER.get("ENABLE_EPOCH_METHOD", False))
+    epochs = bool(cfg.TRAINER.ENABLE_EPOCH_METHOD)
     max_iter = 2**31 if epochs else int(cfg.SOLVER.MAX_ITER)
     _check_solver(cfg.SOLVER.GENERATOR, max_iter, "solver.generator")
     if issubclass(model_cls, BaseGanModel):

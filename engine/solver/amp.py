@@ -20,23 +20,24 @@ from typing import Optional
 import torch
 
 from engine.utils.errors import ConfigError
+from ..config.defaults import default_of
 from ..utils.registry import options_with_defaults
 
 __all__ = ["Amp", "build_amp", "AMP_DTYPES"]
 
 AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 _ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16"}
-DEFAULTS = {"enabled": False, "dtype": "bfloat16", "eval": True,
-            "init_scale": 2.0 ** 16, "growth_interval": 2000}
+# solver.amp's defaults, written once in engine/config/defaults.py
+_DEFAULT = default_of("solver.amp")
 _NULL = contextlib.nullcontext()
 
 
 class Amp:
     """What autocast to enter and whether a GradScaler is needed (disabled: no-ops)."""
 
-    def __init__(self, enabled: bool = False, dtype: torch.dtype = torch.bfloat16,
-                 device_type: str = "cpu", eval: bool = True, init_scale: float = 2.0 ** 16,
-                 growth_interval: int = 2000):
+    def __init__(self, enabled: bool = _DEFAULT["enabled"], dtype: torch.dtype = AMP_DTYPES[_DEFAULT["dtype"]],
+                 device_type: str = "cpu", eval: bool = _DEFAULT["eval"],
+                 init_scale: float = _DEFAULT["init_scale"], growth_interval: int = _DEFAULT["growth_interval"]):
         self.enabled = bool(enabled)
         self.dtype = dtype
         self.device_type = device_type
@@ -73,7 +74,7 @@ class Amp:
 
 def build_amp(node, device: torch.device, where: str = "solver.amp") -> Amp:
     """The :class:`Amp` a ``solver.amp`` node asks for on ``device``; checks the request."""
-    cfg = options_with_defaults(node, DEFAULTS, where)
+    cfg = options_with_defaults(node, _DEFAULT, where)
     raw = cfg["dtype"]
     name = _ALIASES.get(str(raw).lower(), str(raw).lower()).replace("torch.", "")
     if name not in AMP_DTYPES:

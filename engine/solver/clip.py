@@ -10,13 +10,15 @@ from typing import Iterable, Optional, Union
 
 import torch
 
+from engine.config.defaults import default_of
 from engine.utils.errors import ConfigError
 from engine.utils.registry import cfg_to_kwargs
 
 __all__ = ["GradientClipper"]
 
 CLIP_TYPES = ("norm", "value")
-DEFAULTS = {"enabled": False, "clip_type": "norm", "clip_value": 1.0, "norm_type": 2.0}
+# an optimizer's clip_gradients defaults, written once in engine/config/defaults.py
+DEFAULTS = default_of("solver.generator.optimizer.clip_gradients")
 
 
 class GradientClipper:

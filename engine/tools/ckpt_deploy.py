@@ -47,7 +47,7 @@ def deploy(src: str, dst: str, *, state: str = "g_model", ema: bool = False,
         if name not in payload["model"]:
             what = "EMA weights" if ema else "state"
             raise EngineError(f"{src!r} has no {what} {name!r}; it holds {sorted(payload['model'])}"
-                              + ("; was trainer.model.ema.enable on?" if ema else ""))
+                              + ("; was trainer.model.ema.enabled on?" if ema else ""))
         weights = payload["model"][name]
         inner = inner_prefix(weights) if isinstance(weights, dict) else ""
         if inner:  # the EMA wrapper: its network's weights, without its counters

@@ -1,24 +1,30 @@
 """The seed's key locations, accepted as aliases of ours (doc/config.md, "The seed's keys").
 
-The seed (TrainFramework's ``defaults.py`` / ``config.md``) keeps some settings where our
-tree does not. Each alias is rewritten to our key as the config is read, per source (one
-file, one command-line override), so the rest of the engine knows one key per setting:
+The seed (TrainFramework's ``defaults.py``, ``config.md`` and README) keeps some settings
+where our tree does not, or spells them otherwise. :data:`ALIASES` is the one table of
+them; each alias is rewritten to our key as the config is read, per source (one file,
+one command-line override), so the rest of the engine knows one key per setting:
 
 ================================== ===========================================
 seed                               ours
 ================================== ===========================================
-solver.ema.enabled                 trainer.model.ema.enable
+solver.ema.enabled                 trainer.model.ema.enabled
 solver.ema.decay_rate              trainer.model.ema.decay_rate
 solver.ema.num_updates             trainer.model.ema.warmup ('ratio' for 0, 'none' for None)
-trainer.model.ema.enabled          trainer.model.ema.enable
+trainer.model.ema.enable           trainer.model.ema.enabled
 solver.generator.clip_gradients.*  solver.generator.optimizer.clip_gradients.*
 solver.discriminator.clip_gradients.*  solver.discriminator.optimizer.clip_gradients.*
 solver.val_per_batch               solver.test_per_batch
+trainer.loss.*                     trainer.model.loss.* (also read back at trainer.loss)
 ================================== ===========================================
 
 The same setting given twice in one source with different values (the alias and our
 key) is an error naming both. Across sources the later one wins, as for any key (a
 command-line ``solver.val_per_batch 4`` overrides the file's ``test_per_batch``).
+
+Where the seed's code also *reads* the setting at its own location (its model reads
+``cfg.TRAINER.LOSS`` while its config writes ``trainer.model.loss``), the row says so and
+:func:`fill_seed_locations` copies our key's merged value there, once every source is in.
 
 The seed's ``num_updates`` starts the decay warmup ``min(decay, (1 + n) / (10 + n))``
 at ``n = num_updates`` and counts up; ``0`` is exactly our ``warmup: 'ratio'``
@@ -27,41 +33,13 @@ at ``n = num_updates`` and counts up; ``0`` is exactly our ``warmup: 'ratio'``
 have no equivalent and are refused.
 """
 import logging
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 from ...utils.errors import ConfigError
 
-__all__ = ["translate_aliases", "mirror_loss_key", "drop_ignored_shape_keys", "ALIASES"]
+__all__ = ["translate_aliases", "fill_seed_locations", "drop_ignored_shape_keys", "ALIASES", "Alias"]
 
 _MISSING = object()
-
-# (seed path, our path, key renames inside the section; None for a single value)
-ALIASES: List[Tuple[Tuple[str, ...], Tuple[str, ...], Any]] = [
-    (("SOLVER", "EMA"), ("TRAINER", "MODEL", "EMA"), {"ENABLED": "ENABLE"}),
-    (("TRAINER", "MODEL", "EMA", "ENABLED"), ("TRAINER", "MODEL", "EMA", "ENABLE"), None),
-    (("SOLVER", "GENERATOR", "CLIP_GRADIENTS"), ("SOLVER", "GENERATOR", "OPTIMIZER", "CLIP_GRADIENTS"), {}),
-    (("SOLVER", "DISCRIMINATOR", "CLIP_GRADIENTS"), ("SOLVER", "DISCRIMINATOR", "OPTIMIZER", "CLIP_GRADIENTS"), {}),
-    (("SOLVER", "VAL_PER_BATCH"), ("SOLVER", "TEST_PER_BATCH"), None),
-]
-
-
-def translate_aliases(tree: Dict[str, Any], source: str) -> Dict[str, Any]:
-    """``tree`` (upper-case keys) with every seed alias moved to our key (in place)."""
-    for alias, ours, renames in ALIASES:
-        value = _pop(tree, alias)
-        if value is _MISSING:
-            continue
-        if renames is None:
-            _put(tree, alias, ours, value, source)
-            continue
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {_dotted(alias)} must be a section (a dict), got {value!r}")
-        for key, item in value.items():
-            seed_key = key
-            if alias == ("SOLVER", "EMA") and key == "NUM_UPDATES":
-                key, item = _num_updates(item, source)
-            _put(tree, alias + (seed_key,), ours + (renames.get(key, key),), item, source)
-    return tree
 
 
 def _num_updates(value, source):
@@ -75,6 +53,63 @@ def _num_updates(value, source):
         f"{source}: solver.ema.num_updates {value!r}: only None (no decay warmup) or 0 (the "
         f"warmup min(decay, (1+n)/(10+n)), our trainer.model.ema.warmup 'ratio') are supported"
     )
+
+
+# a key of an aliased section -> our key, or a function (value, source) -> (our key, our value)
+Renames = Dict[str, Union[str, Callable[[Any, str], Tuple[str, Any]]]]
+
+
+class Alias(NamedTuple):
+    seed: Tuple[str, ...]
+    ours: Tuple[str, ...]
+    renames: Optional[Renames] = None   # a section: what its keys become; None: one value
+    seed_reads: bool = False            # the seed's code reads it at ``seed``: filled back
+
+
+# in order: a row may produce what a later row renames (solver.ema.enable -> ... -> enabled)
+ALIASES = [
+    Alias(("SOLVER", "EMA"), ("TRAINER", "MODEL", "EMA"), {"NUM_UPDATES": _num_updates}),
+    Alias(("TRAINER", "MODEL", "EMA", "ENABLE"), ("TRAINER", "MODEL", "EMA", "ENABLED")),
+    Alias(("SOLVER", "GENERATOR", "CLIP_GRADIENTS"), ("SOLVER", "GENERATOR", "OPTIMIZER", "CLIP_GRADIENTS"), {}),
+    Alias(("SOLVER", "DISCRIMINATOR", "CLIP_GRADIENTS"), ("SOLVER", "DISCRIMINATOR", "OPTIMIZER", "CLIP_GRADIENTS"),
+          {}),
+    Alias(("SOLVER", "VAL_PER_BATCH"), ("SOLVER", "TEST_PER_BATCH")),
+    Alias(("TRAINER", "LOSS"), ("TRAINER", "MODEL", "LOSS"), {}, seed_reads=True),
+]
+
+
+def translate_aliases(tree: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """``tree`` (upper-case keys) with every seed alias moved to our key (in place)."""
+    for alias in ALIASES:
+        value = _pop(tree, alias.seed)
+        if value is _MISSING:
+            continue
+        if alias.renames is None:
+            _put(tree, alias.seed, alias.ours, value, source)
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {_dotted(alias.seed)} must be a section (a dict), got {value!r}")
+        for key, item in value.items():
+            ours = alias.renames.get(key, key)
+            if callable(ours):
+                ours, item = ours(item, source)
+            _put(tree, alias.seed + (key,), alias.ours + (ours,), item, source)
+    return tree
+
+
+def fill_seed_locations(cfg) -> None:
+    """On the merged config: each location the seed's code reads (``seed_reads``) holds
+    a copy of our key's value, so ``cfg.TRAINER.LOSS == cfg.TRAINER.MODEL.LOSS``."""
+    for alias in ALIASES:
+        if not alias.seed_reads:
+            continue
+        value = cfg
+        for key in alias.ours:
+            value = value[key]
+        node = cfg
+        for key in alias.seed[:-1]:
+            node = node[key]
+        node[alias.seed[-1]] = value.clone() if hasattr(value, "clone") else value
 
 
 def _pop(tree: Dict[str, Any], path: Tuple[str, ...]):
@@ -105,16 +140,6 @@ def _put(tree: Dict[str, Any], alias: Tuple[str, ...], ours: Tuple[str, ...], va
 
 def _dotted(path) -> str:
     return ".".join(path).lower()
-
-
-def mirror_loss_key(cfg) -> None:
-    """The seed's config puts losses under trainer.model.loss while its model reads
-    cfg.TRAINER.LOSS: whichever one is set fills the other (on the merged config)."""
-    model_loss, loss = cfg.TRAINER.MODEL.LOSS, cfg.TRAINER.LOSS
-    if model_loss and not loss:
-        cfg.TRAINER.LOSS = model_loss.clone()
-    elif loss and not model_loss:
-        cfg.TRAINER.MODEL.LOSS = loss.clone()
 
 
 # keys the seed's LRMultiplierScheduler read only for some shapes and ignored for others;

@@ -269,7 +269,7 @@ def epochs_as_iterations(cfg, train_set, world_size: int) -> Tuple[object, Optio
     ``solver.max_iter`` / ``checkpoint_period`` / ``eval_period`` are the given epochs
     in optimizer steps, and the switch off (the copy means what it says; the config
     the user wrote, in config.yaml, keeps counting epochs), and the steps per epoch."""
-    if not cfg.TRAINER.get("ENABLE_EPOCH_METHOD", False):
+    if not cfg.TRAINER.ENABLE_EPOCH_METHOD:
         return cfg, None
     if train_set is None or len(train_set) == 0:
         raise ConfigError("trainer.enable_epoch_method needs a non-empty training dataset "
