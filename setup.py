@@ -33,6 +33,7 @@ setup(
         "onnx",  # engine-export
         "onnxruntime",  # engine-export --verify
         "pycocotools",  # DetectionEvaluator (COCO mAP)
+        "stringzilla",  # SIMD uint8 table lookups (engine/transforms/functional_lut.py)
     ],
     extras_require={
         "export": ["onnxscript"],  # only for onnx: options.dynamo True

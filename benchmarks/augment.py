@@ -42,7 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.transforms import TransformCompose  # noqa: E402
+from engine.transforms import TransformCompose, functional as F  # noqa: E402
 
 H, W = 480, 640
 IMG_SIZE = 256
@@ -139,8 +139,8 @@ FLOORS = {
         ".jpg", i, (cv2.IMWRITE_JPEG_QUALITY, 90))[1], cv2.IMREAD_UNCHANGED)),
     "ToGray": _pair(lambda i: cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_RGB2GRAY),
                                            cv2.COLOR_GRAY2RGB)),
-    "RandomGamma 0.8-1.2": _pair(lambda i: cv2.LUT(i, _LUT8)),
-    "RandomToneCurve 0.1": _pair(lambda i: cv2.LUT(i, _LUT8)),
+    "RandomGamma 0.8-1.2": _pair(lambda i: F.apply_lut(i, _LUT8)),  # StringZilla, not
+    "RandomToneCurve 0.1": _pair(lambda i: F.apply_lut(i, _LUT8)),  # cv2.LUT (2.5x slower)
     "Affine": _pair(lambda i: cv2.warpAffine(i, _M, (W, H), borderValue=(114, 114, 114)),
                     lambda m: cv2.warpAffine(m, _M, (W, H), flags=cv2.INTER_NEAREST)),
     "seed data_aug.md pipeline": None,

@@ -2,13 +2,16 @@
 formula rounded: on random images, every pixel is within rounding (0.5) of the formula
 evaluated in float64, and equal to its rounding half to even away from exact ties.
 RandomToneCurve's draws are the ones ``np.clip(rng.normal((0.25, 0.75), scale), 0, 1)``
-gives."""
+gives. The StringZilla lookup gives the bytes ``cv2.LUT`` gives, in every layout, and
+leaves its input alone."""
+import cv2
 import numpy as np
 import pytest
 
 from engine.transforms import RandomToneCurve
 from engine.transforms import functional as F
-from engine.transforms.functional_lut import gamma_table, to_table, tone_curve_table
+from engine.transforms.functional_lut import (apply_lut, gamma_table, to_table, tone_curve_table,
+                                              translate_u8)
 
 SHAPES = [(37, 53), (37, 53, 1), (37, 53, 3), (16, 16, 4)]
 
@@ -99,3 +102,59 @@ def test_tone_curve_draws_are_the_clipped_normal_draws(scale):
         low, high = np.clip(np.random.default_rng(seed).normal((0.25, 0.75), scale), 0.0, 1.0)
         assert (ours["low_y"], ours["high_y"]) == (float(low), float(high))
         assert type(ours["low_y"]) is float and type(ours["high_y"]) is float
+
+
+def _layouts(rng):
+    """2-D and 1-4 channel images, contiguous and not (flipped, strided, a channel slice,
+    transposed, a column), plus a read-only one and an empty one."""
+    for shape in [(37, 53), (480, 640), (37, 53, 1), (37, 53, 2), (40, 64, 3), (16, 17, 4)]:
+        x = rng.integers(0, 256, shape, dtype=np.uint8)
+        yield from (x, x[:, ::-1], x[::2, 1::3], x.swapaxes(0, 1), x[5:6], x[:, 7:8])
+        if x.ndim == 3 and x.shape[2] > 1:
+            yield x[:, :, 1:]
+            yield x[:, :, :1]
+    frozen = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    frozen.setflags(write=False)
+    yield frozen
+    yield np.zeros((0, 5, 3), np.uint8)
+
+
+def _cv2_lut(x, table):
+    out = cv2.LUT(x, table) if x.size else np.empty(x.shape, np.uint8)
+    return out[:, :, None] if x.ndim == 3 and out.ndim == 2 else out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_translate_is_cv2_lut_byte_for_byte_and_leaves_the_input(seed):
+    rng = np.random.default_rng(300 + seed)
+    for x in _layouts(rng):
+        table = rng.integers(0, 256, 256, dtype=np.uint8)
+        before = x.copy()
+        for out in (translate_u8(x, table), apply_lut(x, table), apply_lut(x, table[:, None])):
+            assert out.shape == x.shape and out.dtype == np.uint8
+            assert np.array_equal(out, _cv2_lut(x, table)), (x.shape, x.strides)
+            assert out.flags.c_contiguous and out.flags.writeable
+            assert not np.shares_memory(out, x)
+        assert np.array_equal(x, before)
+
+
+def test_the_uint8_ops_are_their_table_through_cv2_lut():
+    rng = np.random.default_rng(17)
+    for x in _layouts(rng):
+        if x.size == 0:
+            continue
+        gamma, low, high = rng.uniform(0.3, 3.0), *rng.uniform(0.0, 1.0, 2)
+        assert np.array_equal(F.adjust_gamma(x, gamma), _cv2_lut(x, gamma_table(gamma)))
+        assert np.array_equal(F.move_tone_curve(x, low, high),
+                              _cv2_lut(x, tone_curve_table(low, high)))
+
+
+@pytest.mark.parametrize("factor", [0.1, 0.5, -0.3, 0.77, 1.25])
+def test_hue_shift_through_its_channel_table_is_the_full_table(factor):
+    x = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    table = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    table[:, 0] = (np.arange(256) + int(round(factor * 256))) % 256
+    hsv = cv2.LUT(cv2.cvtColor(x, cv2.COLOR_RGB2HSV_FULL), table.reshape(256, 1, 3))
+    before = x.copy()
+    assert np.array_equal(F.adjust_hue(x, factor), cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL))
+    assert np.array_equal(x, before)

@@ -4,7 +4,8 @@ Each is a :class:`BasicColorTransform`: with probability ``p`` one value is draw
 range and applied to every colour field. Ranges are given as in the seed: a pair
 ``[min, max]``, or one number whose meaning each class states. On ``uint8`` images
 brightness, contrast and brightness/contrast are one ``alpha * x + beta`` pass; gamma
-and the tone curve one 256-entry table built per call and one ``cv2.LUT`` pass.
+and the tone curve one 256-entry table built per call and one lookup pass
+(:func:`~engine.transforms.functional_lut.apply_lut`, StringZilla's SIMD ``translate``).
 """
 import numbers
 
