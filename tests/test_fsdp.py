@@ -21,7 +21,7 @@ ENV = {"OMP_NUM_THREADS": "1"}
 TESTS = os.path.join(ROOT, "tests")
 
 
-def args(out, *, processes=1, batch=16, fsdp=True, max_iter=MAX_ITER, resume=False, hooks=None):
+def args(out, *, processes=1, batch=16, fsdp=True, max_iter=MAX_ITER, resume=False, hooks=None, extra=()):
     argv = [sys.executable, os.path.join(ROOT, "train.py"), "--config-file", DIGITS_PY,
             "--num-gpus", str(processes), "output_dir", str(out), "solver.train_per_batch", str(batch),
             "dataloader.num_workers", "0", "trainer.progress_bar", "False", "trainer.device", "cpu",
@@ -34,7 +34,7 @@ def args(out, *, processes=1, batch=16, fsdp=True, max_iter=MAX_ITER, resume=Fal
             "trainer.fsdp.enabled", str(fsdp), "custom_imports", "['fsdp_faults']", "project_root", TESTS]
     if hooks:
         argv += ["trainer.hooks", repr(hooks)]
-    return argv + (["--resume"] if resume else [])
+    return argv + list(extra) + (["--resume"] if resume else [])
 
 
 def run(argv, expect=0):
@@ -185,11 +185,14 @@ def test_sigkill_and_resume_at_the_same_world_size_is_bitwise(sharded, tmp_path)
 @pytest.mark.slow
 def test_a_kill_inside_a_sharded_save_leaves_a_resumable_run(sharded, tmp_path):
     out = tmp_path / "killed_in_save"
-    run(args(out, processes=2, hooks=[dict(name="KillAt", iteration=20, inside_save=True)]), expect=1)
+    every_5 = ["solver.checkpoint_period", "5"]
+    run(args(out, processes=2, hooks=[dict(name="KillAt", iteration=15, inside_save=True)], extra=every_5),
+        expect=1)
     names = os.listdir(folder(out))
-    assert ".model_0000020.pth.tmp" in names and "model_0000020.pth" not in names
+    assert ".model_0000015.pth.tmp" in names and "model_0000015.pth" not in names
     assert open(os.path.join(folder(out), "last_checkpoint")).read().strip() == "model_0000010.pth"
-    result = run(args(out, processes=2, resume=True))
+    result = run(args(out, processes=2, resume=True, extra=every_5))
+    assert "model_0000010.pth at iteration 10" in result.stdout + result.stderr
     assert "removed 1 temporary file(s)" in result.stdout + result.stderr
     assert worst_difference(weights(out), weights(sharded)) == 0.0
 
