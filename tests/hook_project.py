@@ -16,10 +16,12 @@ from torch import nn
 
 from engine.data.build import BUILD_DATASET_REGISTRY
 from engine.data.dataset import EngineDataSet
+from engine.evaluation import EVALUATOR_REGISTRY
+from engine.evaluation.loss_evaluator import LossEvaluator
 from engine.model.base_model import BaseModel
 from engine.model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY
 from engine.schedule.scheduler import BaseScheduler
-from engine.trainer.hooks import BUILD_HOOK_REGISTRY, HookBase, Priority
+from engine.trainer.hooks import BUILD_HOOK_REGISTRY, HookBase, Priority, WriterHook
 from engine.utils import comm
 
 CONFIG = '''
@@ -142,6 +144,32 @@ class SigkillAt(HookBase):
     def after_step(self):
         if self.trainer.iter + 1 == self.iteration:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+@EVALUATOR_REGISTRY.register()
+class HookLineTwoResults(LossEvaluator):
+    """The validation loss and its square root: two results for two hooks to monitor."""
+
+    def evaluate(self):
+        results = super().evaluate()
+        return {**results, "val_rmse": results["val_mse"] ** 0.5}
+
+
+@BUILD_HOOK_REGISTRY.register()
+class ListWriter(WriterHook):
+    """A writer that keeps what it is handed: ("open",), each record, ("close",)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def open(self):
+        self.seen.append(("open",))
+
+    def write(self, record, step):
+        self.seen.append(dict(record))
+
+    def close(self):
+        self.seen.append(("close",))
 
 
 def schedule_here(argv):

@@ -1,4 +1,4 @@
-"""model_best.pth: solver.best_metric / solver.best_mode, kept across resumes, never pruned."""
+"""model_best.pth: solver.best_metric / solver.best_mode, continued across resumes, never pruned."""
 import pytest
 import torch
 
@@ -63,15 +63,19 @@ def test_a_resumed_run_does_not_replace_a_better_best_with_a_worse_one(tmp_path)
     assert best(tmp_path)["iteration"] == 12 and best(tmp_path)["trainer"]["best"]["value"] == 0.95
 
 
-def test_resuming_from_a_checkpoint_older_than_model_best_keeps_model_best(tmp_path):
+def test_a_run_resumed_from_an_older_checkpoint_continues_that_checkpoints_best(tmp_path):
+    """The hook's checkpointed state is the one source of the best: model_best.pth is not
+    read back, so the resumed run goes on exactly as the run that wrote its checkpoint."""
     assert run_here(argv(tmp_path, [0.5, 0.9, 0.7])) == 0            # best 0.9 at 4
     ckpt = tmp_path / "digits" / "checkpoints"
     for name in ("model_final.pth", "model_0000004.pth"):
         (ckpt / name).unlink()   # as if the run had died right after iteration 2's checkpoint
     (ckpt / "last_checkpoint").write_text("model_0000002.pth\n")
     assert load(ckpt / "model_0000002.pth")["trainer"]["best"]["value"] == 0.5
-    assert run_here(argv(tmp_path, [0.8, 0.85])) == 0                # 0.8 at 4 beats 0.5, not 0.9
-    assert best(tmp_path)["iteration"] == 4 and best(tmp_path)["trainer"]["best"]["value"] == 0.9
+    assert run_here(argv(tmp_path, [0.8, 0.85])) == 0                # 0.8 at 4 beats 0.5, 0.85 at 6 beats 0.8
+    final = load(ckpt / "model_final.pth")
+    assert final["trainer"]["best"] == {"metric": "score", "mode": "max", "value": 0.85, "iteration": 6}
+    assert best(tmp_path)["iteration"] == 6 and same_weights(best(tmp_path), final)
 
 
 def test_pruning_keeps_model_best_the_newest_and_the_one_last_checkpoint_names(tmp_path):

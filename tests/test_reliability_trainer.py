@@ -60,9 +60,10 @@ def hooks(*nodes):
     (DIGITS_PY, hooks(dict(name="ModelCheckpoint", monitor="accuracy", save_top_k=-5)),
      "trainer.hooks[0]: ModelCheckpoint: save_top_k must be -1 (all), 0 or more, got -5"),
     (DIGITS_PY, hooks(dict(name="NotAHook")), "trainer.hooks[0]: NotAHook is not a HookBase"),
-    (DIGITS_PY, hooks(dict(name="EarlyStopping", monitor="accuracy"),
-                      dict(name="EarlyStopping", monitor="top3")),
-     "two hooks keep their checkpoint state under one state_key ['EarlyStopping']"),
+    (DIGITS_PY, hooks(dict(name="EarlyStopping", monitor="accuracy", patience=2),
+                      dict(name="EarlyStopping", monitor="accuracy", patience=5)),
+     "two hooks keep their checkpoint state under one state_key "
+     "[\"EarlyStopping{'monitor': 'accuracy', 'mode': 'min'}\"]"),
     (DIGITS_PY, ["solver.best_metric", "accuracy", *hooks(dict(name="BestKeyHook"))],
      "two hooks keep their checkpoint state under one state_key ['best']"),
     (DIGITS_PY, hooks(dict(name="NonfiniteKeyHook")),

@@ -31,23 +31,16 @@ import torch
 from ..utils.atomic import atomic_write, atomic_write_text
 from ..utils.storage import StorageError
 from .integrity import verify_checkpoint
+from .names import CHECKPOINT as _CHECKPOINT, FINAL, LAST_CHECKPOINT as LAST, NUMBERED as _NUMBERED
+from .names import PERIODIC as _PERIODIC, periodic_name
 from .sharded import TRAINER, is_sharded, read_sharded, save_sharded
 
 __all__ = ["Checkpointer", "periodic_name", "load_checkpoint", "read_entry"]
 
 logger = logging.getLogger(__name__)
 
-_PERIODIC = re.compile(r"^model_(\d{7})\.pth$")
 _TEMPORARY = re.compile(r"^\..+\.tmp$")  # atomic_write's temporary names
-_CHECKPOINT = re.compile(r"^model_[\w.-]*\.pth$")  # periodic, final, best, top-k: a run's work
-_NUMBERED = re.compile(r"^model_(?:top_)?(\d{7,})\.pth$")  # the iteration in the name: periodic, top-k
 _NAME = re.compile(r"^[\w.-]+$")  # what last_checkpoint may hold: a plain file name
-LAST = "last_checkpoint"
-FINAL = "model_final.pth"
-
-
-def periodic_name(iteration: int) -> str:
-    return f"model_{iteration:07d}.pth"
 
 
 class Checkpointer:

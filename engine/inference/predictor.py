@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..checkpoint.names import LAST_CHECKPOINT
 from ..utils.errors import EngineError
 from .checked_call import run_on_input
 from .loading import inference_network, load_trained_model
@@ -58,7 +59,7 @@ def newest_checkpoint(run_dir: str, checkpoint: Optional[str] = None) -> str:
         if not os.path.exists(path):  # a file, or a distributed checkpoint's folder (trainer.fsdp)
             raise EngineError(f"checkpoint {checkpoint!r} not found (nor in {folder})")
         return path
-    marker = os.path.join(folder, "last_checkpoint")
+    marker = os.path.join(folder, LAST_CHECKPOINT)
     if os.path.isfile(marker):
         with open(marker, encoding="utf-8") as f:
             path = os.path.join(folder, f.read().strip())

@@ -1,85 +1,80 @@
-"""``model_best.pth``: the checkpoint of the best evaluation so far.
+"""The best values of one monitored evaluation result: the one rule behind
+``model_best.pth`` (BestCheckpoint), ModelCheckpoint's top-k files and EarlyStopping.
 
-``solver.best_metric`` names one result of the evaluator (``''``: off, the default) and
-``solver.best_mode`` says whether larger (``'max'``) or smaller (``'min'``) is better.
-After each evaluation during training (periodic and final) a strictly better, finite
-value makes the trainer save the full checkpoint of that iteration as
-``model_best.pth`` (atomically; ``last_checkpoint`` is not touched). The best value and
-its iteration travel in every checkpoint (``payload['trainer']['best']``) and are read
-back from ``model_best.pth`` itself on resume, so a resumed run never replaces a better
-``model_best.pth`` with a worse one, even when it resumed from an older checkpoint.
+A result is monitored by its name in the evaluator's results and a ``mode``: ``'max'``
+(larger is better) or ``'min'``. :class:`BestTracker` keeps the ``keep`` best
+``(value, iteration)`` pairs so far, best first (``1``: the best; ``-1``: every one;
+``0``: none). A value enters when it is finite and there is room, or when it beats the
+last one kept by more than ``min_delta``; between equal values the earlier iteration
+ranks first, so an equal value never replaces a kept one. A NaN or infinite result never
+enters (a diverged evaluation is not a best).
+
+The tracker only ranks; each hook checkpoints what it tracks in its own state (its
+``state_key`` names what it tracks: hooks/checkpoint.py, hooks/monitors.py), and that
+state, from the checkpoint a run resumed from, is the one source of its best on resume.
 """
-import logging
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..utils.errors import ConfigError, EngineError
 
-__all__ = ["BestTracker", "BEST_NAME"]
+__all__ = ["BestTracker", "MODES"]
 
-logger = logging.getLogger("engine.trainer")
-
-BEST_NAME = "model_best.pth"
 MODES = ("max", "min")
+
+Entry = Tuple[float, int]  # (value, iteration)
 
 
 class BestTracker:
-    def __init__(self, metric: str, mode: str):
-        mode = str(mode).lower()
-        if mode not in MODES:
-            raise ConfigError(f"solver.best_mode must be 'max' or 'min', got {mode!r}")
-        self.metric = str(metric or "")
-        self.mode = mode
-        self.value: Optional[float] = None
-        self.iteration: Optional[int] = None
+    """``metric``/``mode`` as configured; ``where`` names both in errors (the config keys,
+    or ``'<Hook>: monitor'`` and ``'<Hook>: mode'`` for a hook's arguments)."""
+
+    def __init__(self, metric: str, mode: str, *, keep: int = 1, min_delta: float = 0.0,
+                 where: Sequence[str] = ("solver.best_metric", "solver.best_mode")):
+        self.what, mode_what = where
+        if str(mode).lower() not in MODES:
+            raise ConfigError(f"{mode_what} must be 'max' or 'min', got {mode!r}")
+        self.metric, self.mode = str(metric or ""), str(mode).lower()
+        self.keep, self.min_delta = int(keep), float(min_delta)
+        self.entries: List[Entry] = []  # the kept (value, iteration), best first
 
     @property
-    def enabled(self) -> bool:
-        return bool(self.metric)
+    def value(self) -> Optional[float]:
+        return self.entries[0][0] if self.entries else None
 
-    def better(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.value is None:
-            return True
-        return value > self.value if self.mode == "max" else value < self.value
+    @property
+    def iteration(self) -> Optional[int]:
+        return self.entries[0][1] if self.entries else None
 
-    def update(self, results: Dict[str, Any], iteration: int, evaluator: str = "the evaluator") -> bool:
-        """True when ``results`` improve on the best so far (and become the best)."""
-        if not self.enabled:
-            return False
+    def read(self, results: Dict[str, Any], evaluator: str = "") -> float:
+        """The monitored value of ``results``; an error naming what the evaluator returns
+        when it is not among them."""
         if self.metric not in results:
             raise EngineError(
-                f"solver.best_metric {self.metric!r} is not a result of {evaluator}; it returns: "
-                + (", ".join(sorted(results)) or "nothing")
-            )
-        value = float(results[self.metric])
-        if not math.isfinite(value):
-            logger.warning("evaluation at iteration %d: %s=%s is not finite; model_best.pth is kept",
-                           iteration, self.metric, value)
-            return False
-        if not self.better(value):
-            return False
-        self.value, self.iteration = value, int(iteration)
-        return True
+                f"{self.what} {self.metric!r} is not a result of the evaluator{' ' + evaluator if evaluator else ''}; "
+                f"it returns: " + (", ".join(sorted(results)) or "nothing"))
+        return float(results[self.metric])
 
-    # ------------------------------------------------------------ checkpoint
-    def state_dict(self) -> Dict[str, Any]:
-        return {"metric": self.metric, "mode": self.mode, "value": self.value, "iteration": self.iteration}
+    def beats(self, value: float, other: float, margin: float = 0.0) -> bool:
+        return value > other + margin if self.mode == "max" else value < other - margin
 
-    def load_state_dict(self, state: Optional[Dict[str, Any]], source: str) -> None:
-        """Adopt a stored best (from a checkpoint or model_best.pth) when it is for the
-        same metric and mode and better than the one held."""
-        if not state or state.get("value") is None or not self.enabled:
-            return
-        if (state.get("metric"), state.get("mode")) != (self.metric, self.mode):
-            logger.warning(
-                "%s holds the best for %s (%s), this run tracks %s (%s): model_best.pth will be "
-                "replaced at the next evaluation", source, state.get("metric"), state.get("mode"),
-                self.metric, self.mode)
-            return
-        if self.better(float(state["value"])):
-            self.value, self.iteration = float(state["value"]), int(state["iteration"])
+    def offer(self, value: float, iteration: int) -> Optional[List[Entry]]:
+        """Rank ``value`` of the evaluation after ``iteration`` steps. None when it does not
+        enter (nothing changes); else the entries it pushed out (an earlier evaluation of
+        the same iteration is replaced by it)."""
+        if self.keep == 0 or not math.isfinite(value):
+            return None
+        others = [e for e in self.entries if e[1] != iteration]
+        if 0 < self.keep <= len(others) and not self.beats(value, others[self.keep - 1][0], self.min_delta):
+            return None
+        sign = -1.0 if self.mode == "max" else 1.0
+        ranked = sorted(others + [(float(value), int(iteration))], key=lambda e: (sign * e[0], e[1]))
+        self.entries = ranked if self.keep < 0 else ranked[: self.keep]
+        return ranked[len(self.entries):]
+
+    def update(self, results: Dict[str, Any], iteration: int, evaluator: str = "") -> bool:
+        """True when the monitored result of ``results`` enters (for ``keep=1``: is the new best)."""
+        return self.offer(self.read(results, evaluator), iteration) is not None
 
     def describe(self) -> str:
         if self.value is None:

@@ -26,14 +26,13 @@ import math
 import os
 from typing import Any, Dict, List
 
+from ..checkpoint.names import FINAL as FINAL_NAME
 from .preemption import TrainingInterrupted
 
 __all__ = ["stop_before_training", "nothing_to_train", "stop_lifted", "note_extending", "eval_record",
            "record_eval_only", "set_aside_earlier_outputs"]
 
 logger = logging.getLogger("engine.trainer")
-
-FINAL_NAME = "model_final.pth"
 
 
 def stop_before_training(trainer) -> None:
@@ -111,11 +110,7 @@ def record_eval_only(trainer, record: Dict[str, Any]) -> bool:
         logger.info("--eval-only: %s already holds this evaluation (iteration %d, same results): not appended "
                     "again; no new TensorBoard events file", path, record["iter"])
         return False
-    trainer._open_writers()
-    try:
-        trainer.write(record)
-    finally:
-        trainer._close_writers()
+    trainer.writers.write_once(record)
     logger.info("--eval-only: results appended to %s at iteration %d%s, TensorBoard eval/* written to a new "
                 "events file in %s", path, record["iter"],
                 " (it holds another evaluation at that iteration)" if same_iter else "", trainer.run_dir)

@@ -26,6 +26,7 @@ from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
 from ..utils.rng import capture_rng_state, restore_rng_state
+from .hooks.base import stored_state
 from .resume_check import batch_keeping_stream, check_data_position, data_position, report_config_changes
 from .session import stop_lifted
 from .stopping import StopRequest
@@ -90,15 +91,15 @@ class TrainerState:
 
     def restore_trainer_state(self, payload: dict, path: str) -> None:
         """The trainer's own part of a checkpoint: the skipped non-finite steps, every
-        hook's state (model_best.pth's best is read too: it may be newer); check that the
-        data stream and config still match; whether a hook had stopped the run (unless
+        hook's state (hooks/base.py's stored_state: under an earlier key too); check that
+        the data stream and config still match; whether a hook had stopped the run (unless
         this session changed solver.max_iter or trainer.hooks: session.stop_lifted)."""
         state = payload.get("trainer") or {}
         self.resumed_from = path
         self.nonfinite_guard.load_state_dict(state.get("nonfinite") or {})
         self.resume_state = {k: v for k, v in state.items() if k not in OWN_KEYS}
         for hook in self.hooks:
-            hook.load_state_dict(self.resume_state.get(hook.state_key) or {})
+            hook.load_state_dict(stored_state(hook, self.resume_state) or {})
         changes = report_config_changes(payload.get("config"), dump_cfg(self.cfg))
         if self.train_set is not None:
             self._keep_global_batch(payload.get("data"))

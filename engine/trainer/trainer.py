@@ -3,9 +3,10 @@
 Everything the loop does besides stepping the model is a hook (engine/trainer/hooks/),
 called in priority order at five stages: before_train, before_step, after_step,
 after_eval(results), after_train. The built-ins (doc/trainer.md#hooks): the seed's
-four methods (SeedMethods), non-finite skip accounting, the period's record to the
-writers (log line, metrics.jsonl, TensorBoard), evaluation and model_best.pth, periodic
-checkpoints, SIGTERM/SIGINT, the progress bar. Add one with ``trainer.hooks`` in the
+four methods (SeedMethods), non-finite skip accounting, the period's record, evaluation
+and model_best.pth, periodic checkpoints, SIGTERM/SIGINT, the progress bar, and the
+Writers hook that owns the writers (log line, metrics.jsonl, TensorBoard) and gets
+every record (:meth:`BaseTrainer.write`). Add one with ``trainer.hooks`` in the
 config or :meth:`BaseTrainer.register_hooks` in code. Checkpoints and resume live in
 state.py (fault tolerance: doc/resume.md), the seed's method names in
 engine/compat/seed/trainer_api.py, a
@@ -17,7 +18,8 @@ import time
 import weakref
 from typing import Dict, List, Optional, Sequence
 
-from ..checkpoint.checkpointer import Checkpointer, periodic_name
+from ..checkpoint.checkpointer import Checkpointer
+from ..checkpoint.names import FINAL, periodic_name
 from ..compat.seed.trainer_api import SeedMethods, SeedTrainerAPI, epochs_as_iterations
 from ..data.build import build_dataset, build_train_loader, build_val_loader
 from ..evaluation.build import build_evaluator
@@ -31,9 +33,9 @@ from ..utils.events import EventStore
 from .build import BUILD_TRAINER_REGISTRY
 from .ddp_agreement import BucketAgreement
 from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, MetricsLogger, NonFiniteSkips,
-                    PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, TensorboardWriter, WriterHook,
+                    PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, TensorboardWriter, Writers,
                     build_hooks)
-from .hooks.base import STAGES, check_state_keys, close_quietly, overrides, writer_io
+from .hooks.base import STAGES, check_state_keys, overrides, stored_state
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
 from .session import (eval_record, note_extending, nothing_to_train, record_eval_only,
@@ -83,7 +85,7 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.resume_state: Dict[str, dict] = {}     # its hook states, for hooks registered later
         self.saved_iter: Optional[int] = None       # iteration of the newest checkpoint saved
         self._eval_loaders: Dict[str, object] = {}  # split -> loader, built once
-        self._writing = False
+        self.writers = Writers()                    # owns the writer hooks: write() hands it each record
         self.hooks: List[HookBase] = []
         self._staged: Dict[str, List[HookBase]] = {stage: [] for stage in STAGES}
         self.register_hooks(self.build_hooks())
@@ -120,7 +122,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         hooks += [PeriodicCheckpoint(cfg.SOLVER.CHECKPOINT_PERIOD), Preemption(self.stop_signals),
                   ProgressBar(bool(cfg.TRAINER.PROGRESS_BAR) and self.rank == 0),
                   ConsoleWriter(self.max_iter, self.model.device),
-                  JsonWriter(os.path.join(self.run_dir, "metrics.jsonl")), TensorboardWriter(self.run_dir)]
+                  JsonWriter(os.path.join(self.run_dir, "metrics.jsonl")), TensorboardWriter(self.run_dir),
+                  self.writers]
         return hooks + build_hooks(cfg.TRAINER.HOOKS)
 
     # ------------------------------------------------------------ hooks
@@ -132,15 +135,21 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             if not isinstance(hook, HookBase):
                 raise EngineError(f"register_hooks: {hook!r} is not a HookBase")
             hook.trainer = weakref.proxy(self)
-            if hook.state_key in self.resume_state:
-                hook.load_state_dict(self.resume_state[hook.state_key])
+            state = stored_state(hook, self.resume_state)
+            if state is not None:
+                hook.load_state_dict(state)
         check_state_keys(self.hooks + list(hooks), reserved=OWN_KEYS)
         self.hooks = sorted(self.hooks + list(hooks), key=lambda h: h.priority)
         self._staged = {stage: [h for h in self.hooks if overrides(h, stage)] for stage in STAGES}
 
     def call_hooks(self, stage: str, *args) -> None:
+        """``stage`` on every hook that has it, in priority order. Results an
+        ``after_step`` returns (PeriodicEval's evaluation) go to every hook's
+        ``after_eval`` there and then, once, before the next hook's ``after_step``."""
         for hook in self._staged[stage]:
-            getattr(hook, stage)(*args)
+            results = getattr(hook, stage)(*args)
+            if stage == "after_step" and isinstance(results, dict):
+                self.call_hooks("after_eval", results)
 
     def request_stop(self, reason: str, signum: int = 0) -> None:
         """Stop after the current step: it finishes (its remaining hooks see
@@ -158,26 +167,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.event_store.log(name, value, reduce)
 
     def write(self, record: dict) -> None:
-        """Hand ``record`` to every writer hook (main process, while writers are open)."""
-        if self._writing:
-            for writer in self._writers():
-                writer_io(writer, writer.write, record, record.get("iter", 0))
-
-    def _writers(self) -> List[WriterHook]:
-        return [h for h in self.hooks if isinstance(h, WriterHook)]
-
-    def _open_writers(self) -> None:
-        if self.rank == 0:
-            os.makedirs(self.run_dir, exist_ok=True)
-            for writer in self._writers():
-                writer_io(writer, writer.open)
-            self._writing = True
-
-    def _close_writers(self) -> None:
-        if self._writing:
-            self._writing = False
-            for writer in self._writers():
-                close_quietly(writer)
+        """Hand ``record`` to every writer hook (main process; the Writers hook owns them)."""
+        self.writers.write(record)
 
     # ------------------------------------------------------------ the loop
     def train(self) -> None:
@@ -201,7 +192,6 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
     def _loop(self, batches, sampler) -> None:
         if self.rank == 0 and self.start_iter == 0 and self.resumed_from is None:
             set_aside_earlier_outputs(self.run_dir)
-        self._open_writers()
         try:
             self.call_hooks("before_train")
             stop_before_training(self)
@@ -216,7 +206,6 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         finally:
             batches = None  # shut the loader's workers down now, not when the traceback is freed
             self.call_hooks("after_train")
-            self._close_writers()
 
     def run_step(self, batches, accumulation: int) -> StepResult:
         """Fetch the step's micro-batches, train on them, log the losses and times."""
@@ -264,14 +253,19 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             raise interrupted
         if stop is not None:
             logger.warning("stopping after iteration %d of %d: %s", done, self.max_iter, stop.reason)
-        self.save_checkpoint("model_final.pth", done)
+        self.save_checkpoint(FINAL, done)
         self.finished = True
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, step: int, split: str = "val") -> Dict[str, float]:
         """Run the evaluator on the ``split`` set ('val' or 'test'); ``step`` = completed
         iterations. The record is ``{'type': 'eval', 'iter', ...}`` (``'split': 'test'``
-        for the test set)."""
+        for the test set), handed to the writers (hooks/writers.py's Writers)."""
+        results = self._run_evaluator(split)
+        self.write(eval_record(step, split, results))
+        return results
+
+    def _run_evaluator(self, split: str) -> Dict[str, float]:
         if split not in self._eval_loaders:  # built once; iterating it again restarts it
             self._eval_loaders[split] = build_val_loader(
                 self.test_set if split == "test" else self.val_set, self.cfg, device=self.model.device,
@@ -279,7 +273,6 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
                 where=f"dataloader.{split}_data_set")
         results = run_evaluation(self.model, self._eval_loaders[split], self.evaluator)
         self.latest_eval = results
-        self.write(eval_record(step, split, results))
         return results
 
     def test(self) -> Dict[str, float]:
@@ -289,6 +282,6 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         if self.val_set is None and self.test_set is None:
             raise ConfigError("--eval-only needs dataloader.val_data_set.name (or test_data_set.name)")
         split = "test" if self.test_set is not None else "val"
-        results = self.evaluate(self.start_iter, split)  # the writers are closed: recorded below
+        results = self._run_evaluator(split)  # recorded below, unless already recorded
         record_eval_only(self, eval_record(self.start_iter, split, results))
         return results

@@ -9,21 +9,27 @@ A hook is a :class:`HookBase` subclass; the trainer calls its stages in the loop
     after_train()                      once at the end, also after an error (close files)
 
 Hooks run in ``priority`` order, lowest first (equal priorities: in registration order),
-at every stage. ``self.trainer`` is the trainer (set by ``register_hooks``). What
-``state_dict()`` returns travels in every checkpoint (``payload['trainer'][state_key]``)
-and is handed back to ``load_state_dict`` on ``--resume``, so a resumed run continues a
-hook's counters exactly. Hooks run on every process: a decision that saves must come
+at every stage. ``self.trainer`` is the trainer (set by ``register_hooks``). An
+``after_step`` that evaluates (PeriodicEval) returns the results; the trainer hands them
+to every hook's ``after_eval`` there and then, once, before the next hook's
+``after_step``. What ``state_dict()`` returns travels in every checkpoint
+(``payload['trainer'][state_key]``) and is handed back to ``load_state_dict`` on
+``--resume`` (from ``legacy_state_keys`` when the checkpoint predates the hook's
+``state_key``), so a resumed run continues a hook's counters exactly. A hook that
+follows an evaluator result keys its state by what it tracks (:class:`TrackingHook`).
+Hooks run on every process: a decision that saves must come
 out the same on every rank (evaluation results and the iteration are the same
 everywhere; reduce anything else with ``engine.utils.comm``); ``request_stop`` made on
 some ranks only is agreed with the next step (engine/trainer/stopping.py).
 """
-import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...utils.errors import ConfigError
+from ..best import BestTracker
 from ...utils.registry import Registry, build_from_cfg
 
-__all__ = ["HookBase", "WriterHook", "Priority", "BUILD_HOOK_REGISTRY", "build_hooks", "check_state_keys"]
+__all__ = ["HookBase", "WriterHook", "Priority", "BUILD_HOOK_REGISTRY", "build_hooks", "check_state_keys",
+           "TrackingHook", "stored_state"]
 
 BUILD_HOOK_REGISTRY = Registry("BUILD_HOOK")
 BUILD_HOOK_REGISTRY.__doc__ = "Hooks named in trainer.hooks = [dict(name=..., **kwargs)]."
@@ -47,6 +53,7 @@ class Priority:
     CHECKPOINT = 90      # periodic checkpoints
     PREEMPTION = 95      # SIGTERM/SIGINT: stop after this step
     LOWEST = 100         # progress bar
+    LAST = 200           # Writers: closes the writers after every other hook's after_train
 
 
 class HookBase:
@@ -59,8 +66,9 @@ class HookBase:
     def before_step(self) -> None:
         pass
 
-    def after_step(self) -> None:
-        pass
+    def after_step(self) -> Optional[Dict[str, float]]:
+        """None; or, from a hook that evaluated (PeriodicEval), the results, which the
+        trainer hands to every hook's ``after_eval`` at once."""
 
     def after_eval(self, results: Dict[str, float]) -> None:
         pass
@@ -72,6 +80,12 @@ class HookBase:
     def state_key(self) -> str:
         """The key of this hook's state in checkpoints (the class name by default)."""
         return type(self).__name__
+
+    @property
+    def legacy_state_keys(self) -> Tuple[str, ...]:
+        """Keys an earlier engine kept this hook's state under: read on resume when the
+        checkpoint holds nothing under ``state_key``."""
+        return ()
 
     def state_dict(self) -> Dict[str, Any]:
         """What must survive a resume; empty: nothing is saved."""
@@ -85,8 +99,9 @@ class HookBase:
 
 
 class WriterHook(HookBase):
-    """A place training records go. The trainer calls ``write(record, step)`` on the main
-    process for each record: ``{'type': 'train', 'iter', 'epoch', <logged values>...}``
+    """A place training records go. The Writers hook (hooks/writers.py) owns every
+    WriterHook of the trainer and calls ``write(record, step)`` on the main process for
+    each record: ``{'type': 'train', 'iter', 'epoch', <logged values>...}``
     every log period, ``{'type': 'eval', 'iter', <results>}`` after each evaluation,
     ``{'type': 'skip', ...}`` for a skipped non-finite step. ``open()`` comes before the
     first record, ``close()`` after the last (training or ``--eval-only``)."""
@@ -103,32 +118,42 @@ class WriterHook(HookBase):
         pass
 
 
-def writer_io(writer: "WriterHook", call, *args) -> None:
-    """``call(*args)`` (the writer's open or write); an OSError there (a full disk,
-    a vanished or read-only folder) becomes one StorageError naming the writer's file and
-    what to do (engine/utils/storage.py), not a traceback. The checkpoints already
-    saved are untouched; ``--resume`` continues after the problem is fixed."""
-    try:
-        call(*args)
-    except OSError as e:
-        from ...utils.storage import storage_error
+class TrackingHook(HookBase):
+    """A hook that follows one evaluator result, ``monitor``, by ``mode`` with a
+    :class:`BestTracker` (``tracker``; its other options as keywords). Its state is keyed
+    by what it tracks, as Lightning keys its callbacks' states
+    (``ModelCheckpoint{'monitor': 'val_mse', 'mode': 'min'}``): two of one class on
+    different results keep their states apart, the same result twice is refused
+    (:func:`check_state_keys`), and a checkpoint that kept the state under the class name
+    (written before the key said what it tracks) still resumes it."""
 
-        path = getattr(writer, "path", None) or getattr(writer, "log_dir", None) or type(writer).__name__
-        raise storage_error(e, path, f"write {type(writer).__name__}'s records to") from None
+    def __init__(self, monitor: str, mode: str, **tracker):
+        name = type(self).__name__
+        self.tracker = BestTracker(monitor, mode, where=(f"{name}: monitor", f"{name}: mode"), **tracker)
+        self.monitor, self.mode = self.tracker.metric, self.tracker.mode
 
+    @property
+    def state_key(self) -> str:
+        return f"{type(self).__name__}{dict(monitor=self.monitor, mode=self.mode)!r}"
 
-def close_quietly(writer: "WriterHook") -> None:
-    """Close ``writer``; an OSError (its last buffered bytes on a full disk) is a warning,
-    so it never hides the error that ended the run."""
-    try:
-        writer.close()
-    except OSError as e:
-        logging.getLogger("engine.trainer").warning("closing %s: %s", type(writer).__name__, e)
+    @property
+    def legacy_state_keys(self) -> Tuple[str, ...]:
+        return (type(self).__name__,)
 
 
 def overrides(hook: HookBase, stage: str) -> bool:
     """Whether ``hook`` does something at ``stage`` (the loop calls only those)."""
     return getattr(type(hook), stage) is not getattr(HookBase, stage, None)
+
+
+def stored_state(hook: HookBase, states: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """``hook``'s state among a checkpoint's hook states: under its ``state_key``, else
+    under one of its ``legacy_state_keys`` (a checkpoint an earlier engine wrote); None
+    when neither is there."""
+    for key in (hook.state_key, *hook.legacy_state_keys):
+        if key in states:
+            return states[key] or {}
+    return None
 
 
 def check_state_keys(hooks: Sequence[HookBase], reserved: Sequence[str] = ()) -> None:

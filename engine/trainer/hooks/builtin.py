@@ -3,6 +3,7 @@ accounting, evaluation, stopping on SIGTERM/SIGINT and the progress bar."""
 import logging
 import signal
 import sys
+from typing import Dict, Optional
 
 from tqdm import tqdm
 
@@ -38,21 +39,20 @@ class NonFiniteSkips(HookBase):
 
 class PeriodicEval(HookBase):
     """Evaluate every ``solver.eval_period`` steps (0: only at the end), after the last
-    step, and after a step in which a hook asked to stop; then ``after_eval(results)``
-    on every hook."""
+    step, and after a step in which a hook asked to stop, and return the results: the
+    trainer hands them to every hook's ``after_eval`` at once (hooks/base.py)."""
 
     priority = Priority.EVAL
 
     def __init__(self, period: int):
         self.period = int(period)
 
-    def after_step(self) -> None:
+    def after_step(self) -> Optional[Dict[str, float]]:
         trainer = self.trainer
         done = trainer.iter + 1
         due = self.period > 0 and done % self.period == 0
         final = done == trainer.max_iter or (trainer.stop_request is not None and not trainer.stop_request.signum)
-        if due or final:
-            trainer.call_hooks("after_eval", trainer.evaluate(done))
+        return trainer.evaluate(done) if due or final else None
 
 
 class Preemption(HookBase):

@@ -1,26 +1,23 @@
 """Checkpoints as hooks: periodic ones (``solver.checkpoint_period``, the newest
 ``solver.max_keep`` kept), ``model_best.pth`` (``solver.best_metric``) and Otter's
 ``ModelCheckpoint`` (the ``save_top_k`` best by a monitored metric, and ``save_last``).
-``model_final.pth`` is the trainer's own, after the loop."""
+``model_final.pth`` is the trainer's own, after the loop. The file names are
+engine/checkpoint/names.py's; which evaluation is best is engine/trainer/best.py's rule."""
 import logging
 import math
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, Set
 
-from ...checkpoint.checkpointer import periodic_name, read_entry
-from ...utils.errors import ConfigError, EngineError
-from ..best import BEST_NAME, MODES, BestTracker
-from .base import BUILD_HOOK_REGISTRY, HookBase, Priority
+from ...checkpoint.names import BEST, LAST_EVALUATED, periodic_name, top_k_name
+from ...utils.errors import ConfigError
+from ..best import BestTracker
+from .base import BUILD_HOOK_REGISTRY, HookBase, Priority, TrackingHook
 
 __all__ = ["PeriodicCheckpoint", "BestCheckpoint", "ModelCheckpoint", "top_k_name", "LAST_NAME"]
 
 logger = logging.getLogger("engine.trainer")
 
-LAST_NAME = "model_last.pth"
-
-
-def top_k_name(iteration: int) -> str:
-    return f"model_top_{iteration:07d}.pth"
+LAST_NAME = LAST_EVALUATED  # the name this module exported before names.py held it
 
 
 class PeriodicCheckpoint(HookBase):
@@ -40,8 +37,10 @@ class PeriodicCheckpoint(HookBase):
 
 class BestCheckpoint(HookBase):
     """``model_best.pth`` after an evaluation that improves ``solver.best_metric``
-    (engine/trainer/best.py). Its state is the best so far; on resume the better of the
-    checkpoint's and ``model_best.pth``'s own is kept."""
+    (engine/trainer/best.py). Its state, the best so far (``payload['trainer']['best']``),
+    is the one source of the best on resume: the checkpoint the run resumed from says
+    what the run had reached there, and the run goes on from that, as the run that wrote
+    it did (``model_best.pth`` is not read back: it is for deployment, not resume)."""
 
     priority = Priority.BEST
 
@@ -53,75 +52,81 @@ class BestCheckpoint(HookBase):
         return "best"
 
     def after_eval(self, results: Dict[str, float]) -> None:
-        trainer = self.trainer
-        done = trainer.iter + 1
-        if self.tracker.update(results, done, f"the evaluator {type(trainer.evaluator).__name__}"):
-            trainer.save_checkpoint(BEST_NAME, done, update_last=False)
-            logger.info("new best: %s (%s)", self.tracker.describe(), BEST_NAME)
+        tracker, done = self.tracker, self.trainer.iter + 1
+        value = tracker.read(results, type(self.trainer.evaluator).__name__)
+        if not math.isfinite(value):
+            logger.warning("evaluation at iteration %d: %s=%s is not finite; %s is kept", done, tracker.metric,
+                           value, BEST)
+        elif tracker.offer(value, done) is not None:
+            self.trainer.save_checkpoint(BEST, done, update_last=False)
+            logger.info("new best: %s (%s)", tracker.describe(), BEST)
 
     def state_dict(self) -> Dict[str, Any]:
-        return self.tracker.state_dict()
+        tracker = self.tracker
+        return {"metric": tracker.metric, "mode": tracker.mode, "value": tracker.value, "iteration": tracker.iteration}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.tracker.load_state_dict(state, "the checkpoint")
-        best_path = os.path.join(self.trainer.checkpointer.folder, BEST_NAME)
-        if os.path.isfile(best_path):
-            self.tracker.load_state_dict((read_entry(best_path, "trainer") or {}).get("best"), best_path)
-        logger.info("best so far: %s", self.tracker.describe())
+        tracker = self.tracker
+        if state and state.get("value") is not None:
+            if (state.get("metric"), state.get("mode")) == (tracker.metric, tracker.mode):
+                tracker.entries = [(float(state["value"]), int(state["iteration"]))]
+            else:
+                logger.warning("the checkpoint holds the best for %s (%s), this run tracks %s (%s): %s will be "
+                               "replaced at the next evaluation", state.get("metric"), state.get("mode"),
+                               tracker.metric, tracker.mode, BEST)
+        logger.info("best so far: %s", tracker.describe())
 
 
 @BUILD_HOOK_REGISTRY.register()
-class ModelCheckpoint(HookBase):
+class ModelCheckpoint(TrackingHook):
     """Otter's ModelCheckpoint. After each evaluation: when ``monitor`` (a result of the
     evaluator) is among the ``save_top_k`` best so far (``mode`` 'max' or 'min'), save
     the full checkpoint as ``model_top_<iteration>.pth`` (named in ``last_checkpoint``:
-    it is the newest state) and delete the one that fell out
-    of the top k, except the newest checkpoint (``last_checkpoint``) and the one this run
-    resumed from. ``save_top_k=-1`` keeps all, ``0`` none. ``save_last``: also write
-    ``model_last.pth`` (the latest evaluated state) each time. The top-k list is
-    checkpointed, so a resumed run ranks as the uninterrupted one."""
+    it is the newest state) and delete the one that fell out of the top k, except the
+    newest checkpoint (``last_checkpoint``), the one this run resumed from and one another
+    ModelCheckpoint keeps. ``save_top_k=-1`` keeps all, ``0`` none. ``save_last``: also
+    write ``model_last.pth`` (the latest evaluated state) each time. The top-k list is
+    checkpointed under a key naming the monitor and mode (Lightning's), so two of them on
+    different monitors each resume their own list, and a resumed run ranks as the
+    uninterrupted one; a checkpoint that kept it under ``ModelCheckpoint`` still resumes."""
 
     priority = Priority.BEST
 
     def __init__(self, monitor: str, mode: str = "min", save_top_k: int = 1, save_last: bool = False,
                  verbose: bool = False):
-        if str(mode).lower() not in MODES:
-            raise ConfigError(f"ModelCheckpoint: mode must be 'max' or 'min', got {mode!r}")
+        super().__init__(monitor, mode, keep=int(save_top_k))
         if int(save_top_k) < -1:
             raise ConfigError(f"ModelCheckpoint: save_top_k must be -1 (all), 0 or more, got {save_top_k}")
-        self.monitor, self.mode = str(monitor), str(mode).lower()
         self.save_top_k, self.save_last, self.verbose = int(save_top_k), bool(save_last), bool(verbose)
-        self.best: List[List] = []  # [value, iteration, name], best first
+
+    def kept_files(self) -> Set[str]:
+        return {top_k_name(iteration) for _, iteration in self.tracker.entries}
 
     def after_eval(self, results: Dict[str, float]) -> None:
         trainer = self.trainer
-        if self.monitor not in results:
-            raise EngineError(f"ModelCheckpoint: monitor {self.monitor!r} is not a result of the evaluator "
-                              f"{type(trainer.evaluator).__name__}; it returns: {', '.join(sorted(results))}")
-        done, value = trainer.iter + 1, float(results[self.monitor])
+        value, done = self.tracker.read(results, type(trainer.evaluator).__name__), trainer.iter + 1
         if self.save_last:
-            trainer.save_checkpoint(LAST_NAME, done, update_last=False)
-        if self.save_top_k == 0 or not math.isfinite(value):
-            return
-        entries = [e for e in self.best if e[1] != done] + [[value, done, top_k_name(done)]]
-        entries.sort(key=lambda e: (-e[0] if self.mode == "max" else e[0], e[1]))
-        keep = entries if self.save_top_k < 0 else entries[: self.save_top_k]
-        if all(e[1] != done for e in keep):
+            trainer.save_checkpoint(LAST_EVALUATED, done, update_last=False)
+        dropped = self.tracker.offer(value, done)  # before the save: the file is a resume point and holds it
+        if dropped is None:
             return  # not among the best: nothing saved, nothing deleted
-        self.best = keep  # before the save: the file is a resume point and holds this list
         trainer.save_checkpoint(top_k_name(done), done)  # the newest state: a resume point
         if self.verbose:
             logger.info("ModelCheckpoint: %s=%.6g at iteration %d is among the %s best", self.monitor, value,
                         done, self.save_top_k if self.save_top_k > 0 else "all")
         protected = {trainer.checkpointer.last_name(), os.path.basename(trainer.resumed_from or "")}
-        for _, _, name in entries[len(keep):]:
-            path = os.path.join(trainer.checkpointer.folder, name)
-            if trainer.rank == 0 and name not in protected and os.path.isfile(path):
+        for hook in trainer.hooks:
+            if isinstance(hook, ModelCheckpoint) and hook is not self:
+                protected |= hook.kept_files()
+        for _, iteration in dropped:
+            path = os.path.join(trainer.checkpointer.folder, top_k_name(iteration))
+            if trainer.rank == 0 and top_k_name(iteration) not in protected and os.path.isfile(path):
                 os.unlink(path)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"monitor": self.monitor, "mode": self.mode, "best": [list(e) for e in self.best]}
+        best = [[value, iteration, top_k_name(iteration)] for value, iteration in self.tracker.entries]
+        return {"monitor": self.monitor, "mode": self.mode, "best": best}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         if (state.get("monitor"), state.get("mode")) == (self.monitor, self.mode):
-            self.best = [list(e) for e in state.get("best", [])]
+            self.tracker.entries = [(float(e[0]), int(e[1])) for e in state.get("best", [])]

@@ -1,14 +1,12 @@
 """Optional hooks, named in ``trainer.hooks``: EarlyStopping, LearningRateMonitor,
 GradientNormMonitor, ModelSummary."""
 import logging
-import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from tabulate import tabulate
 
-from ...utils.errors import ConfigError, EngineError
-from ..best import MODES
-from .base import BUILD_HOOK_REGISTRY, HookBase, Priority
+from ...utils.errors import ConfigError
+from .base import BUILD_HOOK_REGISTRY, HookBase, Priority, TrackingHook
 
 __all__ = ["EarlyStopping", "LearningRateMonitor", "GradientNormMonitor", "ModelSummary", "summary_rows"]
 
@@ -16,53 +14,44 @@ logger = logging.getLogger("engine.trainer")
 
 
 @BUILD_HOOK_REGISTRY.register()
-class EarlyStopping(HookBase):
+class EarlyStopping(TrackingHook):
     """Stop when ``monitor`` (a result of the evaluator) has not improved by more than
     ``min_delta`` for ``patience`` evaluations in a row: ``trainer.request_stop`` then
-    ends the run after this step with ``model_final.pth`` (exit status 0). The best value
-    and the count of evaluations without improvement are checkpointed."""
+    ends the run after this step with ``model_final.pth`` (exit status 0). Improvement is
+    engine/trainer/best.py's rule (a NaN or infinite result never improves). The best
+    value and the count of evaluations without improvement are checkpointed under a key
+    naming the monitor and mode (Lightning's), so two of them on different monitors each
+    resume their own; a checkpoint that kept it under ``EarlyStopping`` still resumes."""
 
     priority = Priority.EARLY_STOPPING
 
     def __init__(self, monitor: str, mode: str = "min", patience: int = 3, min_delta: float = 0.0):
-        if str(mode).lower() not in MODES:
-            raise ConfigError(f"EarlyStopping: mode must be 'max' or 'min', got {mode!r}")
+        super().__init__(monitor, mode, min_delta=max(0.0, float(min_delta)))
         if int(patience) < 1 or float(min_delta) < 0:
             raise ConfigError(f"EarlyStopping: patience must be >= 1 and min_delta >= 0, "
                               f"got patience={patience}, min_delta={min_delta}")
-        self.monitor, self.mode = str(monitor), str(mode).lower()
         self.patience, self.min_delta = int(patience), float(min_delta)
-        self.best: Optional[float] = None
-        self.best_iter: Optional[int] = None
         self.waited = 0  # evaluations since the last improvement
 
-    def improved(self, value: float) -> bool:
-        if self.best is None:
-            return math.isfinite(value)
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
     def after_eval(self, results: Dict[str, float]) -> None:
-        trainer = self.trainer
-        if self.monitor not in results:
-            raise EngineError(f"EarlyStopping: monitor {self.monitor!r} is not a result of the evaluator "
-                              f"{type(trainer.evaluator).__name__}; it returns: {', '.join(sorted(results))}")
-        value, done = float(results[self.monitor]), trainer.iter + 1
-        if self.improved(value):
-            self.best, self.best_iter, self.waited = value, done, 0
+        trainer, tracker = self.trainer, self.tracker
+        value, done = tracker.read(results, type(trainer.evaluator).__name__), trainer.iter + 1
+        if tracker.offer(value, done) is not None:
+            self.waited = 0
             return
         self.waited += 1
         if self.waited >= self.patience and done < trainer.max_iter:
-            trainer.request_stop(
-                f"EarlyStopping: {self.monitor} did not improve by more than {self.min_delta:g} in "
-                f"{self.waited} evaluation(s) (best {self.best:.6g} at iteration {self.best_iter})")
+            best = "no finite value yet" if tracker.value is None else \
+                f"best {tracker.value:.6g} at iteration {tracker.iteration}"
+            trainer.request_stop(f"EarlyStopping: {self.monitor} did not improve by more than {self.min_delta:g} "
+                                 f"in {self.waited} evaluation(s) ({best})")
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"best": self.best, "best_iter": self.best_iter, "waited": self.waited}
+        return {"best": self.tracker.value, "best_iter": self.tracker.iteration, "waited": self.waited}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.best, self.best_iter = state.get("best"), state.get("best_iter")
+        best, best_iter = state.get("best"), state.get("best_iter")
+        self.tracker.entries = [] if best is None else [(float(best), int(best_iter))]
         self.waited = int(state.get("waited", 0))
 
 

@@ -1,8 +1,9 @@
-"""Where training numbers go: the period's record (:class:`MetricsLogger`) and the
-writers that receive every record: a readable log line, metrics.jsonl, TensorBoard.
+"""Where training numbers go: the period's record (:class:`MetricsLogger`), the hook that
+owns the writers (:class:`Writers`) and the writers that receive every record: a
+readable log line, metrics.jsonl, TensorBoard.
 
-Only the main process writes (the trainer calls writers on rank 0 only); the record is
-built on every process because the event store's flush is a collective.
+Only the main process writes (Writers hands records to the writers on rank 0 only); the
+record is built on every process because the event store's flush is a collective.
 """
 import datetime
 import json
@@ -13,14 +14,14 @@ import statistics
 import threading
 import time
 from collections import deque
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 import torch
 
 from .base import HookBase, Priority, WriterHook
 
-__all__ = ["MetricsLogger", "ConsoleWriter", "JsonWriter", "TensorboardWriter", "peak_memory_mb",
-           "format_log_line", "leave_writer_thread_errors_to_the_main_thread"]
+__all__ = ["MetricsLogger", "Writers", "ConsoleWriter", "JsonWriter", "TensorboardWriter", "peak_memory_mb",
+           "format_log_line", "leave_writer_thread_errors_to_the_main_thread", "writer_io", "close_quietly"]
 
 logger = logging.getLogger("engine.trainer")
 
@@ -77,6 +78,90 @@ class MetricsLogger(HookBase):
                   "eta_seconds": self.seconds_per_step(times) * (trainer.max_iter - done),
                   "max_mem_mb": peak_memory_mb(trainer.model.device)}
         trainer.write(record)
+
+
+class Writers(HookBase):
+    """Owns the run's writers, as detectron2's PeriodicWriter owns its EventWriters: every
+    :class:`WriterHook` among the trainer's hooks is opened, handed each record and closed
+    here, on the main process only. ``trainer.write(record)`` hands a record here.
+
+    The writers open at this hook's ``before_train`` and close at its ``after_train``,
+    which comes after every other hook's (``Priority.LAST``), so a record written in any
+    hook's ``after_train`` (an evaluation in ``after_loop``) still reaches them. A record
+    written before they open (an evaluation in ``before_loop``, whose hook runs earlier)
+    waits, and goes out first, in order, when they open."""
+
+    priority = Priority.LAST
+
+    def __init__(self):
+        self._open: Optional[List[WriterHook]] = None  # the writers opened, while open
+        self._waiting: List[Dict[str, Any]] = []       # records written before they opened
+
+    def before_train(self) -> None:
+        self.open()
+
+    def after_train(self) -> None:
+        self.close()
+
+    def open(self) -> None:
+        trainer = self.trainer
+        if self._open is not None or trainer is None or trainer.rank != 0:
+            return
+        os.makedirs(trainer.run_dir, exist_ok=True)
+        self._open = []
+        for writer in [h for h in trainer.hooks if isinstance(h, WriterHook)]:
+            writer_io(writer, writer.open)
+            self._open.append(writer)
+        waiting, self._waiting = self._waiting, []
+        for record in waiting:
+            self.write(record)
+
+    def write(self, record: Dict[str, Any]) -> None:
+        """Hand ``record`` to every writer (or keep it until they open); nothing on the
+        other processes."""
+        if self.trainer is None or self.trainer.rank != 0:
+            return
+        if self._open is None:
+            self._waiting.append(record)
+            return
+        for writer in self._open:
+            writer_io(writer, writer.write, record, record.get("iter", 0))
+
+    def write_once(self, record: Dict[str, Any]) -> None:
+        """Open the writers, write ``record``, close them (--eval-only's one record)."""
+        self.open()
+        try:
+            self.write(record)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        writers, self._open = self._open or [], None
+        for writer in writers:
+            close_quietly(writer)
+
+
+def writer_io(writer: WriterHook, call, *args) -> None:
+    """``call(*args)`` (the writer's open or write); an OSError there (a full disk,
+    a vanished or read-only folder) becomes one StorageError naming the writer's file and
+    what to do (engine/utils/storage.py), not a traceback. The checkpoints already
+    saved are untouched; ``--resume`` continues after the problem is fixed."""
+    try:
+        call(*args)
+    except OSError as e:
+        from ...utils.storage import storage_error
+
+        path = getattr(writer, "path", None) or getattr(writer, "log_dir", None) or type(writer).__name__
+        raise storage_error(e, path, f"write {type(writer).__name__}'s records to") from None
+
+
+def close_quietly(writer: WriterHook) -> None:
+    """Close ``writer``; an OSError (its last buffered bytes on a full disk) is a warning,
+    so it never hides the error that ended the run."""
+    try:
+        writer.close()
+    except OSError as e:
+        logger.warning("closing %s: %s", type(writer).__name__, e)
 
 
 class ConsoleWriter(WriterHook):

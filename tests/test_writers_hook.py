@@ -1,0 +1,49 @@
+"""The Writers hook owns the writers: it opens every WriterHook once per session, hands
+it each record (an evaluation in before_loop and after_loop too) and closes it after
+every other hook; an evaluation's results reach the hooks once, from the trainer."""
+import json
+import os
+from types import SimpleNamespace
+
+from engine.trainer.build import BUILD_TRAINER_REGISTRY
+from engine.trainer.hooks import PeriodicEval, Priority
+from engine.trainer.trainer import BaseTrainer
+
+import hook_project  # noqa: F401  (registers the project and ListWriter)
+from hook_project import schedule_here, write_config
+
+
+@BUILD_TRAINER_REGISTRY.register()
+class EvaluatingAtTheEdges(BaseTrainer):
+    """Evaluates in the seed's before_loop and after_loop, as doc/trainer.md allows."""
+
+    def before_loop(self):
+        self.evaluate(self.start_iter)
+
+    def after_loop(self):
+        self.evaluate(self.iter, "val")
+
+
+def test_writers_get_every_record_between_one_open_and_one_close(tmp_path):
+    trainer = schedule_here(["--config-file", write_config(tmp_path), "output_dir", str(tmp_path),
+                             "trainer.name", "EvaluatingAtTheEdges", "solver.max_iter", "8",
+                             "trainer.hooks", "[{'name': 'ListWriter'}]"])
+    assert trainer.hooks[-1] is trainer.writers and trainer.writers.priority == Priority.LAST
+    seen = next(h for h in trainer.hooks if type(h).__name__ == "ListWriter").seen
+    assert seen[0] == ("open",) and seen[-1] == ("close",) and seen.count(("open",)) == 1
+    records = seen[1:-1]
+    assert [(r["type"], r["iter"]) for r in records if r["type"] == "eval"] == [
+        ("eval", 0), ("eval", 4), ("eval", 8), ("eval", 8)]  # before_loop, periodic, final, after_loop
+    assert records[0]["type"] == "eval"  # before_loop's evaluation waited for the writers to open
+    with open(os.path.join(tmp_path, "line", "metrics.jsonl")) as f:
+        assert [json.loads(line) for line in f] == records  # metrics.jsonl got the same, in order
+
+
+def test_periodic_eval_returns_its_results_for_the_trainer_to_hand_on():
+    """It calls no other hook itself: the trainer hands the results to every after_eval."""
+    hook = PeriodicEval(2)
+    hook.trainer = SimpleNamespace(iter=1, max_iter=10, stop_request=None, evaluate=lambda done: {"score": done})
+    assert hook.after_step() == {"score": 2}
+    hook.trainer.iter = 2
+    assert hook.after_step() is None
+
