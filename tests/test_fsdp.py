@@ -29,8 +29,6 @@ def args(out, *, processes=1, batch=16, fsdp=True, max_iter=MAX_ITER, resume=Fal
             "solver.eval_period", "0", "trainer.log_period", "5",
             "solver.generator.lr_scheduler.params.warmup_iter", "2",
             "trainer.model.generator.batch_norm", "False", "trainer.dist_timeout", "120",
-            "solver.generator.optimizer.clip_gradients.enabled", "True",
-            "solver.generator.optimizer.clip_gradients.clip_value", "0.5",
             "trainer.fsdp.enabled", str(fsdp), "custom_imports", "['fsdp_faults']", "project_root", TESTS]
     if hooks:
         argv += ["trainer.hooks", repr(hooks)]
@@ -171,6 +169,21 @@ def test_a_damaged_sharded_checkpoint_falls_back_to_the_previous_one(sharded, tm
     [(bad, reason)] = checkpointer.load_failures
     assert bad.endswith("model_0000010.pth") and "does not match the checksum" in reason
     assert payload["model"].get("g_model")["classifier.weight"].shape == (10, 32)  # shapes without reading
+
+
+CLIP = ["solver.generator.optimizer.clip_gradients.enabled", "True",
+        "solver.generator.optimizer.clip_gradients.clip_value", "0.5"]
+
+
+@pytest.mark.slow
+def test_gradient_clipping_and_accumulation_under_sharding_equal_ddp(tmp_path):
+    """The norm is over every process's shards (clipped like DDP's full gradients), and
+    the micro-batches before the last skip the reduce-scatter as DDP's no_sync does."""
+    sharded_out, ddp_out = tmp_path / "sharded", tmp_path / "ddp"
+    extra = CLIP + ["solver.gradient_accumulation_batch", "2"]
+    run(args(sharded_out, processes=2, extra=extra))
+    run(args(ddp_out, processes=2, fsdp=False, extra=extra))
+    assert worst_difference(weights(sharded_out), weights(ddp_out)) <= 1e-6
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import torch
 
 from .. import __version__
 from ..config.loader import dump_cfg
-from ..checkpoint.checkpointer import FINAL
+from ..checkpoint.names import FINAL
 from ..checkpoint.io import iter_tensors
 from ..checkpoint.plain import loadable
 from ..checkpoint.weights import check_resume_fits
