@@ -128,12 +128,14 @@ def test_a_sharded_checkpoint_resumes_on_one_process_and_continues_the_data_stre
 
 def test_the_tools_read_a_sharded_checkpoint(sharded, tmp_path):
     from engine.checkpoint.io import load_file
-    from engine.tools import ckpt_deploy
+    from engine.tools import ckpt_deploy, ckpt_show
 
     periodic = os.path.join(folder(sharded), "model_0000010.pth")
     payload = load_file(periodic)
     assert payload["iteration"] == 10 and "g_model" in payload["model"]
     assert set(payload["model"]["g_solver"]["optimizer"]["state"]) == set(range(len(payload["model"]["g_model"])))
+    shown = ckpt_show.describe(periodic)
+    assert "iteration  10" in shown and "(16 x 2 process(es))" in shown
     deployed = tmp_path / "digits.pth"
     assert ckpt_deploy.main([periodic, str(deployed), "--ema"]) == 0
     weights_only = torch.load(deployed, weights_only=True)

@@ -28,7 +28,8 @@ def _shape(t: torch.Tensor) -> str:
 def describe(path: str, prefix: str = "", config: bool = False) -> str:
     """The text ``engine-ckpt-show`` prints for ``path``."""
     payload = load_file(path)
-    size = os.path.getsize(path)
+    size = os.path.getsize(path) if os.path.isfile(path) else sum(  # a distributed checkpoint's folder
+        os.path.getsize(os.path.join(path, name)) for name in os.listdir(path))
     tensors = [(k, t) for k, t in iter_tensors(payload) if k.startswith(prefix)]
     if not tensors and not is_engine_checkpoint(payload):
         if not isinstance(payload, dict) or not any(True for _ in iter_tensors(payload)):
