@@ -1,5 +1,4 @@
 """engine-browse-dataset on the digits example: the grid shows the trainer's samples."""
-import itertools
 from pathlib import Path
 
 import cv2

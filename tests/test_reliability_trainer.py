@@ -15,7 +15,6 @@ import torch
 
 import codes  # noqa: F401  (registers the digits example)
 import hook_project  # noqa: F401  (registers the line project and its hooks)
-from engine.schedule.scheduler import BaseScheduler
 from engine.trainer.hooks import BUILD_HOOK_REGISTRY, HookBase, Priority
 from hook_project import schedule_here, write_config
 

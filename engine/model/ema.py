@@ -113,4 +113,4 @@ def build_ema(network: torch.nn.Module, node, where: str = "trainer.model.ema") 
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ConfigError(f"{where}.update_every must be an integer >= 1, got {every!r}")
     return ModelEMA(network, decay, warmup, float(tau), every)
-from ..compat.seed.ema import EMA  # the seed's name (doc/seed.md)
+from ..compat.seed.ema import EMA  # noqa: E402,F401  (the seed's name at its path: doc/seed.md)

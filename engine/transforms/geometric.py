@@ -25,7 +25,6 @@ from .fields import (
     image_shape,
     interpolation_of,
     map_bboxes,
-    map_images,
     map_points,
     pts_keys,
     record_padding,

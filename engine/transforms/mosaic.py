@@ -150,7 +150,7 @@ class MosaicTransform(BaseTransform):
             return offsets, (2 * s, 2 * s)
         h0, w0 = shapes[0]
         if self.n == 3:
-            (h1, w1), (h2, w2) = shapes[1], shapes[2]
+            (h1, _), (h2, w2) = shapes[1], shapes[2]
             corners = [(s, s), (s + w0, s), (s - w2, s + h0 - h2)]
         else:
             corners, hp, wp = [], -1, -1

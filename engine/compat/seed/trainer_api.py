@@ -29,7 +29,6 @@ so exact resume mid-epoch holds as for any run. See doc/seed.md.
 import inspect
 import logging
 import math
-import os
 from types import SimpleNamespace
 from typing import Optional, Tuple
 

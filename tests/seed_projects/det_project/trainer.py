@@ -2,7 +2,6 @@ import json
 import logging
 import os
 
-import torch
 
 from engine.trainer.trainer import BaseTrainer
 from engine.trainer.build import BUILD_TRAINER_REGISTRY
