@@ -2,12 +2,14 @@
 
 A user subclasses :class:`BaseModel` and writes only the maths of one step
 (``run_step`` returns a loss tensor or a dict of them) and of inference (``generator``).
-The bundle does the rest of the step in a fixed order:
+The bundle does the rest of the step (train_step.py, where a batch's way to the
+optimizer reads top to bottom; the gate it asks before the optimizer step: step.py).
 
-    zero_grad -> for each micro-batch: run_step (under autocast with AMP),
-    backward(loss / k) (scaled with AMP float16) -> [float16: unscale; an overflow skips
-    the step] -> before_step(losses) (may veto the step) -> clip -> optimizer step ->
-    LR schedule step -> EMA step -> [float16: scaler.update()]
+Why every model speaks of ``g_model``, ``g_solver``, ``g_ema`` and ``generator()``: these
+are the seed's names (TrainFramework, whose projects this engine runs as written), kept
+as the one spelling. There the generator is simply *the network*: a classifier's or a
+segmenter's net is its ``g_model``, inference is ``generator(data)``, and its solver is
+``solver.generator``; GAN bundles (gan_model.py) add discriminators beside it.
 
 Everything stateful is registered by name (:meth:`register_state`) and saved/restored
 through :meth:`state_dict` / :meth:`load_state_dict`; the checkpointer knows nothing of
@@ -22,13 +24,12 @@ same in every mode.
 import logging
 from collections import OrderedDict
 from contextlib import ExitStack, contextmanager, nullcontext
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor  # noqa: F401  (a name of the released seed's base_model module)
 
 from ..compat.seed.model_api import SeedModelAPI, ema_wrapper, lower  # noqa: F401  (the seed's names)
-from ..loss.pipe import pop_logged_values
 from ..solver.amp import Amp, build_amp
 from ..solver.solver import Solver
 from ..utils.device import resolve_device
@@ -38,20 +39,19 @@ from .build import build_network
 from .ema import build_ema
 from .sharded_state import consolidated, load_consolidated
 from .speed import eager
-from .step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepResult, decide, split_terms
+from .step import SKIPPED, as_loss_dict  # noqa: F401  (as_loss_dict: also imported from here)
+from .train_step import BeforeStep, LossOutput, TrainStep  # noqa: F401  (names of this module before)
 
 __all__ = ["BaseModel"]
 
 logger = logging.getLogger(__name__)
 
-LossOutput = Union[torch.Tensor, Dict[str, torch.Tensor]]
-BeforeStep = Optional[Callable[[Dict[str, torch.Tensor]], bool]]
 _NULL = nullcontext()
 
 VETOED = SKIPPED  # the former name of a step before_step refused
 
 
-class BaseModel(SeedModelAPI):
+class BaseModel(TrainStep, SeedModelAPI):
     def __init__(self, cfg):
         self.cfg = cfg
         self.device = resolve_device(cfg.TRAINER.DEVICE)
@@ -208,6 +208,11 @@ class BaseModel(SeedModelAPI):
         """The trained networks, unwrapped, by registered name."""
         return OrderedDict(self._networks)
 
+    def wrapped_networks(self) -> "OrderedDict[str, torch.nn.Module]":
+        """The DDP/DataParallel wrappers :meth:`wrap_networks` made, by registered name
+        (empty when nothing is wrapped)."""
+        return OrderedDict(self._wrapped)
+
     @property
     def lr(self) -> float:
         return self.g_solver.lr
@@ -253,107 +258,6 @@ class BaseModel(SeedModelAPI):
         if self.sharding is not None and "g_model" in self.sharding.templates:
             return self.sharding.replica("g_model", network, self.device)
         return network.module if self.g_ema is not None else network
-
-    def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None,
-                        before_step: BeforeStep = None) -> StepResult:
-        """One optimizer step over ``k`` micro-batches; returns a :class:`StepResult`: the
-        mean (detached) loss terms, a dict, with the step's outcome (stepped, skipped,
-        overflow; an agreed stop signal; gradient norms). Dividing each micro-batch loss
-        by ``k`` makes k x B equal one batch of kB.
-
-        ``before_step(losses)`` (the trainer's non-finite guard) is called after every
-        backward pass and before the optimizer step; when it returns False the step is
-        skipped: gradients zeroed, no optimizer step, no EMA update, while the LR schedule
-        still advances (it follows the iteration count, see doc/resume.md). A float16
-        gradient overflow (finite losses) is the GradScaler's business, not the guard's:
-        the step is skipped and counted in :attr:`skipped_steps`."""
-        if not all(net.training for net in self.networks):
-            self.train()  # after evaluation; switching every step costs ~0.1 ms
-        self.g_solver.zero_grad()
-        totals = self.forward_backward(self.run_step, micro_batches, epoch=epoch, gate=before_step)
-        outcome = self.step_solvers([self.g_solver], totals, before_step)
-        if outcome.status == STEPPED and self.g_ema is not None:
-            self.g_ema.step(self.unwrapped("g_model"))
-        self.last_step_skipped = outcome.status == OVERFLOW
-        self.end_iteration()
-        return StepResult(totals, outcome)
-
-    def forward_backward(self, step: Callable[..., LossOutput], micro_batches: Sequence[Any], *,
-                         epoch: int = None, sync: Optional[Sequence[str]] = None,
-                         single: str = "loss", gate: BeforeStep = None) -> Dict[str, torch.Tensor]:
-        """``step(data, epoch=epoch)`` and backward on each micro-batch (DDP's all-reduce
-        only on the last, for the networks ``sync``); the mean loss terms (a bare tensor
-        is named ``single``). Entries that are not loss terms (engine/model/step.py) are
-        logged through :meth:`log`, not summed; so are the per-key values of the seed-form
-        loss compositions the model holds (engine/loss/pipe.py ``pop_logged_values``).
-        ``gate``: the step's ``before_step`` gate; one with a ``launch`` method (the
-        trainer's non-finite guard) gets every loss term after the last forward pass,
-        before its backward, so that the processes' verdict can travel with that
-        backward's gradient all-reduce (engine/trainer/ddp_agreement.py; not with a
-        float16 scaler, whose overflow verdict comes after backward)."""
-        launch = getattr(gate, "launch", None) if self.scaler is None else None
-        k = len(micro_batches)
-        totals: Dict[str, torch.Tensor] = {}
-        for i, data in enumerate(micro_batches):
-            with self.no_sync(sync) if i < k - 1 else _NULL:
-                pop_logged_values(self)  # drop values of calls outside a step (validation)
-                with self.amp.autocast():
-                    output = as_loss_dict(step(data, epoch=epoch), type(self).__name__,
-                                          step.__name__, single)
-                losses, logged = split_terms(output)
-                # parts of another term (seed: loss = a + b beside a, b): the validation
-                # total must not count them twice either (LossEvaluator)
-                self.loss_components = frozenset(n for n in logged if getattr(output[n], "requires_grad", False))
-                # per-key values of seed-form losses (``total = self.loss(dict(k=[...]))``)
-                for name, value in pop_logged_values(self).items():
-                    if name not in output:
-                        logged[name] = value
-                if not losses:
-                    raise EngineError(
-                        f"{type(self).__name__}.{step.__name__} returned no loss term: none of "
-                        f"{sorted(output)} is a tensor that requires grad (a loss computed from "
-                        f"a trained network); numbers and detached tensors are only logged")
-                for name, value in logged.items():
-                    self.event_store.log(name, value)
-                loss = sum(losses.values())
-                if k > 1:
-                    loss = loss / k
-                if launch is not None and i == k - 1:
-                    launch(list(totals.values()) + list(losses.values()))
-                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
-            for name, value in losses.items():
-                value = value.detach() / k if k > 1 else value.detach()
-                totals[name] = totals[name] + value if name in totals else value
-        return totals
-
-    def step_solvers(self, solvers: Sequence[Solver], losses: Dict[str, torch.Tensor],
-                     before_step: BeforeStep = None) -> Outcome:
-        """Ask ``before_step`` (engine/model/step.py ``decide``), then clip and step
-        ``solvers`` or skip them (their schedules advance in every case). The outcome's
-        status is ``'stepped'``, ``'overflow'`` (float16: a gradient overflowed, the
-        scaler skipped the step) or ``'skipped'`` (``before_step`` refused it); its
-        ``grad_norms`` holds each stepped solver's gradient norm when it computed one."""
-        overflow = False
-        if self.scaler is not None:
-            self._scaler_used = True
-            overflow = not all([s.unscale_() for s in solvers])
-        outcome = decide(before_step, losses, overflow)
-        if outcome.status == SKIPPED:
-            for s in solvers:
-                s.skip()
-            return outcome
-        for s in solvers:
-            norm = s.step()
-            if norm is not None:
-                outcome.grad_norms[self._solver_names.get(id(s), "solver")] = norm
-        outcome.status = OVERFLOW if any(s.last_skipped for s in solvers) else STEPPED
-        return outcome
-
-    def end_iteration(self) -> None:
-        """float16: adjust the loss scale once per iteration, after every optimizer step."""
-        if self._scaler_used:
-            self.scaler.update()
-            self._scaler_used = False
 
     @contextmanager
     def inference_weights(self, autocast: bool = True):
@@ -410,34 +314,6 @@ class BaseModel(SeedModelAPI):
             return
         for name, obj in self._states.items():
             obj.load_state_dict(state[name])
-
-
-def as_loss_dict(output: LossOutput, owner: str, method: str = "run_step",
-                 single: str = "loss") -> Dict[str, torch.Tensor]:
-    """``output`` as a dict of scalar tensors and numbers (a bare tensor is named
-    ``single``); which entries are loss terms: engine/model/step.py."""
-    if isinstance(output, torch.Tensor):
-        output = {single: output}
-    if not isinstance(output, dict) or not output:
-        raise EngineError(
-            f"{owner}.{method} must return a loss tensor or a non-empty dict of loss tensors, "
-            f"got {type(output).__name__}"
-        )
-    for name, value in output.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            continue
-        if isinstance(value, dict):
-            raise EngineError(
-                f"{owner}.{method} returned {name!r} = a dict {sorted(map(str, value))}; return "
-                f"LossKeyCompose's per-key dict itself (each key a loss term), or call it with a "
-                f"list of inputs per key (the seed's form) to get one total tensor")
-        if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            raise EngineError(
-                f"{owner}.{method} returned {name!r} = {type(value).__name__}"
-                f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}; "
-                f"each entry must be a scalar tensor (a loss) or a number (logged)"
-            )
-    return output
 
 
 # The built-in bundles for the common tasks subclass BaseModel: registered as soon as it

@@ -17,8 +17,9 @@ and their attributes hold the unwrapped networks (a DDP wrapper only runs the fo
 of the network it will all-reduce). Every schedule advances once per iteration (G's too
 when G does not train), so schedules are written in iterations.
 
-``before_step`` (the trainer's non-finite guard) is asked before each phase's step with
-that phase's losses; a veto in the D phase skips the G step of the iteration too.
+The gate (``before_step``, the step contract of step.py: the trainer's non-finite
+guard) sees each phase once, ``before_backward`` and then ``decide`` with that phase's
+losses; a skip in the D phase skips the G step of the iteration too.
 """
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -32,8 +33,8 @@ from ..config.loader import merge_checked
 from ..solver.solver import Solver
 from ..utils.errors import ConfigError, EngineError
 from ..utils.tree import lower_keys, upper_keys
-from .base_model import BaseModel, LossOutput, as_loss_dict
-from .step import OVERFLOW, SKIPPED, STEPPED, StepResult
+from .base_model import BaseModel, BeforeStep, LossOutput, as_loss_dict
+from .step import OVERFLOW, SKIPPED, STEPPED, StepResult, as_gate
 
 __all__ = ["BaseGanModel", "discriminator_nodes", "discriminator_solver_nodes"]
 
@@ -104,19 +105,20 @@ class BaseGanModel(SeedGanAPI, BaseModel):
 
     # ----------------------------------------------------------------- training
     def train_iteration(self, micro_batches: Sequence[Any], *, epoch: int = None,
-                        before_step=None) -> StepResult:
+                        before_step: BeforeStep = None) -> StepResult:
         """The D step, then the G step when due (module docstring); returns the mean
         (detached) loss terms of both with the iteration's outcome."""
         if not all(net.training for net in self.networks):
             self.train()
         self.gan_iteration += 1
+        gate = as_gate(before_step)
         d_names, d_solvers = self._d_names, list(self.d_solvers.values())
         for solver in self._solvers.values():
             solver.zero_grad()
         with self._training(d_names, d_solvers):
             totals = self.forward_backward(self.dmodel_step, micro_batches, epoch=epoch,
-                                           sync=d_names, single="d_loss", gate=before_step)
-        outcome = self.step_solvers(d_solvers, totals, before_step)
+                                           sync=d_names, single="d_loss", gate=gate)
+        outcome = self.step_solvers(d_solvers, totals, gate)
         for solver in d_solvers:
             solver.zero_grad()  # stale D gradients must not reach the guard's G-step check
 
@@ -127,9 +129,9 @@ class BaseGanModel(SeedGanAPI, BaseModel):
         else:  # G's gradients were zeroed above and it tracked none in the D phase
             with self._training(["g_model"], [self.g_solver]):
                 g_losses = self.forward_backward(self.gmodel_step, micro_batches, epoch=epoch,
-                                                 sync=["g_model"], single="g_loss", gate=before_step)
+                                                 sync=["g_model"], single="g_loss", gate=gate)
             totals = _merge(totals, g_losses, type(self).__name__)
-            g_outcome = self.step_solvers([self.g_solver], g_losses, before_step)
+            g_outcome = self.step_solvers([self.g_solver], g_losses, gate)
             if g_outcome.status == STEPPED and self.g_ema is not None:
                 self.g_ema.step(self.unwrapped("g_model"))
             outcome = outcome.merged(g_outcome)

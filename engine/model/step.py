@@ -13,24 +13,31 @@ seed back-propagated ``loss`` alone) is a *component*: logged, not summed a seco
 (:func:`split_terms`). Under ``torch.no_grad`` (validation) nothing requires grad and every
 entry is a value of the validation loss evaluator.
 
-**The gate.** Between backward and the optimizer step the bundle asks its
-``before_step`` whether to take the step. The trainer's gate
-(``engine.trainer.nonfinite.NonFiniteGuard``) agrees with the other processes, in one
-collective, on three things at once: a stop signal, a non-finite loss or gradient, a
-float16 overflow. A plain callable ``before_step(losses) -> bool`` still works (no stop
+**The step contract.** Between backward and the optimizer step the bundle asks a gate,
+handed to ``train_iteration(before_step=...)``, whether to take the step: a
+:class:`StepGate`, called by the bundle at two fixed points of each phase (a GAN has a D
+and a G phase), :meth:`~StepGate.before_backward` and :meth:`~StepGate.decide`. The
+trainer's gate is its non-finite guard (``engine.trainer.nonfinite.NonFiniteGuard``),
+which agrees with the other processes, in one collective, on a stop signal, a
+non-finite loss or gradient and a float16 overflow; under DDP, when it can, the bucket
+agreement around it (``engine.trainer.ddp_agreement.BucketAgreement``) carries that
+verdict in the gradient all-reduce instead. The trainer chooses its gate once, when it
+is built; the bundle calls the contract's two methods, never a name it looked up. A
+plain callable ``before_step(losses) -> bool`` still works (:class:`CallableGate`: no stop
 signal then; an overflow is agreed in its own collective, only when it happens).
 """
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..utils import comm
+from ..utils.errors import EngineError
 
-__all__ = ["STEPPED", "OVERFLOW", "SKIPPED", "Outcome", "StepResult", "decide", "split_terms",
-           "host_floats"]
+__all__ = ["STEPPED", "OVERFLOW", "SKIPPED", "Outcome", "StepResult", "StepGate", "CallableGate", "as_gate",
+           "as_loss_dict", "split_terms", "host_floats"]
 
 # what a step did
 STEPPED, OVERFLOW, SKIPPED = "stepped", "overflow", "skipped"
@@ -91,6 +98,34 @@ def host_floats(values: Iterable[torch.Tensor]) -> List[float]:
     return torch.stack(values).float().tolist()
 
 
+def as_loss_dict(output: Union[torch.Tensor, Dict[str, Any]], owner: str, method: str = "run_step",
+                 single: str = "loss") -> Dict[str, torch.Tensor]:
+    """``output`` as a dict of scalar tensors and numbers (a bare tensor is named
+    ``single``); which entries are loss terms: :func:`split_terms`."""
+    if isinstance(output, torch.Tensor):
+        output = {single: output}
+    if not isinstance(output, dict) or not output:
+        raise EngineError(
+            f"{owner}.{method} must return a loss tensor or a non-empty dict of loss tensors, "
+            f"got {type(output).__name__}"
+        )
+    for name, value in output.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue
+        if isinstance(value, dict):
+            raise EngineError(
+                f"{owner}.{method} returned {name!r} = a dict {sorted(map(str, value))}; return "
+                f"LossKeyCompose's per-key dict itself (each key a loss term), or call it with a "
+                f"list of inputs per key (the seed's form) to get one total tensor")
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise EngineError(
+                f"{owner}.{method} returned {name!r} = {type(value).__name__}"
+                f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}; "
+                f"each entry must be a scalar tensor (a loss) or a number (logged)"
+            )
+    return output
+
+
 #: autograd nodes looked at below each loss entry when looking for its components: a
 #: total is a few sums and products of its parts, found in the first levels of its graph
 COMPONENT_SEARCH_NODES = 64
@@ -131,18 +166,54 @@ def _nodes_below(node, limit: int) -> set:
     return found
 
 
-def decide(before_step: Optional[Callable], losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
-    """Ask ``before_step`` (a gate with ``decide(losses, overflow)``, a plain callable or
-    None) whether to take the step. ``overflow``: a float16 gradient was inf/NaN."""
-    gate = getattr(before_step, "decide", None)
-    if gate is not None:
-        return gate(losses, overflow)
-    if overflow:
-        floats = host_floats(losses.values())
-        # gradients are all-reduced, so every rank sees the same overflow; losses are per
-        # rank, so agree on them (a rank going on to before_step alone would wait forever)
-        if not comm.any_rank(int(not all(math.isfinite(v) for v in floats))):
-            return Outcome(OVERFLOW)
-    if before_step is None or before_step(losses):
-        return Outcome(STEPPED)
-    return Outcome(SKIPPED, "vetoed by before_step")
+class StepGate:
+    """The step contract (module docstring): what a bundle's step calls on its gate.
+
+    Like MMEngine's ``OptimWrapper.update_params``, one place takes the optimizer step
+    (``BaseModel.step_solvers``); unlike it, the processes must agree first on whether
+    to take it, so the step tells its gate when the verdict can be sent (before the last
+    backward) and asks for it (after the backward passes). Both methods run on every
+    process in the same order, so a gate may use collectives."""
+
+    def before_backward(self, losses: Sequence[torch.Tensor]) -> None:
+        """After the phase's last forward pass, before its backward: every loss term of
+        the phase (the earlier micro-batches' means so far and the last one's, still on
+        their device). Anything sent here can travel with that backward's gradient
+        all-reduce. Nothing by default."""
+
+    def decide(self, losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
+        """After the backward passes, before any optimizer step: the phase's
+        :class:`Outcome` from its mean loss terms and ``overflow`` (a float16 gradient
+        was inf/NaN after unscaling). STEPPED takes the step; OVERFLOW lets the float16
+        scaler skip it; SKIPPED skips it (gradients zeroed, schedules still advance).
+        Raise to stop training before the step."""
+        raise NotImplementedError(f"{type(self).__name__} must implement decide()")
+
+
+class CallableGate(StepGate):
+    """A plain ``before_step(losses) -> bool`` (or None: always step) as a gate: no stop
+    signal; a float16 overflow is agreed in its own collective, only when it happens."""
+
+    def __init__(self, before_step: Optional[Callable[[Dict[str, torch.Tensor]], bool]] = None):
+        self.before_step = before_step
+
+    def decide(self, losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
+        if overflow:
+            floats = host_floats(losses.values())
+            # gradients are all-reduced, so every rank sees the same overflow; losses are per
+            # rank, so agree on them (a rank going on to before_step alone would wait forever)
+            if not comm.any_rank(int(not all(math.isfinite(v) for v in floats))):
+                return Outcome(OVERFLOW)
+        if self.before_step is None or self.before_step(losses):
+            return Outcome(STEPPED)
+        return Outcome(SKIPPED, "vetoed by before_step")
+
+
+_ALWAYS = CallableGate()
+
+
+def as_gate(before_step: Union[StepGate, Callable, None]) -> StepGate:
+    """``before_step`` as a :class:`StepGate` (a plain callable or None is wrapped)."""
+    if isinstance(before_step, StepGate):
+        return before_step
+    return _ALWAYS if before_step is None else CallableGate(before_step)

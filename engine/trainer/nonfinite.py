@@ -13,28 +13,29 @@
   that is again non-finite stops training as with ``N == 0``. With skipping on, the
   gradients are checked too (a finite loss can still overflow in backward).
 
-The guard is the ``before_step`` gate of ``BaseModel.train_iteration``
-(engine/model/step.py): in one collective per step (per phase for a GAN) every process
-agrees on the non-finite verdict (a NaN on one rank must stop or skip all), on a float16
-overflow, on a stop signal (SIGTERM/SIGINT, preemption.py) and on which ranks have a
-``request_stop`` waiting (stopping.py). The verdict comes back in the step's result;
-nothing is read back from the guard afterwards.
+The guard is the trainer's step gate (the step contract, engine/model/step.py
+``StepGate``): ``BaseModel.train_iteration`` asks its :meth:`~NonFiniteGuard.decide`
+after backward, before the optimizer step. In one collective per step (per phase for a
+GAN) every process agrees there on the non-finite verdict (a NaN on one rank must stop
+or skip all), on a float16 overflow, on a stop signal (SIGTERM/SIGINT, preemption.py) and
+on which ranks have a ``request_stop`` waiting (stopping.py). The verdict comes back in
+the step's result; nothing is read back from the guard afterwards.
 
 In the common case under DDP (no skipping, no float16 scaler, one DDP network) that
-agreement costs no collective of its own: the stop signal and the loss verdict, known
-after the forward pass (:meth:`NonFiniteGuard.launch`, called by
-``BaseModel.forward_backward``), travel in DDP's last gradient bucket
-(ddp_agreement.py) and are read in :meth:`~NonFiniteGuard.decide`. DDP's all-reduced
-gradients are the same on every rank, so they need no verdict of their own then. With
-skipping or a scaler the gradients' verdict is part of the agreement: one collective
-after backward.
+agreement costs no collective of its own: the trainer hands the model the bucket
+agreement around the guard instead (ddp_agreement.py, chosen once when the trainer is
+built), which sends this rank's stop signal and loss verdict (:meth:`device_flags`, known
+after the forward pass) in DDP's last gradient bucket and passes the sums to
+:meth:`decide` as ``agreed``. DDP's all-reduced gradients are the same on every rank, so
+they need no verdict of their own then. With skipping or a scaler the gradients' verdict
+is part of the agreement: one collective after backward.
 """
 import math
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from ..model.step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepResult, host_floats
+from ..model.step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepGate, StepResult, host_floats
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
@@ -50,7 +51,7 @@ def nonfinite_terms(loss_dict: Dict[str, float]) -> List[str]:
     return [name for name, value in loss_dict.items() if not math.isfinite(value)]
 
 
-class NonFiniteGuard:
+class NonFiniteGuard(StepGate):
     def __init__(self, max_skips: int, networks: Callable[[], List[torch.nn.Module]],
                  stop_flag: Callable[[], int] = lambda: 0, asked: Callable[[], bool] = lambda: False):
         if int(max_skips) < 0:
@@ -62,37 +63,34 @@ class NonFiniteGuard:
         self._asked = asked                # whether a request_stop waits on this process
         self.iteration = 0
         self._buffers = []
-        self.agreement = None              # a ddp_agreement.BucketAgreement (the trainer attaches it)
 
     # ------------------------------------------------------------ per step
     def begin(self, iteration: int) -> None:
         """Before the step's forward passes: remember the buffers when skipping is on."""
         self.iteration = iteration
-        if self.agreement is not None:
-            self.agreement.take()  # a step that raised before deciding leaves nothing behind
         if self.max_skips:
             self._buffers = [(b, b.detach().clone()) for net in self._networks() for b in net.buffers()]
 
-    def launch(self, losses: List[torch.Tensor]) -> None:
-        """After the step's last forward pass, before its backward (the caller launches
-        only without a float16 scaler): arm the bucket agreement with this rank's stop
-        signal and loss verdict, computed where the losses are (no host read here)."""
-        if self.max_skips or self.agreement is None or not losses:
-            return
+    def device_flags(self, losses: Sequence[torch.Tensor]) -> torch.Tensor:
+        """This rank's verdict as known before backward, computed where the losses are (no
+        host read): 0/1 floats [non-finite loss, each stop signal, each rank's waiting
+        request_stop]; :meth:`decide` reads their sums over processes (``agreed``)."""
         bad = torch.stack([~torch.isfinite(v.detach().reshape(())) for v in losses]).any().reshape(1)
         stop = self._stop_flag()
         flags = torch.tensor([float(stop == s) for s in _SIGNALS] + self._asked_flags(), device=bad.device)
-        self.agreement.arm(torch.cat([bad.float(), flags]))
+        return torch.cat([bad.float(), flags])
 
-    def decide(self, losses: Dict[str, torch.Tensor], overflow: bool) -> Outcome:
+    def decide(self, losses: Dict[str, torch.Tensor], overflow: bool,
+               agreed: Optional[List[int]] = None) -> Outcome:
         """The gate (engine/model/step.py): take the step, let the float16 scaler skip it
         (``overflow`` with finite losses everywhere), or skip it as non-finite; raises
-        when it is non-finite and no skip is left. The losses are read to the host once."""
+        when it is non-finite and no skip is left. The losses are read to the host once.
+        ``agreed``: the sums of every process's :meth:`device_flags`, when they came with
+        the gradients (ddp_agreement.py); else the processes agree in one collective."""
         floats = dict(zip(losses, host_floats(losses.values())))
         bad_loss = not all(math.isfinite(v) for v in floats.values())
         bad_grads = bool(self.max_skips) and not overflow and not bad_loss and not self._gradients_finite()
         local = "loss" if bad_loss else "gradients" if bad_grads else ""
-        agreed = self.agreement.take() if self.agreement is not None else None
         if agreed is not None:  # carried by the gradient all-reduce: stop and loss verdict
             bad_loss = agreed[0] > 0
             stop = max([s for s, n in zip(_SIGNALS, agreed[1:]) if n > 0], default=0)

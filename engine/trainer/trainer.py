@@ -26,7 +26,7 @@ from ..evaluation.build import build_evaluator
 from ..evaluation.evaluator import run_evaluation
 from ..model.build import build_model
 from ..model.parallel import wrap_for_parallel
-from ..model.step import StepResult
+from ..model.step import StepGate, StepResult
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.events import EventStore
@@ -75,8 +75,7 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.nonfinite_guard = NonFiniteGuard(cfg.SOLVER.SKIP_NONFINITE_STEPS, lambda: self.model.networks,
                                               lambda: self.stop_signals.received or 0,
                                               lambda: self.pending_stop is not None)
-        if self.world_size > 1:  # the step's verdict rides on DDP's gradient all-reduce
-            self.nonfinite_guard.agreement = BucketAgreement.attach(list(getattr(self.model, "_wrapped", {}).values()))
+        self.step_gate = self.build_step_gate()  # model.train_iteration's before_step, chosen once
         self.step_result = StepResult({})           # the latest step's losses and outcome
         self.stop_request: Optional[StopRequest] = None  # agreed: every process stops after this step
         self.pending_stop: Optional[StopRequest] = None  # asked here, agreed with the next step (stopping.py)
@@ -99,6 +98,15 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         processes train, DataParallel for trainer.parallel 'dp'); see
         engine/model/parallel.py. Override to wrap differently; return the bundle."""
         return wrap_for_parallel(model, self.cfg)
+
+    def build_step_gate(self) -> Optional[StepGate]:
+        """The gate the bundle's step asks (engine/model/step.py): the non-finite guard, in
+        DDP's gradient all-reduce where it can be (ddp_agreement.py); None for a bundle whose
+        train_iteration takes no ``before_step`` (judged after its step, it cannot skip)."""
+        if accepts_keyword(self.model.train_iteration, "before_step"):
+            return BucketAgreement.around(self.nonfinite_guard, self.model)
+        self.nonfinite_guard.refuse_skipping(type(self.model).__name__)
+        return None
 
     def build_dataset(self, cfg, split: str):
         key = {"train": "TRAIN_DATA_SET", "val": "VAL_DATA_SET", "test": "TEST_DATA_SET"}[split]
@@ -208,12 +216,17 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             self.call_hooks("after_train")
 
     def run_step(self, batches, accumulation: int) -> StepResult:
-        """Fetch the step's micro-batches, train on them, log the losses and times."""
+        """Fetch the step's micro-batches, train on them (engine/model/train_step.py, with
+        the gate ``build_step_gate`` chose), log the losses and times."""
         lr, start = self.model.lr, time.perf_counter()  # the rate this step trains with
         micro_batches = [next(batches) for _ in range(accumulation)]
         data_time = time.perf_counter() - start
         self.nonfinite_guard.begin(self.iter)
-        result = self._train_iteration(micro_batches)
+        if self.step_gate is not None:
+            result = self.model.train_iteration(micro_batches, epoch=self.loop_epoch, before_step=self.step_gate)
+        else:  # a bundle whose train_iteration takes no before_step: judged after its step
+            result = self.nonfinite_guard.judge_ungated(
+                self.model.train_iteration(micro_batches, epoch=self.loop_epoch))
         asked_by = result.outcome.asked_by  # ranks with a request_stop, agreed in the step (stopping.py)
         self.stop_request = self.stop_request or agreed_stop(self.pending_stop, asked_by, self.world_size)
         self._record_step(result, lr, data_time, start)
@@ -227,15 +240,6 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.event_store.log("lr", lr, "last")
         self.event_store.log("data_time", data_time)
         self.event_store.log("iter_time", time.perf_counter() - start)
-
-    def _train_iteration(self, micro_batches) -> StepResult:
-        """``model.train_iteration`` with the guard as its gate; a bundle whose
-        train_iteration takes no ``before_step`` is checked after its step instead."""
-        train_iteration = self.model.train_iteration
-        if accepts_keyword(train_iteration, "before_step"):
-            return train_iteration(micro_batches, epoch=self.loop_epoch, before_step=self.nonfinite_guard)
-        self.nonfinite_guard.refuse_skipping(type(self.model).__name__)
-        return self.nonfinite_guard.judge_ungated(train_iteration(micro_batches, epoch=self.loop_epoch))
 
     def finish(self, done: int) -> None:
         """After the last step (or a stop): a stop signal saves ``model_<done>.pth`` and
