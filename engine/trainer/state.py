@@ -5,7 +5,9 @@ A checkpoint is a ``torch.save``d dict: ``model`` (the bundle's state), ``iterat
 position is derived from, resume_check.py), ``trainer`` (the non-finite skip count and
 every hook's ``state_dict`` under its ``state_key``, NumPy values as Python numbers and
 tensors: checkpoint/plain.py; ``stopped`` when a hook ended the
-run early), ``rng``, ``config`` and ``engine_version``. See doc/resume.md.
+run early), ``rng``, ``config`` and ``engine_version``. Every state in it comes from
+one registry, ``trainer.state_registry`` (state_registry.py; the trainer's own parts:
+saved_parts.py); see doc/resume.md and doc/trainer.md#checkpointed-state-one-registry.
 """
 import inspect
 import logging
@@ -18,16 +20,14 @@ from .. import __version__
 from ..config.loader import dump_cfg
 from ..checkpoint.names import FINAL
 from ..checkpoint.io import iter_tensors
-from ..checkpoint.plain import loadable
 from ..checkpoint.weights import check_resume_fits
 from ..data.sampler import epoch_at
-from ..model.sharded_state import optimizer_order, sharded as sharded_state
+from ..model.sharded_state import optimizer_order
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.finite import all_finite
-from ..utils.rng import capture_rng_state, restore_rng_state
-from .hooks.base import stored_state
-from .resume_check import batch_keeping_stream, check_data_position, data_position, report_config_changes
+from .resume_check import data_position, report_config_changes
+from .saved_parts import BundleState, DataPosition, RngState, StoppedState
 from .session import stop_lifted
 from .stopping import StopRequest
 
@@ -66,10 +66,7 @@ class TrainerState:
             if found is not None:
                 path, payload = found
                 check_resume_fits(self.model.named_networks(), payload["model"], path)  # else: key/shape table, exit 2
-                self.model.load_state_dict(payload["model"])
                 self.start_iter = int(payload["iteration"])
-                if "rng" in payload:
-                    restore_rng_state(payload["rng"])
                 self.restore_trainer_state(payload, path)
                 logger.info("resumed from %s at iteration %d", path, self.start_iter)
                 if failures:
@@ -90,42 +87,29 @@ class TrainerState:
         return ""
 
     def restore_trainer_state(self, payload: dict, path: str) -> None:
-        """The trainer's own part of a checkpoint: the skipped non-finite steps, every
-        hook's state (hooks/base.py's stored_state: under an earlier key too); check that
-        the data stream and config still match; whether a hook had stopped the run (unless
-        this session changed solver.max_iter or trainer.hooks: session.stop_lifted)."""
-        state = payload.get("trainer") or {}
+        """Every registered state from the checkpoint (state_registry.py: the bundle, RNG,
+        data position with its checks, non-finite guard, hooks); the config changes since
+        it; whether a hook had stopped the run (unless this session changed
+        solver.max_iter or trainer.hooks: session.stop_lifted)."""
         self.resumed_from = path
-        self.nonfinite_guard.load_state_dict(state.get("nonfinite") or {})
-        self.resume_state = {k: v for k, v in state.items() if k not in OWN_KEYS}
-        for hook in self.hooks:
-            hook.load_state_dict(stored_state(hook, self.resume_state) or {})
         changes = report_config_changes(payload.get("config"), dump_cfg(self.cfg))
-        if self.train_set is not None:
-            self._keep_global_batch(payload.get("data"))
-            check_data_position(payload.get("data"), self._data_position(self.start_iter), self.start_iter)
-        if state.get("stopped") and not stop_lifted(self, state["stopped"], changes):
-            self.stop_request = StopRequest(state["stopped"])
+        self.state_registry.load_state_dict(payload)
+        reason = self.stopped_state.saved_reason
+        if reason and not stop_lifted(self, reason, changes):
+            self.stop_request = StopRequest(reason)
 
-    def _keep_global_batch(self, saved: Optional[dict]) -> None:
-        """Resumed on another number of processes with the checkpoint's batch settings:
-        keep its global batch (resume_check.batch_keeping_stream), so the data stream and
-        the results continue as if the process count had not changed."""
-        kept = batch_keeping_stream(saved, self.cfg, self.world_size)
-        if kept is None:
-            return
-        batch, accumulation = kept
-        frozen = self.cfg.is_frozen()
-        self.cfg.defrost()
-        self.cfg.SOLVER.TRAIN_PER_BATCH, self.cfg.SOLVER.GRADIENT_ACCUMULATION_BATCH = batch, accumulation
-        if frozen:
-            self.cfg.freeze()
-        logger.info("resume: written by %s process(es), continued on %d: solver.train_per_batch %s -> %d with "
-                    "solver.gradient_accumulation_batch %d keeps the global batch of %s and the sample stream",
-                    saved["world_size"], self.world_size, saved["train_per_batch"], batch, accumulation,
-                    saved["global_batch"])
+    def register_saved_parts(self) -> None:
+        """The trainer's saveable parts, in the order a resume loads them (hooks register
+        themselves in register_hooks)."""
+        self.stopped_state = StoppedState(self)
+        registry = self.state_registry
+        registry.register("model", BundleState(self), plain=False, what="the model bundle")
+        registry.register("rng", RngState(), plain=False, what="the RNG state")
+        registry.register("data", DataPosition(self), what="the data position")
+        registry.register("trainer.nonfinite", self.nonfinite_guard, missing={}, what="the non-finite guard")
+        registry.register("trainer.stopped", self.stopped_state, what="the stop a hook asked for")
 
-    def _data_position(self, iteration: int) -> dict:
+    def data_position(self, iteration: int) -> dict:
         size = len(self.train_set) if self.train_set is not None else None
         return data_position(self.cfg, iteration, size, self.world_size)
 
@@ -135,35 +119,27 @@ class TrainerState:
             return None
         return epoch_at(iteration, int(self.cfg.SOLVER.TRAIN_PER_BATCH) * self.world_size, len(self.train_set))
 
-    def checkpoint_payload(self, iteration: int, model_state=None) -> dict:
-        """Everything a resume needs. ``iteration`` = completed steps; ``epoch`` = the epoch
-        of the next step; ``data`` = what the sample-stream position is derived from;
-        ``model`` = ``model_state`` or the bundle's (consolidated) state."""
-        trainer = {"nonfinite": self.nonfinite_guard.state_dict()}
-        for hook in self.hooks:  # the project's values: NumPy converted, anything unloadable refused
-            state = loadable(hook.state_dict(), f"hook {type(hook).__name__}'s state_dict() (state_key "
-                                                f"{hook.state_key!r})")
-            if state:
-                trainer[hook.state_key] = state
-        if self.stop_request is not None and not self.stop_request.signum:
-            trainer["stopped"] = self.stop_request.reason
-        return {
-            "model": self.model.state_dict() if model_state is None else model_state,
-            "iteration": iteration,
-            "epoch": self._epoch_at(iteration),
-            "data": self._data_position(iteration),
-            "trainer": trainer,
-            "rng": capture_rng_state(),
-            "config": dump_cfg(self.cfg),
-            "engine_version": __version__,
-        }
+    def checkpoint_payload(self, iteration: int, *, sharded: bool = False) -> dict:
+        """Everything a resume needs: every registered state (``sharded``: the bundle's as
+        this process's shards), with ``iteration`` (completed steps), ``epoch`` (of the next
+        step), the config and the engine version."""
+        self.saving_iteration = iteration
+        bundle = self.state_registry.get("model")
+        bundle.sharded = sharded
+        try:
+            payload = self.state_registry.state_dict()
+        finally:
+            bundle.sharded = False
+        payload.update(iteration=iteration, epoch=self._epoch_at(iteration), config=dump_cfg(self.cfg),
+                       engine_version=__version__)
+        return payload
 
     def save_checkpoint(self, name: str, iteration: int, *, update_last: bool = True) -> Optional[str]:
         """Save ``checkpoints/<name>`` atomically (and name it in ``last_checkpoint``
         unless ``update_last`` is False). Refuses, with an error, to write a state that
         holds NaN or inf: the good checkpoints on disk stay the newest."""
         sharded = self.model.sharding is not None and name != FINAL
-        payload = self.checkpoint_payload(iteration, sharded_state(self.model) if sharded else None)
+        payload = self.checkpoint_payload(iteration, sharded=sharded)
         bad = first_nonfinite(payload["model"])
         if sharded:  # each process saw its own shards: agree on the verdict
             bad = agreed_first_nonfinite(bad)

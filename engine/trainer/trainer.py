@@ -35,12 +35,13 @@ from .ddp_agreement import BucketAgreement
 from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, MetricsLogger, NonFiniteSkips,
                     PeriodicCheckpoint, PeriodicEval, Preemption, ProgressBar, TensorboardWriter, Writers,
                     build_hooks)
-from .hooks.base import STAGES, check_state_keys, overrides, stored_state
+from .hooks.base import STAGES, check_state_keys, overrides
 from .nonfinite import NonFiniteGuard
 from .preemption import StopSignals, TrainingInterrupted
 from .session import (eval_record, note_extending, nothing_to_train, record_eval_only,
                       set_aside_earlier_outputs, stop_before_training)
 from .state import OWN_KEYS, TrainerState, accepts_keyword, run_dir_of
+from .state_registry import StateRegistry
 from .stopping import StopRequest, agreed_stop, pending_stop
 
 __all__ = ["BaseTrainer", "StopRequest", "run_dir_of"]
@@ -81,7 +82,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         self.pending_stop: Optional[StopRequest] = None  # asked here, agreed with the next step (stopping.py)
         self.finished = False                       # the loop ended (not by an error or a signal)
         self.resumed_from: Optional[str] = None     # the checkpoint this session started from
-        self.resume_state: Dict[str, dict] = {}     # its hook states, for hooks registered later
+        self.state_registry = StateRegistry()       # everything a checkpoint saves, by key
+        self.register_saved_parts()                 # the bundle, RNG, data position, guard, stop
         self.saved_iter: Optional[int] = None       # iteration of the newest checkpoint saved
         self._eval_loaders: Dict[str, object] = {}  # split -> loader, built once
         self.writers = Writers()                    # owns the writer hooks: write() hands it each record
@@ -143,10 +145,12 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             if not isinstance(hook, HookBase):
                 raise EngineError(f"register_hooks: {hook!r} is not a HookBase")
             hook.trainer = weakref.proxy(self)
-            state = stored_state(hook, self.resume_state)
-            if state is not None:
-                hook.load_state_dict(state)
         check_state_keys(self.hooks + list(hooks), reserved=OWN_KEYS)
+        for hook in hooks:  # a hook with a state saves it under its key (state_registry.py)
+            if overrides(hook, "state_dict") or overrides(hook, "load_state_dict"):
+                self.state_registry.register(f"trainer.{hook.state_key}", hook, legacy_keys=hook.legacy_state_keys,
+                                             missing={}, what=f"hook {type(hook).__name__}'s state_dict() "
+                                                                  f"(state_key {hook.state_key!r})")
         self.hooks = sorted(self.hooks + list(hooks), key=lambda h: h.priority)
         self._staged = {stage: [h for h in self.hooks if overrides(h, stage)] for stage in STAGES}
 

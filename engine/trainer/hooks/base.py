@@ -29,7 +29,7 @@ from ..best import BestTracker
 from ...utils.registry import Registry, build_from_cfg
 
 __all__ = ["HookBase", "WriterHook", "Priority", "BUILD_HOOK_REGISTRY", "build_hooks", "check_state_keys",
-           "TrackingHook", "stored_state"]
+           "TrackingHook"]
 
 BUILD_HOOK_REGISTRY = Registry("BUILD_HOOK")
 BUILD_HOOK_REGISTRY.__doc__ = "Hooks named in trainer.hooks = [dict(name=..., **kwargs)]."
@@ -144,16 +144,6 @@ class TrackingHook(HookBase):
 def overrides(hook: HookBase, stage: str) -> bool:
     """Whether ``hook`` does something at ``stage`` (the loop calls only those)."""
     return getattr(type(hook), stage) is not getattr(HookBase, stage, None)
-
-
-def stored_state(hook: HookBase, states: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """``hook``'s state among a checkpoint's hook states: under its ``state_key``, else
-    under one of its ``legacy_state_keys`` (a checkpoint an earlier engine wrote); None
-    when neither is there."""
-    for key in (hook.state_key, *hook.legacy_state_keys):
-        if key in states:
-            return states[key] or {}
-    return None
 
 
 def check_state_keys(hooks: Sequence[HookBase], reserved: Sequence[str] = ()) -> None:
