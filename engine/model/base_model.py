@@ -23,8 +23,8 @@ same in every mode.
 """
 import logging
 from collections import OrderedDict
-from contextlib import ExitStack, contextmanager, nullcontext
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import Tensor  # noqa: F401  (a name of the released seed's base_model module)
@@ -37,6 +37,7 @@ from ..utils.errors import EngineError
 from ..utils.events import EventStore
 from .build import build_network
 from .ema import build_ema
+from .network_registry import NetworkRegistry
 from .sharded_state import consolidated, load_consolidated
 from .speed import eager
 from .step import SKIPPED, as_loss_dict  # noqa: F401  (as_loss_dict: also imported from here)
@@ -51,7 +52,7 @@ _NULL = nullcontext()
 VETOED = SKIPPED  # the former name of a step before_step refused
 
 
-class BaseModel(TrainStep, SeedModelAPI):
+class BaseModel(TrainStep, NetworkRegistry, SeedModelAPI):
     def __init__(self, cfg):
         self.cfg = cfg
         self.device = resolve_device(cfg.TRAINER.DEVICE)
@@ -141,57 +142,6 @@ class BaseModel(TrainStep, SeedModelAPI):
         """The registered solvers by name (``g_solver``, ``d_solvers.<name>``)."""
         return OrderedDict(self._solvers)
 
-    def unwrapped(self, name: str) -> torch.nn.Module:
-        """The network registered as ``name``, without its DDP/DP wrapper."""
-        return self._networks[name]
-
-    def wrap_networks(self, wrap: Callable[[str, torch.nn.Module], torch.nn.Module]) -> None:
-        """Replace every registered network's attribute by ``wrap(name, network)``
-        (DistributedDataParallel, DataParallel). The wrapper's ``.module`` becomes the
-        unwrapped network (it may be a new object, e.g. after SyncBatchNorm conversion)."""
-        for name, network in list(self._networks.items()):
-            wrapper = wrap(name, network)
-            if wrapper is network:
-                continue
-            inner = getattr(wrapper, "module", wrapper)
-            self._networks[name] = self._states[name] = inner
-            self._wrapped[name] = wrapper
-            self._set_network_attribute(name, wrapper)
-
-    def _set_network_attribute(self, name: str, value: torch.nn.Module) -> None:
-        attr, _, key = name.partition(".")
-        if key:
-            getattr(self, attr)[key] = value
-        else:
-            setattr(self, attr, value)
-
-    @contextmanager
-    def unwrapped_networks(self, keep: Sequence[str] = ()):
-        """Inside the block every network attribute but those named in ``keep`` holds the
-        unwrapped network."""
-        names = [name for name in self._wrapped if name not in keep]
-        for name in names:
-            self._set_network_attribute(name, self._networks[name])
-        try:
-            yield
-        finally:
-            for name in names:
-                self._set_network_attribute(name, self._wrapped[name])
-
-    def no_sync(self, names: Optional[Sequence[str]] = None):
-        """Skip DDP's gradient all-reduce (micro-batches before the last of a step) of the
-        networks ``names`` (default: all)."""
-        stack = ExitStack()
-        for name, wrapper in self._wrapped.items():
-            if (names is None or name in names) and hasattr(wrapper, "no_sync"):
-                stack.enter_context(wrapper.no_sync())
-        if self.sharding is not None:
-            for name, network in self._networks.items():
-                if (names is None or name in names) and hasattr(network, "set_requires_gradient_sync"):
-                    network.set_requires_gradient_sync(False)
-                    stack.callback(network.set_requires_gradient_sync, True)
-        return stack
-
     def modules_to_device(self) -> None:
         """Move every nn.Module attribute the subclass created (losses with weights...)."""
         for value in vars(self).values():
@@ -199,20 +149,6 @@ class BaseModel(TrainStep, SeedModelAPI):
                 value.to(self.device)
 
     # ----------------------------------------------------------------- training
-    @property
-    def networks(self) -> List[torch.nn.Module]:
-        """The trained networks, unwrapped (what train()/eval() switch)."""
-        return list(self._networks.values())
-
-    def named_networks(self) -> "OrderedDict[str, torch.nn.Module]":
-        """The trained networks, unwrapped, by registered name."""
-        return OrderedDict(self._networks)
-
-    def wrapped_networks(self) -> "OrderedDict[str, torch.nn.Module]":
-        """The DDP/DataParallel wrappers :meth:`wrap_networks` made, by registered name
-        (empty when nothing is wrapped)."""
-        return OrderedDict(self._wrapped)
-
     @property
     def lr(self) -> float:
         return self.g_solver.lr
