@@ -10,12 +10,17 @@ the run imports it when it loads the config), so it works in processes started b
 * ``dict(name='KillAt', iteration=k, rank=0, inside_save=True)``: process 0 kills itself
   while checkpoint ``k`` is being written: every process's shards and DCP's metadata are
   on disk, the engine's record is not.
+* ``trainer.model.generator.name NanOnRankOne``: rank 1's third training forward is NaN.
 """
 import json
 import os
 import signal
 
+import torch.distributed as dist
+
 import engine.checkpoint.sharded as sharded
+from codes.digits.network import DigitsNet
+from engine.model.build import BUILD_NETWORK_REGISTRY
 from engine.trainer.hooks import BUILD_HOOK_REGISTRY, HookBase
 
 
@@ -43,3 +48,17 @@ class KillAt(HookBase):
         if not self.inside_save and self.trainer.iter + 1 == self.iteration and self.trainer.rank == self.rank \
                 and first_attempt():
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+@BUILD_NETWORK_REGISTRY.register()
+class NanOnRankOne(DigitsNet):
+    """On rank 1 only, the third training forward pass returns NaN scores."""
+    calls = 0
+
+    def forward(self, x):
+        out = super().forward(x)
+        if self.training:
+            self.calls += 1
+            if dist.get_rank() == 1 and self.calls == 3:
+                return out * float("nan")
+        return out

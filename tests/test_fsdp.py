@@ -173,6 +173,18 @@ def test_a_damaged_sharded_checkpoint_falls_back_to_the_previous_one(sharded, tm
     assert payload["model"].get("g_model")["classifier.weight"].shape == (10, 32)  # shapes without reading
 
 
+@pytest.mark.slow
+def test_a_nan_on_one_sharded_process_is_skipped_by_both(tmp_path):
+    """The non-finite guard judges each process's gradient shards and agrees: both skip."""
+    out = tmp_path / "nan"
+    result = run(args(out, processes=2, extra=["trainer.model.generator.name", "NanOnRankOne",
+                                               "solver.skip_nonfinite_steps", "1"]))
+    rank0, rank1 = (open(os.path.join(out, "digits", name)).read() for name in ("log.txt", "log.rank1.txt"))
+    assert "iteration 3: non-finite loss (cls=nan): step skipped" in rank1
+    assert "iteration 3: non-finite gradients (losses finite): step skipped" in rank0
+    assert final(out)["trainer"]["nonfinite"]["skipped"] == 1, result.stdout[-2000:]
+
+
 CLIP = ["solver.generator.optimizer.clip_gradients.enabled", "True",
         "solver.generator.optimizer.clip_gradients.clip_value", "0.5"]
 
