@@ -1,13 +1,23 @@
-"""Shared helpers: the repo root, running train.py as a user would, tiny configs."""
+"""Shared helpers: the repo root, running train.py as a user would, tiny configs.
+
+The tests live in folders that mirror engine/'s packages (tests/trainer/ for
+engine/trainer, ...); the helper modules and fixture projects they share stay here, at
+tests/'s top level. This folder goes on sys.path (as does the repo root), so a test in any
+subfolder imports them by name (``from conftest import ROOT``, ``import hook_project``), and
+so do the processes it starts with multiprocessing (they inherit sys.path). Test file
+basenames must stay unique across the folders (pytest's prepend import mode imports each
+test file as a top-level module)."""
 import os
 import subprocess
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+for _folder in (TESTS, ROOT):  # ROOT first on the path, then tests/
+    if _folder not in sys.path:
+        sys.path.insert(0, _folder)
 
 DIGITS_PY = os.path.join(ROOT, "codes", "configs", "digits.py")
 DIGITS_YAML = os.path.join(ROOT, "codes", "configs", "digits.yaml")

@@ -1,6 +1,6 @@
 """Test-only: kill one process of a sharded run at a chosen point, for real (SIGKILL).
 
-Imported by the runs of tests/test_fsdp.py through ``custom_imports`` (every process of
+Imported by the runs of tests/model/test_fsdp.py through ``custom_imports`` (every process of
 the run imports it when it loads the config), so it works in processes started by
 ``--num-gpus``, by torchrun, and in torchrun's restarted ones.
 

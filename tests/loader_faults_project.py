@@ -1,4 +1,4 @@
-"""A digits dataset that fails on purpose, for tests/test_loader_reliability.py.
+"""A digits dataset that fails on purpose, for tests/data/test_loader_reliability.py.
 
 ``FaultyDigits(fail_at=i)`` raises in ``__getitem__(i)``, ``kill_at=i`` SIGKILLs the
 process loading sample i (a DataLoader worker), ``tuple_out=True`` returns tuples instead

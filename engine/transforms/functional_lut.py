@@ -5,7 +5,7 @@ occurs, so gamma and the tone curve are one table built per call (256 values, a 
 microseconds) and one lookup pass over the image. The table is the float formula
 evaluated in float64 at the 256 levels and rounded half to even (``np.rint``), so the
 table path gives, pixel for pixel, the rounded float formula (up to float64 error at
-exact half-way values; tests/test_transforms_lut.py).
+exact half-way values; tests/transforms/test_transforms_lut.py).
 
 Why StringZilla's ``translate`` applies a ``uint8 -> uint8`` table (measured on one
 thread, 480x640x3, the 2-core AVX2 machine of doc/benchmarks.md): its SIMD byte lookup

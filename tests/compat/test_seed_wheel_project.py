@@ -54,7 +54,7 @@ def test_the_wheel_style_instance_project_trains_and_its_after_loop_runs(inst_ru
         final["val_loss_mask"] + final["val_loss_cls"], rel=1e-4)
 
 
-@pytest.mark.slow  # resume of seed projects: tests/test_seed_projects.py in the default suite
+@pytest.mark.slow  # resume of seed projects: tests/compat/test_seed_projects.py in the default suite
 def test_the_wheel_style_instance_project_resumes_bitwise_after_sigkill(inst_run, tmp_path):
     out = tmp_path / "killed"
     command = inst_command(out)
@@ -69,7 +69,7 @@ def test_the_wheel_style_instance_project_resumes_bitwise_after_sigkill(inst_run
     assert (out / "test_result.json").read_text() == (inst_run / "test_result.json").read_text()
 
 
-@pytest.mark.slow  # 2 processes: tests/test_seed_projects.py covers it in the default suite
+@pytest.mark.slow  # 2 processes: tests/compat/test_seed_projects.py covers it in the default suite
 def test_the_wheel_style_instance_project_trains_on_two_processes(tmp_path):
     run(inst_command(tmp_path, "--num-gpus", "2", "trainer.device", "cpu", "solver.max_iter", "20"), cwd=str(tmp_path))
     assert "processes: 2" in (tmp_path / "inst" / "log.txt").read_text()

@@ -1,6 +1,6 @@
 """engine/model/parallel.py: which networks DDP wraps and how, in one process (a gloo
 group of one, with the world size reported as 2 so that the DDP path is taken).
-SyncBatchNorm needs CUDA modules: tests/test_distributed_cuda.py."""
+SyncBatchNorm needs CUDA modules: tests/schedule/test_distributed_cuda.py."""
 import pytest
 import torch
 import torch.distributed as dist
@@ -88,7 +88,7 @@ def test_one_process_is_not_wrapped():
 def test_checkpoints_move_between_wrapped_and_bare_bundles(ddp_world):
     """A 1-process checkpoint loads into DDP-wrapped networks and the other way round
     (the state never has a 'module.' prefix); end to end, a 2-process checkpoint
-    continuing in 1 process is in tests/test_distributed.py."""
+    continuing in 1 process is in tests/schedule/test_distributed.py."""
     cfg, bare = digits()
     bare.train_iteration(batches(1))
     _, wrapped = digits()

@@ -13,7 +13,7 @@ from engine.data.seeding import SeededSamples
 from engine.tools import browse_dataset as B
 from unwritable_places import unwritable  # noqa: F401  (fixture)
 
-CONFIG = str(Path(__file__).resolve().parents[1] / "codes" / "configs" / "digits.py")
+CONFIG = str(Path(__file__).resolve().parents[2] / "codes" / "configs" / "digits.py")
 NUM, COLS, TILE, PAD, EPOCH = 6, 3, 32, 4, 1
 
 

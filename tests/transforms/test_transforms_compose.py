@@ -19,7 +19,7 @@ from engine.transforms.pipe import TransformCompose
 from engine.transforms.transforms import BasicColorTransform, RandomBrightness
 from engine.utils.errors import ConfigError
 
-CONFIG = str(Path(__file__).resolve().parents[1] / "codes" / "configs" / "digits.py")
+CONFIG = str(Path(__file__).resolve().parents[2] / "codes" / "configs" / "digits.py")
 
 
 def image(seed=0, shape=(12, 16, 3)):

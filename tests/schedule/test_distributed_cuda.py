@@ -1,6 +1,6 @@
 """Several GPUs: NCCL DDP, DataParallel, SyncBatchNorm (skipped without CUDA).
 
-The CPU tests (tests/test_distributed.py) cover the same code paths with gloo; these
+The CPU tests (tests/schedule/test_distributed.py) cover the same code paths with gloo; these
 check what only GPUs have: one device per process, the NCCL backend (collectives on CUDA
 tensors: loss means, evaluation sums, barriers), DataParallel's scatter/gather and
 SyncBatchNorm. TF32 is switched off (NVIDIA_TF32_OVERRIDE=0) so that the comparisons can

@@ -21,7 +21,8 @@ from engine.data.failures import BatchTypeError, DataLoadingError
 from engine.data.loader import worker_start_method
 from engine.evaluation.evaluator import batch_fields
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
+
 CPU = torch.device("cpu")
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 ENTRYPOINT = DOCKER / "entrypoint.sh"
 ENTRYPOINT_IN_IMAGE = "/usr/local/bin/entrypoint.sh"

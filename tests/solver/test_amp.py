@@ -76,7 +76,7 @@ def batch(n=8, seed=0, scale=1.0):
 def test_bf16_on_cpu_trains_digits_to_the_accuracy_target(tmp_path):
     """A cheaper stand-in for the 600-iteration example run: 200 iterations without EMA.
     Measured on 2 CPU cores with these exact settings: fp32 0.994, bf16 0.992 validation
-    accuracy (the full example: >= 0.97, tests/test_digits_e2e.py)."""
+    accuracy (the full example: >= 0.97, tests/e2e/test_digits_e2e.py)."""
     trainer = BaseScheduler().schedule([
         "--config-file", DIGITS_PY, "output_dir", str(tmp_path), "dataloader.num_workers", "0",
         "trainer.progress_bar", "False", "solver.max_iter", "200", "solver.eval_period", "0",

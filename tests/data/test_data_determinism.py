@@ -20,7 +20,7 @@ from engine.data.dataset import EngineDataSet
 from engine.data.seeding import SeededSamples
 from engine.transforms import RandomCrop
 
-CONFIG = str(Path(__file__).resolve().parents[1] / "codes" / "configs" / "digits.py")
+CONFIG = str(Path(__file__).resolve().parents[2] / "codes" / "configs" / "digits.py")
 CPU = torch.device("cpu")
 N_BATCHES = 8
 

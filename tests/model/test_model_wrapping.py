@@ -8,7 +8,7 @@ from torch import nn
 import codes  # noqa: F401  (registers the digits example)
 from engine.config.loader import load_cfg
 from engine.model.build import build_model
-from tests.conftest import DIGITS_PY
+from conftest import DIGITS_PY
 
 
 class CountingWrapper(nn.Module):

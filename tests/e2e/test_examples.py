@@ -1,7 +1,7 @@
 """The segmentation and detection examples end to end: short runs through train.py whose
 metric improves and whose run directory is complete, the .py and .yaml configs equal, and
 exact resume of the detection example with MosaicTransform on (doc/examples.md gives the
-full runs' numbers; tests/test_examples_full.py, marked slow, checks their targets)."""
+full runs' numbers; tests/e2e/test_examples_full.py, marked slow, checks their targets)."""
 import json
 import os
 import signal
@@ -117,7 +117,7 @@ def test_detection_with_mosaic_resumes_bitwise_after_a_kill(tmp_path):
         assert not diffs, f"{name} differs from the uninterrupted run at {diffs[:6]}"
 
 
-@pytest.mark.slow  # ~15-35 s; tests/test_pipeline.py trains the embedding network in the default suite
+@pytest.mark.slow  # ~15-35 s; tests/e2e/test_pipeline.py trains the embedding network in the default suite
 def test_feature_learning_example_trains_its_margin_head_and_retrieves_unseen_digits(tmp_path):
     """The CosFace class weights live in the trained network: optimised (the loss falls),
     checkpointed with it; the embeddings of the digits 7-9, never seen in training, find

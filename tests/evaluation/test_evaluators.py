@@ -1,6 +1,7 @@
-"""The task evaluators (classification, segmentation, detection, retrieval): values
-against hand computations and independent libraries (sklearn, pycocotools used
-directly), bad input, per-sample outputs, and shards combined over 2 simulated ranks."""
+"""The built-in evaluators (the default loss evaluator; classification, segmentation,
+detection, retrieval): values against hand computations and independent libraries
+(sklearn, pycocotools used directly), bad input, per-sample outputs, and shards combined
+over 2 simulated ranks."""
 import json
 import math
 import os
@@ -45,7 +46,31 @@ def same(a, b):
             assert a[key] == pytest.approx(b[key], abs=1e-9), key
 
 
+# ------------------------------------------------------------------ loss (the default)
+class FixedLossModel:
+    """run_step returns the mean of the batch's 'x' values as its loss."""
+
+    def run_step(self, batch):
+        return {"l": batch["x"].float().mean()}
+
+
+def test_loss_evaluator_averages_per_sample_not_per_batch():
+    evaluator = build_evaluator({})
+    evaluator.reset()
+    evaluator.process(FixedLossModel(), {"x": torch.tensor([1.0, 1.0, 1.0])})
+    evaluator.process(FixedLossModel(), {"x": torch.tensor([5.0])})
+    assert evaluator.evaluate() == {"val_l": pytest.approx((1 + 1 + 1 + 5) / 4)}
+
+
 # ------------------------------------------------------------------ classification
+def test_classification_top1_and_top2_by_hand():
+    evaluator = build_evaluator({"NAME": "ClassificationEvaluator", "TOPK": [1, 2]})
+    scores = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.5, 0.4, 0.1]])
+    targets = torch.tensor([0, 2, 2, 1])
+    evaluator.process(Identity(), {"input_data": scores, "target_data": targets})
+    assert evaluator.evaluate() == {"accuracy": 0.5, "top2_accuracy": 1.0}
+
+
 def test_classification_confusion_matrix_and_per_class_accuracy_match_sklearn():
     rng = np.random.default_rng(0)
     scores = torch.from_numpy(rng.normal(size=(40, 4)))
@@ -164,6 +189,8 @@ def test_segmentation_bad_input(pred, target, message):
 
 
 def test_missing_batch_keys_are_named_with_the_keys_present():
+    with pytest.raises(EngineError, match=r"\(set input_key/target_key\); the validation batch has \['image'\]"):
+        build_evaluator({"NAME": "ClassificationEvaluator"}).process(Identity(), {"image": torch.zeros(1, 3)})
     with pytest.raises(EngineError, match=r"'input_data' and 'mask' \(set input_key/target_key\); "
                                           r"the validation batch has \['img', 'target_data'\]"):
         build_evaluator({**SEG, "TARGET_KEY": "mask"}).process(Identity(), {"img": 0, "target_data": 0})

@@ -1,7 +1,7 @@
 """The examples' full runs reach their targets (doc/examples.md). Slow: minutes each, so
 marked ``slow`` and left out of the default suite; run them with
 
-    python -m pytest -m slow tests/test_examples_full.py
+    python -m pytest -m slow tests/e2e/test_examples_full.py
 """
 import json
 import os

@@ -1,6 +1,6 @@
 """Every module path and public name of the seed engine's package imports from ours.
 
-tests/data/seed_surface.json lists them: each module of TrainFramework's ``engine/`` (at
+tests/compat/seed_surface.json lists them: each module of TrainFramework's ``engine/`` (at
 its latest commit, with the released engine_frame 3.0.0 wheel) and the public classes and
 functions it defines or hands on, read from the seed's source."""
 import importlib
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT
 
-SURFACE = json.load(open(os.path.join(ROOT, "tests", "data", "seed_surface.json")))
+SURFACE = json.load(open(os.path.join(ROOT, "tests", "compat", "seed_surface.json")))
 
 
 @pytest.mark.parametrize("module", sorted(SURFACE))
@@ -43,7 +43,7 @@ def test_the_surface_imports_in_a_fresh_interpreter_in_any_order():
             "        importlib.import_module(module)\n")
     firsts = ["engine.loss.ce_loss", "engine.slover", "engine.transforms.functional", "engine.model.ema",
               "engine.checkpoint.checkpoint_manager", "engine.data.data_loader", "engine.model.base_model"]
-    done = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "tests", "data", "seed_surface.json"),
+    done = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "tests", "compat", "seed_surface.json"),
                            *firsts], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
 

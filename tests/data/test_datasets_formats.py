@@ -235,7 +235,7 @@ solver = dict(
 '''
 
 
-@pytest.mark.slow  # ~20 s; tests/test_model_zoo.py trains from PNG folders in the default suite
+@pytest.mark.slow  # ~20 s; tests/model/test_model_zoo.py trains from PNG folders in the default suite
 def test_train_py_trains_the_digits_network_from_a_folder_of_pngs(tmp_path):
     """The digits example's network and model, its data as PNG files in class folders and
     a config naming ImageFolderDataset: no dataset code."""

@@ -111,7 +111,7 @@ def test_a_nan_on_one_process_stops_both_at_that_step(tmp_path):
     assert not (run_dir / "checkpoints" / "model_final.pth").exists()
 
 
-@pytest.mark.slow  # the skip path itself: tests/test_nonfinite.py; the 2-process stop stays in the default suite
+@pytest.mark.slow  # the skip path itself: tests/trainer/test_nonfinite.py; the 2-process stop stays in the default suite
 def test_a_nan_on_one_process_is_skipped_by_both(tmp_path):
     result = _run(tmp_path, "solver.skip_nonfinite_steps", "1")
     assert result.returncode == 0, result.stderr[-3000:]

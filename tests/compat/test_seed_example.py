@@ -9,8 +9,9 @@ from sklearn.datasets import load_digits
 
 from engine.schedule.scheduler import BaseScheduler
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SEED_CONFIG = os.path.join(HERE, "seed_project", "config.py")
+from conftest import ROOT
+
+SEED_CONFIG = os.path.join(ROOT, "tests", "seed_project", "config.py")
 
 
 @pytest.fixture
