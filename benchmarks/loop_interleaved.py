@@ -19,6 +19,13 @@ the engine trains with DistributedDataParallel over its ``world_size`` 2 loader 
 hand loop with ``DistributedSampler`` + ``DistributedDataParallel``; the ranks step in
 lockstep (every step all-reduces), rank 0's times are reported.
 
+``--clock cpu`` times each turn in this process's CPU seconds (``time.process_time``:
+every thread of the process, not the loader's worker processes) instead of wall
+seconds. On a machine whose cores other jobs share, a turn's wall time includes the
+time the process waited for a core, which grows with the neighbours' load and not with
+the loop; its CPU time is the loop's own cost (use it with ``--num-workers 0``, so that
+loading is in it too).
+
 Run from the repository root (the numbers in doc/benchmarks.md)::
 
     python benchmarks/loop_interleaved.py --threads 1 --num-workers 0
@@ -54,6 +61,7 @@ def measure(args) -> dict:
         torch.set_num_threads(args.threads)
     iters = args.chunk * args.pairs
     times = {"engine": [], "hand": []}
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
     class TakeTurns(HookBase):
         """After every ``chunk`` engine iterations, ``chunk`` hand iterations."""
@@ -64,15 +72,15 @@ def measure(args) -> dict:
 
         def before_step(self):
             if self.mark is None:
-                self.mark = time.perf_counter()
+                self.mark = clock()
 
         def after_step(self):
             if (self.trainer.iter + 1) % args.chunk:
                 return
-            now = time.perf_counter()
+            now = clock()
             times["engine"].append(now - self.mark)
             self.hand.steps(args.chunk)
-            self.mark = time.perf_counter()
+            self.mark = clock()
             times["hand"].append(self.mark - now)
 
     with tempfile.TemporaryDirectory(prefix="engine_bench_") as out:
@@ -145,6 +153,8 @@ def main(argv=None):
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's choice)")
     parser.add_argument("--nproc", type=int, default=1, help="processes in a gloo group (DDP)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="time turns in wall seconds or in this process's CPU seconds")
     parser.add_argument("--json", default="", help="also write all numbers to this file")
     args = parser.parse_args(argv)
     if args.pairs <= args.warmup_chunks:
@@ -163,6 +173,7 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
                     "torch_threads": runs[0]["torch_threads"]},
         "chunk": args.chunk, "pairs": len(ratios), "num_workers": args.num_workers, "nproc": args.nproc,
+        "clock": args.clock,
         "engine_ms_per_iter": [1e3 * t / args.chunk for t in engine],
         "hand_ms_per_iter": [1e3 * t / args.chunk for t in hand],
         "ratio": ratios,
@@ -171,7 +182,7 @@ def main(argv=None):
         "accuracy": [r["accuracy"] for r in runs],
     }
     e_ms, h_ms = summary["engine_ms_per_iter"], summary["hand_ms_per_iter"]
-    print(f"{args.nproc} process(es), num_workers {args.num_workers}, torch threads "
+    print(f"{args.nproc} process(es), num_workers {args.num_workers}, {args.clock} clock, torch threads "
           f"{summary['machine']['torch_threads']}, {len(ratios)} pairs of {args.chunk}-iteration turns "
           f"({args.runs} runs)")
     print(f"{'':22}{'min':>9}{'median':>9}{'max':>9}")

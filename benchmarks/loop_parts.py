@@ -100,9 +100,9 @@ def main(argv=None):
     # ------------------------------------------------------------------ step
     batch = default_collate([dataset[i] for i in indices])
 
-    def engine_step():  # as BaseTrainer.run_step: the non-finite guard is the gate
+    def engine_step():  # as BaseTrainer.run_step: the gate build_step_gate chose
         trainer.nonfinite_guard.begin(0)
-        model.train_iteration([batch], epoch=0, before_step=trainer.nonfinite_guard).floats()
+        model.train_iteration([batch], epoch=0, before_step=trainer.step_gate).floats()
 
     torch.manual_seed(0)
     net = DigitsNet(**{k.lower(): v for k, v in cfg.TRAINER.MODEL.GENERATOR.items() if k != "NAME"})
