@@ -13,6 +13,15 @@ import sys
 
 import pytest
 
+# One intra-op thread per process: pytest runs two workers on the 2 cores (pytest.ini),
+# and two torch threads per worker would fight over them (measured: tests/checkpoint/
+# test_resume.py took 29 s of CPU with 2 threads, 7.5 s with 1). The children the tests
+# start (train.py, torchrun, spawned workers) inherit it. Runs compared bitwise already
+# use one thread on both sides; a user's OMP_NUM_THREADS is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported before this file (by a plugin): too late for the variable
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
 for _folder in (TESTS, ROOT):  # ROOT first on the path, then tests/

@@ -1,12 +1,18 @@
 """The README's main job end to end: train.py on the digits example, real data.
 
-One full run (module fixture) is shared by the tests that inspect what it leaves behind.
+One full run of `python train.py --config-file codes/configs/digits.py` (module fixture,
+a process of its own, as the user runs it) is shared by the tests that inspect what it
+leaves behind; the runs that continue or evaluate it are made in this process, as train.py
+makes them (the scheduler on the command line's arguments).
 """
 import json
 import os
 
 import pytest
 import torch
+
+import codes  # noqa: F401  (registers the digits example, as train.py does)
+from engine.schedule.scheduler import BaseScheduler
 
 from conftest import DIGITS_PY, run_train
 
@@ -86,34 +92,36 @@ def test_checkpoint_holds_model_solver_ema_iteration_and_rng(digits_run):
 
 def test_resolved_config_is_a_valid_config_file(digits_run, tmp_path):
     run_dir, _ = digits_run
-    proc = run_train(["--config-file", os.path.join(run_dir, "config.yaml"), "--eval-only",
-                      "trainer.weights", os.path.join(run_dir, "checkpoints", "model_final.pth"),
-                      "output_dir", str(tmp_path), "dataloader.num_workers", "0"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    BaseScheduler().schedule(["--config-file", os.path.join(run_dir, "config.yaml"), "--eval-only",
+                              "trainer.weights", os.path.join(run_dir, "checkpoints", "model_final.pth"),
+                              "output_dir", str(tmp_path), "dataloader.num_workers", "0"])
     evals = [r for r in read_metrics(os.path.join(str(tmp_path), "digits")) if r["type"] == "eval"]
     assert evals and evals[-1]["accuracy"] >= 0.97
 
 
-def test_resume_after_the_final_checkpoint_continues_from_it(digits_run):
+def test_resume_after_the_final_checkpoint_continues_from_it(digits_run, capsys):
     run_dir, _ = digits_run
     out = os.path.dirname(run_dir)
-    proc = run_train(["--config-file", DIGITS_PY, "--resume", "output_dir", out,
-                      "solver.max_iter", "650", "dataloader.num_workers", "0"], cwd=out)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "resumed from" in proc.stdout and "model_final.pth at iteration 600" in proc.stdout
-    assert "iter: 650/650" in proc.stdout
+    trainer = BaseScheduler().schedule(["--config-file", DIGITS_PY, "--resume", "output_dir", out,
+                                        "solver.max_iter", "650", "dataloader.num_workers", "0"])
+    console = capsys.readouterr().out
+    assert trainer.start_iter == 600
+    assert "resumed from" in console and "model_final.pth at iteration 600" in console
+    assert "iter: 650/650" in console
     payload = torch.load(os.path.join(run_dir, "checkpoints", "model_final.pth"),
                          map_location="cpu", weights_only=True)
     assert payload["iteration"] == 650
 
 
-def test_fresh_start_refuses_to_overwrite_a_run_with_checkpoints(digits_run):
+def test_fresh_start_refuses_to_overwrite_a_run_with_checkpoints(digits_run, capsys):
     run_dir, _ = digits_run
     out = os.path.dirname(run_dir)
     before = sorted(os.listdir(os.path.join(run_dir, "checkpoints")))
-    proc = run_train(["--config-file", DIGITS_PY, "output_dir", out], cwd=out)
-    assert proc.returncode == 2
-    assert "already holds checkpoints" in proc.stderr and "--resume" in proc.stderr
+    with pytest.raises(SystemExit) as exit_:
+        BaseScheduler().schedule(["--config-file", DIGITS_PY, "output_dir", out])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "already holds checkpoints" in err and "--resume" in err
     assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == before
 
 

@@ -1,7 +1,10 @@
-"""The segmentation and detection examples end to end: short runs through train.py whose
-metric improves and whose run directory is complete, the .py and .yaml configs equal, and
-exact resume of the detection example with MosaicTransform on (doc/examples.md gives the
-full runs' numbers; tests/e2e/test_examples_full.py, marked slow, checks their targets)."""
+"""The segmentation and detection examples end to end: short runs whose metric improves
+and whose run directory is complete, then engine-export and engine-test on them, the .py
+and .yaml configs equal, and exact resume of the detection example with MosaicTransform on
+(doc/examples.md gives the full runs' numbers; tests/e2e/test_examples_full.py, marked
+slow, checks their targets). The short runs train in this process, as train.py does (the
+scheduler on the command line's arguments): nothing here needs a process of its own but
+the killed run. train.py itself is run by tests/e2e/test_digits_e2e.py."""
 import json
 import os
 import signal
@@ -10,6 +13,7 @@ import pytest
 
 from conftest import ROOT, run_train
 from engine.config.loader import load_cfg
+from engine.schedule.scheduler import BaseScheduler
 from fault_tolerance_helpers import load, run_child, run_here, tensor_differences
 
 CONFIGS = os.path.join(ROOT, "codes", "configs")
@@ -38,18 +42,29 @@ def eval_records(run_dir):
         return [r for r in map(json.loads, f) if r["type"] == "eval"]
 
 
-@pytest.fixture(scope="module", params=sorted(EXAMPLES))
-def short_run(request, tmp_path_factory):
-    """(name, run directory) of an 80-step run of the example through train.py."""
-    name = request.param
-    metric, extra = EXAMPLES[name]
-    out = tmp_path_factory.mktemp(name)
-    result = run_train(short_argv(name, out, *extra), timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return name, out / name
+@pytest.fixture(scope="module")
+def example_runs(tmp_path_factory):
+    """name -> run directory of an 80-step run of the example, trained once per module
+    (on first use) and shared by every test that inspects or uses it."""
+    done = {}
+
+    def run(name):
+        if name not in done:
+            out = tmp_path_factory.mktemp(name)
+            BaseScheduler().schedule(short_argv(name, out, *EXAMPLES[name][1]))  # SystemExit: a failed run
+            done[name] = out / name
+        return done[name]
+
+    return run
 
 
-def test_example_trains_through_train_py_and_its_metric_improves(short_run):
+@pytest.fixture(params=sorted(EXAMPLES))
+def short_run(request, example_runs):
+    """(name, run directory) of the example's 80-step run."""
+    return request.param, example_runs(request.param)
+
+
+def test_example_trains_and_its_metric_improves(short_run):
     name, run_dir = short_run
     metric = EXAMPLES[name][0]
     evals = eval_records(run_dir)
@@ -138,7 +153,7 @@ def test_feature_learning_example_trains_its_margin_head_and_retrieves_unseen_di
     assert state["head.groups.margin.0.loss.weight"].shape == (7, 64)
 
 
-def test_segmentation_onnx_takes_other_image_sizes(tmp_path_factory, capsys):
+def test_segmentation_onnx_takes_other_image_sizes(example_runs, tmp_path, capsys):
     """The segmenter's onnx: section makes height and width dynamic: the exported model
     run at 96 x 80 (a size it was not traced at) matches torch on the same input."""
     import numpy as np
@@ -148,18 +163,13 @@ def test_segmentation_onnx_takes_other_image_sizes(tmp_path_factory, capsys):
     from engine.inference.loading import inference_network, load_trained_model
     from engine.tools import export
 
-    out = tmp_path_factory.mktemp("seg_onnx")
-    argv = short_argv("digits_seg", out, "solver.max_iter", "4", "solver.eval_period", "0",
-                      "solver.checkpoint_period", "4", "solver.generator.lr_scheduler.params.warmup_iter", "1",
-                      "trainer.model.generator.width", "8")
-    result = run_train(argv, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    config, weights = out / "digits_seg" / "config.yaml", out / "digits_seg" / "checkpoints" / "model_final.pth"
-    assert export.main(["--config-file", str(config), "--weights", str(weights), "--output", str(out / "s.onnx"),
+    run_dir = example_runs("digits_seg")
+    config, weights = run_dir / "config.yaml", run_dir / "checkpoints" / "model_final.pth"
+    assert export.main(["--config-file", str(config), "--weights", str(weights), "--output", str(tmp_path / "s.onnx"),
                         "--import", "codes"]) == 0
     capsys.readouterr()
     images = np.random.default_rng(0).normal(size=(2, 3, 96, 80)).astype(np.float32)
-    (got,) = onnxruntime.InferenceSession(str(out / "s.onnx")).run(None, {"images": images})
+    (got,) = onnxruntime.InferenceSession(str(tmp_path / "s.onnx")).run(None, {"images": images})
     _, model, _ = load_trained_model(str(config), str(weights))
     with torch.no_grad():
         want = inference_network(model).eval()(torch.from_numpy(images)).numpy()

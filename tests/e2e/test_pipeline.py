@@ -1,9 +1,11 @@
 """The pretrain -> wash -> fine-tune -> test -> export pipeline (codes/pipelines), with few
-iterations, and the wash step's key filter (engine-ckpt-deploy --keep)."""
+iterations, and the wash step's key filter (engine-ckpt-deploy --keep).
+
+The script's main() runs in this process with the arguments of its command line (every
+step in it already runs in one process, as the script does)."""
+import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,11 +16,13 @@ from engine.tools import ckpt_deploy
 SCRIPT = os.path.join(ROOT, "codes", "pipelines", "pretrain_finetune.py")
 
 
-def test_pipeline_pretrains_washes_finetunes_tests_and_exports(tmp_path):
-    result = subprocess.run([sys.executable, SCRIPT, "--output-dir", str(tmp_path), "--pretrain-iter", "30",
-                             "--finetune-iter", "30", "--workers", "0"],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_pipeline_pretrains_washes_finetunes_tests_and_exports(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("pretrain_finetune", SCRIPT)
+    pipeline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pipeline)
+    pipeline.main(["--output-dir", str(tmp_path), "--pretrain-iter", "30", "--finetune-iter", "30",
+                   "--workers", "0"])  # a failed step raises SystemExit
+    stdout = capsys.readouterr().out
     backbone = torch.load(tmp_path / "backbone.pth", weights_only=True)
     assert backbone and all(k.startswith("features.") for k in backbone)  # no projection, no CosFace weights
     log = (tmp_path / "finetune" / "log.txt").read_text()
@@ -27,7 +31,7 @@ def test_pipeline_pretrains_washes_finetunes_tests_and_exports(tmp_path):
     trained = [json.loads(line) for line in open(tmp_path / "finetune" / "metrics.jsonl")]
     assert metrics["accuracy"] == [r for r in trained if r["type"] == "eval"][-1]["accuracy"]
     assert (tmp_path / "digits.onnx").stat().st_size > 0
-    assert "verify: output @ batch 7" in result.stdout
+    assert "verify: output @ batch 7" in stdout
 
 
 @pytest.fixture

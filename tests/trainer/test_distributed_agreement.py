@@ -2,7 +2,14 @@
 request_stop, every process must act on at the same step: whether the verdict rides on
 DDP's gradient all-reduce (engine/trainer/ddp_agreement.py, the default) or takes a
 collective after backward (``solver.skip_nonfinite_steps``). A worker that ends the
-process itself is named by the launcher with its exit status."""
+process itself is named by the launcher with its exit status.
+
+The NaN runs start as a user starts them, ``train.py --num-gpus 2`` (the launcher spawns
+two fresh interpreters and reports their status). The SIGTERM and request_stop runs need
+two processes but not the launcher (its report of a worker's status is
+test_distributed_env.py::test_worker_failure_reports): their two ranks join as under
+torchrun, children of the fault-tolerance forkserver (torch already imported), and each
+rank's own exit status is checked."""
 import os
 import subprocess
 import sys
@@ -13,6 +20,7 @@ import pytest
 import torch
 
 from conftest import DIGITS_PY, ROOT
+from hook_project import run_two_processes
 
 TRAIN = '''
 from nanproj import *  # noqa: F401,F403  (registers NanNet)
@@ -83,20 +91,38 @@ class RankOneStops(HookBase):
 '''
 
 
-def _run(tmp_path, *extra, network="NanNet"):
+def _project(tmp_path):
     project = tmp_path / "project"
     (project / "nanproj").mkdir(parents=True, exist_ok=True)
     (project / "train.py").write_text(textwrap.dedent(TRAIN))
     (project / "nanproj" / "__init__.py").write_text(textwrap.dedent(PACKAGE))
+    return project
+
+
+def _args(tmp_path, network, *extra):
+    return ["--config-file", DIGITS_PY,
+            "output_dir", str(tmp_path / "out"), "solver.train_per_batch", "8", "dataloader.num_workers", "0",
+            "trainer.progress_bar", "False", "solver.max_iter", "6", "solver.checkpoint_period", "100",
+            "solver.eval_period", "0", "trainer.log_period", "2", "trainer.device", "cpu",
+            "solver.generator.lr_scheduler.params.warmup_iter", "2", "trainer.dist_timeout", "60",
+            "trainer.model.generator.name", network, *extra]
+
+
+def _run(tmp_path, *extra, network="NanNet"):
+    """``python train.py --num-gpus 2`` of the project: the launcher and its two workers."""
+    project = _project(tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
     return subprocess.run(
-        [sys.executable, "train.py", "--num-gpus", "2", "--config-file", DIGITS_PY,
-         "output_dir", str(tmp_path / "out"), "solver.train_per_batch", "8", "dataloader.num_workers", "0",
-         "trainer.progress_bar", "False", "solver.max_iter", "6", "solver.checkpoint_period", "100",
-         "solver.eval_period", "0", "trainer.log_period", "2", "trainer.device", "cpu",
-         "solver.generator.lr_scheduler.params.warmup_iter", "2", "trainer.dist_timeout", "60",
-         "trainer.model.generator.name", network, *extra],
+        [sys.executable, "train.py", "--num-gpus", "2", *_args(tmp_path, network, *extra)],
         cwd=project, capture_output=True, text=True, timeout=240, env=env)
+
+
+def _run_two_ranks(tmp_path, *extra, network):
+    """Two ranks joined as under torchrun (forkserver children, each importing the project
+    through custom_imports); their exit statuses, rank 0 first."""
+    project = _project(tmp_path)
+    argv = _args(tmp_path, network, "custom_imports", "['nanproj']", "project_root", str(project), *extra)
+    return run_two_processes(argv, tmp_path)
 
 
 def test_a_nan_on_one_process_stops_both_at_that_step(tmp_path):
@@ -120,10 +146,10 @@ def test_a_nan_on_one_process_is_skipped_by_both(tmp_path):
 
 
 def test_sigterm_on_one_process_stops_both_after_the_same_step(tmp_path):
-    result = _run(tmp_path, network="SignalNet")
-    assert result.returncode == 143, result.stderr[-3000:]
+    codes = _run_two_ranks(tmp_path, network="SignalNet")
     run_dir = tmp_path / "out" / "digits"
     rank0 = (run_dir / "log.txt").read_text()
+    assert codes == [143, 143], (codes, rank0[-2000:], (tmp_path / "rank1.log").read_text()[-2000:])
     assert "stopped by SIGTERM after iteration 3" in rank0, rank0[-2000:]
     assert "ride on DDP's gradient all-reduce" in rank0
     ckpt = torch.load(run_dir / "checkpoints" / "model_0000003.pth", weights_only=True)
@@ -137,11 +163,11 @@ def test_request_stop_on_one_process_stops_both_after_the_next_step(tmp_path, ex
     with step 4's verdict and both ranks stop after it: final evaluation, model_final.pth,
     exit 0, in seconds (not trainer.dist_timeout)."""
     start = time.monotonic()
-    result = _run(tmp_path, "trainer.hooks", "[{'name': 'RankOneStops'}]", *extra, network="DigitsNet")
-    assert result.returncode == 0, result.stderr[-3000:]
+    codes = _run_two_ranks(tmp_path, "trainer.hooks", "[{'name': 'RankOneStops'}]", *extra, network="DigitsNet")
     assert time.monotonic() - start < 50
     run_dir = tmp_path / "out" / "digits"
     rank0, rank1 = (run_dir / "log.txt").read_text(), (run_dir / "log.rank1.txt").read_text()
+    assert codes == [0, 0], (codes, rank0[-2000:], rank1[-2000:])
     assert "stop requested after iteration 3: rank 1 saw enough" in rank1, rank1[-2000:]
     assert "stopping after iteration 4 of 6: rank 1 saw enough" in rank1
     assert "stopping after iteration 4 of 6: request_stop on rank 1 (the reason is in log.rank1.txt)" in rank0
