@@ -129,13 +129,18 @@ class ShardedModelState:
 
     def __init__(self, path: str, record: dict):
         self.path, self.record = path, record
+        self._global_shapes: Optional[Dict[str, torch.Size]] = None
 
     def _shapes(self) -> Dict[str, torch.Size]:
-        from torch.distributed.checkpoint import FileSystemReader
-        from torch.distributed.checkpoint.metadata import TensorStorageMetadata
+        """Every tensor's global shape, from DCP's metadata (read once)."""
+        if self._global_shapes is None:
+            from torch.distributed.checkpoint import FileSystemReader
+            from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
-        metadata = FileSystemReader(self.path).read_metadata()
-        return {k: v.size for k, v in metadata.state_dict_metadata.items() if isinstance(v, TensorStorageMetadata)}
+            metadata = FileSystemReader(self.path).read_metadata()
+            self._global_shapes = {k: v.size for k, v in metadata.state_dict_metadata.items()
+                                   if isinstance(v, TensorStorageMetadata)}
+        return self._global_shapes
 
     def get(self, name: str, default=None):
         """The tensors of state ``name`` as meta tensors of their global shapes (what the
@@ -196,9 +201,3 @@ def consolidated_payload(path: str) -> Dict[str, Any]:
     """A distributed checkpoint as one regular payload (what ``model_final.pth`` holds)."""
     return read_sharded(path, lazy=False)
 
-
-def read_iteration(path: str) -> Optional[int]:
-    try:
-        return int(_record(path)["iteration"])
-    except (CorruptCheckpointError, KeyError, TypeError, ValueError):
-        return None

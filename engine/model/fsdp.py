@@ -37,7 +37,7 @@ from torch import nn
 
 from ..utils.errors import ConfigError
 
-__all__ = ["fsdp_enabled", "shard_networks", "Sharding", "sharded_network", "ensure_process_group"]
+__all__ = ["fsdp_enabled", "shard_networks", "Sharding", "ensure_process_group"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +45,6 @@ logger = logging.getLogger(__name__)
 def fsdp_enabled(cfg) -> bool:
     node = cfg.TRAINER.get("FSDP")
     return bool(node is not None and node.ENABLED)
-
-
-def sharded_network(network: nn.Module) -> bool:
-    from torch.distributed.fsdp import FSDPModule
-
-    return isinstance(network, FSDPModule)
 
 
 def ensure_process_group(device: torch.device) -> None:
@@ -137,9 +131,7 @@ class Sharding:
     """What sharding changed on a bundle: the sharded networks, their templates and the
     inference replica (module docstring)."""
 
-    def __init__(self, wrap: Sequence[str], options: dict):
-        self.wrap = tuple(wrap)
-        self.options = options
+    def __init__(self):
         self.templates: Dict[str, _Template] = {}
         self._replica: Optional[nn.Module] = None
         self._replica_key = None
@@ -219,7 +211,7 @@ def shard_networks(model, cfg) -> Optional[Sharding]:
     options = _options(cfg, model)
     wrap = options.pop("wrap")
     ensure_process_group(model.device)
-    sharding = Sharding(wrap, options)
+    sharding = Sharding()
     emas = {name: obj for name, obj in model.registered_states().items() if isinstance(obj, _averaged_model_type())}
     units: List[str] = []
     for name, network in model.named_networks().items():

@@ -35,8 +35,7 @@ def _gathered(tree):
     if is_dtensor(tree):
         return tree.full_tensor().cpu()
     if isinstance(tree, dict):
-        return type(tree)((k, _gathered(v)) for k, v in tree.items()) if isinstance(tree, OrderedDict) \
-            else {k: _gathered(v) for k, v in tree.items()}
+        return type(tree)((k, _gathered(v)) for k, v in tree.items())
     if isinstance(tree, list):
         return [_gathered(v) for v in tree]
     return tree
@@ -84,8 +83,9 @@ def load_consolidated(model, state: Dict[str, Any]) -> None:
             solver = solvers[name]
             optimizer = dict(incoming["optimizer"])
             params = solver.params
-            optimizer["state"] = {index: {k: _sharded_like(v, params[int(index)]) if getattr(v, "dim", lambda: 0)()
-                                          else v for k, v in values.items()}
+            optimizer["state"] = {index: {k: _sharded_like(v, params[int(index)])
+                                          if isinstance(v, torch.Tensor) and v.dim() else v  # not 'step'
+                                          for k, v in values.items()}
                                   for index, values in incoming["optimizer"]["state"].items()}
             obj.load_state_dict({**incoming, "optimizer": optimizer})
         else:

@@ -14,7 +14,6 @@ import logging
 import os
 from typing import Optional
 
-import torch
 
 from .. import __version__
 from ..config.loader import dump_cfg
@@ -170,11 +169,7 @@ def accepts_keyword(function, name: str) -> bool:
 
 def agreed_first_nonfinite(bad: Optional[str]) -> Optional[str]:
     """The first non-finite tensor any process found in its shards (a collective)."""
-    if comm.get_world_size() == 1:
-        return bad
-    found = [None] * comm.get_world_size()
-    torch.distributed.all_gather_object(found, bad)
-    return next((name for name in found if name is not None), None)
+    return next((name for name in comm.all_gather_object(bad) if name is not None), None)
 
 
 def first_nonfinite(tree, prefix: str = "model") -> Optional[str]:
