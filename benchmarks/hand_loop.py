@@ -8,6 +8,18 @@ loss per step and a log line every ``trainer.log_period`` steps; a shuffling Dat
 with persistent workers (a ``DistributedSampler`` and ``DistributedDataParallel`` when a
 process group is up). Used by ``loop_overhead.py`` (one loop per process) and
 ``loop_interleaved.py`` (both loops in one process, in alternating chunks).
+
+``augment`` says where the hand loop's augmentation draws from:
+
+* ``unseeded`` (the default; what timm and torchvision's reference scripts do): NumPy's
+  global stream, seeded once (and per worker by PyTorch), so a sample's augmentation
+  depends on which worker loads it and what it loaded before;
+* ``keyed``: one generator per sample, keyed by (seed, epoch, index) with the engine's
+  ``SampleKeys``, the cheapest way we know to make a sample's augmentation a function of
+  its key (``np.random.default_rng((seed, epoch, index))`` costs ~8-27 us a sample). The
+  hand loop then loads the very bytes the engine loads for a dataset that draws only
+  from ``sample_rng``, so the data work is equal on both sides and the ratio is the
+  loop's own cost.
 """
 import logging
 import math
@@ -19,10 +31,11 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from codes.digits import DigitsDataset, DigitsNet
 from engine.config.loader import read_config_file
+from engine.data.seeding import SampleKeys
 
 log = logging.getLogger("hand")
 
@@ -31,12 +44,46 @@ def _kwargs(node: dict) -> dict:
     return {k: v for k, v in node.items() if k != "name"}
 
 
+AUGMENTS = ("unseeded", "keyed")
+
+
+class KeyedSamples(Dataset):
+    """``self[(epoch, index)]``: ``dataset[index]`` augmented from the generator of its key."""
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.keys = dataset, SampleKeys(seed)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        self.dataset.sample_rng = self.keys.key(epoch, index)[1]
+        try:
+            return self.dataset[index]
+        finally:
+            self.dataset.sample_rng = None
+
+
+class EpochKeys(Sampler):
+    """Wraps an index sampler: yields ``(epoch, index)``; ``epoch`` set by the loop."""
+
+    def __init__(self, indices: Sampler):
+        self.indices, self.epoch = indices, 0
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __iter__(self):
+        return ((self.epoch, int(i)) for i in self.indices)
+
+
 class HandLoop:
     """Built on construction (network from ``torch.manual_seed(seed)``); ``steps(n)``
     trains n more iterations; ``finish()`` evaluates the EMA network once and saves a
     checkpoint, as the engine always does at the end."""
 
-    def __init__(self, config: str, max_iter: int, num_workers: int, on_iteration=None):
+    def __init__(self, config: str, max_iter: int, num_workers: int, on_iteration=None, augment: str = "unseeded"):
         c = read_config_file(config)  # the config file's plain dicts, as written
         data, model, solver = c["dataloader"], c["trainer"]["model"], c["solver"]
         self.max_iter, self.log_period = max_iter, c["trainer"]["log_period"]
@@ -67,8 +114,16 @@ class HandLoop:
         self.val_set = DigitsDataset(**_kwargs(data["val_data_set"]))
         generator = torch.Generator().manual_seed(c["seed"])  # the order: not the global RNG
         self.sampler = DistributedSampler(train_set, seed=c["seed"], drop_last=True) if distributed else None
-        self.loader = DataLoader(train_set, batch_size=solver["train_per_batch"], shuffle=self.sampler is None,
-                                 sampler=self.sampler, num_workers=num_workers, drop_last=True,
+        if augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+        self.keyed = None
+        if augment == "keyed":
+            indices = self.sampler or torch.utils.data.RandomSampler(train_set, generator=generator)
+            self.keyed = EpochKeys(indices)
+            train_set = KeyedSamples(train_set, c["seed"])
+        self.loader = DataLoader(train_set, batch_size=solver["train_per_batch"],
+                                 shuffle=self.sampler is None and self.keyed is None,
+                                 sampler=self.keyed or self.sampler, num_workers=num_workers, drop_last=True,
                                  persistent_workers=num_workers > 0, generator=generator)
         self.it, self.epoch, self.running, self.batches = 0, 0, 0.0, None
         self.lr, self.last_loss = 0.0, float("nan")
@@ -79,6 +134,8 @@ class HandLoop:
             if self.batches is None:
                 if self.sampler is not None:
                     self.sampler.set_epoch(self.epoch)
+                if self.keyed is not None:
+                    self.keyed.epoch = self.epoch
                 self.batches = iter(self.loader)
             try:
                 return next(self.batches)

@@ -95,7 +95,7 @@ def measure(args) -> dict:
         ])
         seed_all(int(cfg.SEED))  # what the scheduler does before building the trainer
         trainer = build_trainer(cfg)
-        hand = HandLoop(args.config, iters, args.num_workers)
+        hand = HandLoop(args.config, iters, args.num_workers, augment=args.hand_augment)
         trainer.register_hooks([TakeTurns(hand)])
         trainer.train()
         accuracy = {"engine": trainer.latest_eval.get("accuracy"), "hand": hand.finish()}
@@ -155,6 +155,9 @@ def main(argv=None):
     parser.add_argument("--nproc", type=int, default=1, help="processes in a gloo group (DDP)")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="time turns in wall seconds or in this process's CPU seconds")
+    parser.add_argument("--hand-augment", choices=["unseeded", "keyed"], default="unseeded",
+                        help="the hand loop's augmentation: NumPy's global stream (timm's way), or one "
+                             "generator per (seed, epoch, index) as the engine gives (hand_loop.py)")
     parser.add_argument("--json", default="", help="also write all numbers to this file")
     args = parser.parse_args(argv)
     if args.pairs <= args.warmup_chunks:
@@ -173,7 +176,7 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
                     "torch_threads": runs[0]["torch_threads"]},
         "chunk": args.chunk, "pairs": len(ratios), "num_workers": args.num_workers, "nproc": args.nproc,
-        "clock": args.clock,
+        "clock": args.clock, "hand_augment": args.hand_augment,
         "engine_ms_per_iter": [1e3 * t / args.chunk for t in engine],
         "hand_ms_per_iter": [1e3 * t / args.chunk for t in hand],
         "ratio": ratios,
@@ -184,7 +187,7 @@ def main(argv=None):
     e_ms, h_ms = summary["engine_ms_per_iter"], summary["hand_ms_per_iter"]
     print(f"{args.nproc} process(es), num_workers {args.num_workers}, {args.clock} clock, torch threads "
           f"{summary['machine']['torch_threads']}, {len(ratios)} pairs of {args.chunk}-iteration turns "
-          f"({args.runs} runs)")
+          f"({args.runs} runs); hand augmentation {args.hand_augment}")
     print(f"{'':22}{'min':>9}{'median':>9}{'max':>9}")
     for label, values in (("engine ms/iter", e_ms), ("hand ms/iter", h_ms), ("ratio engine/hand", ratios)):
         print(f"{label:22}" + "".join(f"{v:9.3f}" for v in (min(values), statistics.median(values), max(values))))

@@ -57,6 +57,10 @@ def read_digits() -> Tuple[np.ndarray, np.ndarray]:
 
 @BUILD_DATASET_REGISTRY.register()
 class DigitsDataset(EngineDataSet):
+    #: Every draw comes from the pipeline's ``self.sample_rng``: the loader need not
+    #: seed the global generators per sample (doc/dataset.md#randomness).
+    uses_global_rng = False
+
     def __init__(self, split: str = "train", val_fraction: float = 0.2,
                  transformer: Optional[List] = None, classes: Optional[List[int]] = None):
         super().__init__(transformer)

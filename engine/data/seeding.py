@@ -7,12 +7,17 @@ transform pipeline and, for user code that draws from the global generators
 sample and then puts them back. So a sample comes out the same whichever worker loads
 it, whatever ``num_workers`` is, and whether the run was resumed or not, and loading a
 sample in the main process never disturbs the training RNG (dropout, init).
+
+Seeding and restoring the three global generators is most of that price (~20 us a
+sample, doc/benchmarks.md). A dataset whose ``__getitem__`` draws only from
+``self.sample_rng`` says so with ``uses_global_rng = False`` and skips it; the loader
+checks the claim on the first batch each process loads (:class:`GlobalRngWatch`).
 """
 import hashlib
 import random
 import struct
 from contextlib import contextmanager
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +26,7 @@ from torch.utils.data import Dataset, get_worker_info
 from ..utils.errors import EngineError
 from .failures import DataLoadingError, sample_name
 
-__all__ = ["SampleKeys", "SeededSamples", "saved_global_rng", "seed_global_rng"]
+__all__ = ["SampleKeys", "SeededSamples", "GlobalRngWatch", "saved_global_rng", "seed_global_rng"]
 
 
 AUGMENT_STREAM = 0x41554731  # domain tag: augmentation seeds never equal data-order seeds
@@ -86,6 +91,32 @@ def seed_global_rng(seed: int) -> None:
     torch.default_generator.manual_seed(seed)
 
 
+class GlobalRngWatch:
+    """Holds a dataset to its ``uses_global_rng = False``: compares the python, numpy and
+    torch-CPU generators before and after each sample and names the first one a sample
+    moved. Comparing the states costs ~80 us a sample, so the loader watches only the
+    first batch each process loads: a dataset that draws from a global generator on
+    every sample (the common mistake: ``np.random.rand()`` in a transform) is caught at
+    once; one that draws only on rare samples is not, and would lose exact resume."""
+
+    NAMES = ("python's random", "numpy's np.random", "torch's CPU generator")
+
+    @staticmethod
+    def states() -> tuple:
+        return random.getstate(), np.random.get_state(legacy=False), torch.get_rng_state()
+
+    @classmethod
+    def moved(cls, before: tuple) -> Optional[str]:
+        """The name of the first generator whose state differs from ``before``, or None."""
+        py, nps, tch = cls.states()
+        same = (py == before[0],
+                nps["state"]["pos"] == before[1]["state"]["pos"]
+                and np.array_equal(nps["state"]["key"], before[1]["state"]["key"])
+                and nps["has_gauss"] == before[1]["has_gauss"],
+                torch.equal(tch, before[2]))
+        return next((name for name, ok in zip(cls.NAMES, same) if not ok), None)
+
+
 class SeededSamples(Dataset):
     """Wraps a dataset so ``self[(epoch, index)]`` loads ``dataset[index]`` deterministically.
 
@@ -93,6 +124,10 @@ class SeededSamples(Dataset):
     saved and restored once per batch (numpy's get/set_state dominate the cost), not once
     per sample, and not at all inside a DataLoader worker, whose generators drive no
     training.
+
+    A dataset with ``uses_global_rng = False`` (:class:`~engine.data.EngineDataSet`)
+    gets its ``sample_rng`` only: the global generators are neither seeded nor restored,
+    and the first batch each process loads is watched (:class:`GlobalRngWatch`).
 
     A sample that raises is re-raised as a :class:`DataLoadingError` naming ``where``
     (the config key), the index and the dataset's ``describe_sample``. ``loading``, set
@@ -106,6 +141,8 @@ class SeededSamples(Dataset):
         self.where = where
         self.loading = None
         self.keys = SampleKeys(seed)
+        self.seeds_global_rng = bool(getattr(dataset, "uses_global_rng", True))
+        self.watching = not self.seeds_global_rng
 
     def __len__(self):
         return len(self.dataset)
@@ -113,7 +150,8 @@ class SeededSamples(Dataset):
     def __getattr__(self, name: str):
         """The wrapped dataset's own attributes and methods (``loader.dataset.classes``,
         a project's ``loader.dataset.to_lines(...)``) read through the wrapper."""
-        if name.startswith("__") or name in ("dataset", "seed", "where", "loading", "keys"):
+        if name.startswith("__") or name in ("dataset", "seed", "where", "loading", "keys",
+                                             "seeds_global_rng", "watching"):
             raise AttributeError(name)  # not set yet (unpickling): no recursion
         return getattr(self.dataset, name)
 
@@ -121,8 +159,27 @@ class SeededSamples(Dataset):
         return self.__getitems__([key])[0]
 
     def __getitems__(self, keys: List[Tuple[int, int]]) -> list:
-        with saved_global_rng(enabled=get_worker_info() is None):
-            return [self._load(epoch, index) for epoch, index in keys]
+        if self.seeds_global_rng:
+            with saved_global_rng(enabled=get_worker_info() is None):
+                return [self._load(epoch, index) for epoch, index in keys]
+        if self.watching:
+            return self._watched_load(keys)
+        return [self._load(epoch, index) for epoch, index in keys]
+
+    def _watched_load(self, keys: List[Tuple[int, int]]) -> list:
+        samples = []
+        for epoch, index in keys:
+            before = GlobalRngWatch.states()
+            samples.append(self._load(epoch, index))
+            moved = GlobalRngWatch.moved(before)
+            if moved is not None:
+                raise EngineError(
+                    f"{self.where}: {type(self.dataset).__name__} sets uses_global_rng = False, but loading "
+                    f"{sample_name(self.dataset, index)} drew from {moved}; draw from self.sample_rng "
+                    f"(a numpy Generator), or remove uses_global_rng = False so that the loader seeds the "
+                    f"global generators per sample")
+        self.watching = False
+        return samples
 
     def _load(self, epoch: int, index: int):
         worker = get_worker_info() if self.loading is not None else None
@@ -142,7 +199,8 @@ class SeededSamples(Dataset):
 
     def _seeded_load(self, epoch: int, index: int):
         s, generator = self.keys.key(epoch, index)
-        seed_global_rng(s)
+        if self.seeds_global_rng:
+            seed_global_rng(s)
         if not hasattr(self.dataset, "sample_rng"):
             return self.dataset[index]
         self.dataset.sample_rng = generator

@@ -19,6 +19,7 @@ from engine.data.build import build_dataset, build_train_loader
 from engine.data.dataset import EngineDataSet
 from engine.data.seeding import SeededSamples
 from engine.transforms import RandomCrop
+from engine.utils.errors import EngineError
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "codes" / "configs" / "digits.py")
 CPU = torch.device("cpu")
@@ -208,6 +209,99 @@ def test_global_rng_drawing_dataset_differs_when_any_part_of_the_key_differs(oth
     b = SeededSamples(GlobalDrawingDataset(), seed=seed)[(epoch, index)]
     for source in ("python", "numpy", "torch"):
         assert not np.array_equal(np.asarray(a[source]), np.asarray(b[source])), source
+
+
+# ------------------------------------------------ datasets that declare uses_global_rng = False
+
+
+class SeedingDigits(EngineDataSet):
+    """The digits dataset with the default declaration: the global generators seeded."""
+
+    uses_global_rng = True
+
+    def __init__(self, train_set):
+        super().__init__(train_set.transformers)
+        self.inner = train_set
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, index):
+        self.inner.sample_rng = self.sample_rng
+        try:
+            return self.inner[index]
+        finally:
+            self.inner.sample_rng = None
+
+
+class DeclaredButDrawing(EngineDataSet):
+    """Claims uses_global_rng = False, then draws from the global generator ``source``."""
+
+    uses_global_rng = False
+
+    def __init__(self, source, from_index=0):
+        super().__init__()
+        self.source, self.from_index = source, from_index
+
+    def __len__(self):
+        return 40
+
+    def describe_sample(self, index):
+        return f"record-{index}"
+
+    def __getitem__(self, index):
+        value = float(self.sample_rng.random())
+        if index >= self.from_index:
+            value += {"python": random.random, "numpy": np.random.rand,
+                      "torch": lambda: float(torch.rand(1))}[self.source]()
+        return {"value": value}
+
+
+def test_the_digits_example_declares_it_draws_only_from_its_sample_rng(train_set):
+    assert type(train_set).uses_global_rng is False
+    assert EngineDataSet.uses_global_rng is True  # the default seeds the global generators
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_declaring_uses_global_rng_false_changes_no_byte_of_an_honest_dataset(train_set, reference_batches,
+                                                                              workers):
+    seeded = first_batches(SeedingDigits(train_set), digits_cfg(dataloader__num_workers=workers), N_BATCHES)
+    assert_bitwise_equal(seeded, reference_batches, f"seeded digits, num_workers={workers}")
+
+
+def test_a_declared_dataset_is_not_seeded_and_watched_on_its_first_batch_only(train_set):
+    samples = SeededSamples(train_set, seed=3)
+    assert (samples.seeds_global_rng, samples.watching) == (False, True)
+    samples.__getitems__([(0, 1), (0, 2)])
+    assert samples.watching is False
+    undeclared = SeededSamples(SeedingDigits(train_set), seed=3)
+    assert (undeclared.seeds_global_rng, undeclared.watching) == (True, False)
+
+
+@pytest.mark.parametrize("source, generator", [
+    ("python", "python's random"), ("numpy", "numpy's np.random"), ("torch", "torch's CPU generator")])
+def test_a_declared_dataset_drawing_from_a_global_generator_is_named_on_its_first_batch(source, generator):
+    with pytest.raises(EngineError) as e:
+        SeededSamples(DeclaredButDrawing(source), seed=0, where="dataloader.train_data_set").__getitems__(
+            [(0, 4), (0, 5)])
+    assert str(e.value).startswith(
+        f"dataloader.train_data_set: DeclaredButDrawing sets uses_global_rng = False, but loading "
+        f"sample 4 (record-4) drew from {generator}; draw from self.sample_rng")
+
+
+def test_the_declaration_is_checked_in_every_worker_process():
+    cfg = digits_cfg(dataloader__num_workers=2, solver__train_per_batch=4)
+    with pytest.raises(Exception, match="sets uses_global_rng = False, but loading sample .* drew from numpy"):
+        first_batches(DeclaredButDrawing("numpy"), cfg, 4)
+
+
+def test_mixing_transforms_draw_only_from_the_sample_rng():
+    class DeclaredMosaic(MosaicScenes):
+        uses_global_rng = False
+
+    cfg = digits_cfg(dataloader__num_workers=0, solver__train_per_batch=4)
+    declared = first_batches(DeclaredMosaic(transformer=MOSAIC_PIPELINE), cfg, 3)
+    assert_bitwise_equal(declared, first_batches(MosaicScenes(transformer=MOSAIC_PIPELINE), cfg, 3))
 
 
 # --------------------------------------------------------------------------- keys
