@@ -11,7 +11,9 @@ minimum and median microseconds. The parts:
   (``num_workers=0``) and as inside a worker. Hand: ``dataset[i]`` for each index; its
   pipeline draws from NumPy's global stream through ``global_generator()`` (since
   ef6c2b2; before, a fresh ``np.random.default_rng()`` per sample, ~27 us), so the
-  difference is the whole price of the engine's per-sample seeding.
+  difference is the whole price of the engine's per-sample seeding. ``fetch, keyed hand``:
+  the hand fetch through ``hand_loop.KeyedSamples`` (one generator per (seed, epoch,
+  index), the engine's bytes): the difference is the engine's loading glue alone.
 * ``step``: forward, backward, optimizer, LR schedule, EMA and reading the loss on one
   ready batch. Engine: ``model.train_iteration`` + ``float``; hand: the code of
   ``loop_overhead.run_hand``.
@@ -100,6 +102,16 @@ def main(argv=None):
     def hand_fetch():
         [dataset[i] for i in indices]
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from hand_loop import KeyedSamples
+
+    keyed = KeyedSamples(dataset, int(cfg.SEED))
+    keyed_epochs = iter(range(10**9))
+
+    def keyed_hand_fetch():
+        epoch = next(keyed_epochs)
+        [keyed[(epoch, i)] for i in indices]
+
     # ------------------------------------------------------------------ step
     batch = default_collate([dataset[i] for i in indices])
 
@@ -143,6 +155,7 @@ def main(argv=None):
 
     parts = [("fetch, main process", engine_fetch, hand_fetch, 10),
              ("fetch, in a worker", engine_fetch_in_worker, hand_fetch, 10),
+             ("fetch, keyed hand", engine_fetch, keyed_hand_fetch, 10),
              ("step", engine_step, hand_step, 5),
              ("glue", engine_glue, lambda: None, 200)]
     results = {name: ([], []) for name, *_ in parts}

@@ -26,8 +26,6 @@ One process works too: a group of one is created, so a sharded run can go on wit
 ``--num-gpus 1`` (the checkpoints reshard, engine/checkpoint/sharded.py).
 """
 import copy
-import functools
-import inspect
 import logging
 from typing import Dict, List, Optional, Sequence
 
@@ -36,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..utils.errors import ConfigError
+from .method_calls import route_methods
 
 __all__ = ["fsdp_enabled", "shard_networks", "Sharding", "ensure_process_group"]
 
@@ -162,40 +161,6 @@ def _averaged_model_type():
     return AveragedModel
 
 
-def _route_methods_through_forward(network: nn.Module) -> List[str]:
-    """FSDP gathers a module's weights in hooks around ``__call__``; a method of the
-    network called directly (the seed's ``self.g_model.forward_train(img, gt)``) would run
-    on the shards. Each public method the network's own classes define is shadowed on
-    the instance by one that, called from outside a forward, runs as this call's forward
-    (so the hooks run); called from inside one (a helper of forward), it runs as is."""
-    inside = [0]
-    network.register_forward_pre_hook(lambda *_: inside.__setitem__(0, inside[0] + 1))
-    network.register_forward_hook(lambda *_: inside.__setitem__(0, inside[0] - 1), always_call=True)
-    names = []
-    for cls in type(network).__mro__:
-        if cls in (nn.Module, object) or cls.__module__.startswith("torch."):
-            continue
-        for name, value in vars(cls).items():
-            if name.startswith("_") or name == "forward" or name in names or not inspect.isfunction(value):
-                continue
-            names.append(name)
-            setattr(network, name, _routed(network, getattr(network, name), inside))
-    return names
-
-
-def _routed(network: nn.Module, method, inside):
-    @functools.wraps(method)
-    def call(*args, **kwargs):
-        if inside[0]:
-            return method(*args, **kwargs)
-        network.forward = method  # this call's forward (an instance attribute shadows the class's)
-        try:
-            return network(*args, **kwargs)
-        finally:
-            del network.forward
-    return call
-
-
 def _broadcast_buffers(network: nn.Module, args) -> None:
     """Forward pre-hook: rank 0's buffers (BatchNorm statistics) to every process before a
     training forward, as DDP does (trainer.ddp.broadcast_buffers): the processes' copies,
@@ -220,7 +185,7 @@ def shard_networks(model, cfg) -> Optional[Sharding]:
         sharding.templates[name] = _Template(network)
         before = {id(p): n for n, p in network.named_parameters()}
         count = _shard(network, wrap, options)
-        _route_methods_through_forward(network)
+        route_methods(network)
         if cfg.TRAINER.DDP.BROADCAST_BUFFERS and dist.get_world_size() > 1 and any(True for _ in network.buffers()):
             network.register_forward_pre_hook(_broadcast_buffers)
         _repoint_optimizers(model, before, network)

@@ -34,8 +34,10 @@ import logging
 from torch import nn
 
 from ..utils import comm
+from ..utils.errors import ConfigError
 from .fsdp import fsdp_enabled, shard_networks
-from .speed import prepare_networks
+from .method_calls import call_as_forward, is_network_method
+from .speed import compile_options, prepare_networks
 
 __all__ = ["wrap_for_parallel", "ddp_options", "DistributedDataParallel", "DataParallel"]
 
@@ -74,7 +76,7 @@ class _AnswersForTheNetwork:
             if network is None or name.startswith("__"):
                 raise
             value = getattr(network, name)
-            if inspect.ismethod(value) and value.__self__ is network and name != "forward":
+            if is_network_method(network, name, value):
                 return self.network_method(name, value)
             return value
 
@@ -90,12 +92,7 @@ class DistributedDataParallel(_AnswersForTheNetwork, nn.parallel.DistributedData
         return functools.partial(self._through_forward, name)
 
     def _through_forward(self, name, *args, **kwargs):
-        network = self.module
-        network.forward = getattr(network, name)  # shadows the class's forward for one call
-        try:
-            return self(*args, **kwargs)
-        finally:
-            del network.forward
+        return call_as_forward(self, self.module, name, *args, **kwargs)
 
 
 class DataParallel(_AnswersForTheNetwork, nn.DataParallel):
@@ -130,6 +127,10 @@ def wrap_for_parallel(model, cfg):
                     "NCCL" if device.type == "cuda" else "gloo", ", SyncBatchNorm" if sync_bn else "",
                     ", ".join(f"{k}={v}" for k, v in options.items()))
     elif mode == "dp" and comm.get_gpus_per_process() > 1:
+        if compile_options(cfg.TRAINER.COMPILE) is not None:
+            raise ConfigError("trainer.compile does not work with DataParallel (trainer.parallel 'dp'): its "
+                              "replicas would run the original network's compiled call; use DDP "
+                              "(trainer.parallel 'ddp', one process per GPU) or set trainer.compile False")
         gpus = list(range(comm.get_gpus_per_process()))
 
         def wrap(name, network):

@@ -8,7 +8,9 @@ before any DDP/DataParallel wrap, on every network the bundle registered
   input batches follow where the batch moves to the device (engine/data/device_batches.py).
   The same parameter objects are kept, so the optimizer built before still holds them.
 * ``trainer.compile``: ``nn.Module.compile(**options)``, which compiles the module's call
-  in place. ``torch.compile(network)`` would return a wrapper whose ``state_dict`` keys
+  in place. A method of the network the model calls (the seed's
+  ``self.g_model.forward_train(img, gt)``) runs as a call of the network
+  (method_calls.py), so it is compiled too. ``torch.compile(network)`` would return a wrapper whose ``state_dict`` keys
   start with ``_orig_mod.``, which breaks every loader of the checkpoint (Lightning
   #17415, #20233); in place, checkpoints, exported weights and resume see the very module
   they saw before. Compiling before the DDP wrap keeps DDP's reducer outside the graph
@@ -36,6 +38,7 @@ import torch
 from torch import nn
 
 from ..utils.errors import ConfigError
+from .method_calls import route_methods
 
 __all__ = ["compile_options", "check_compiler", "prepare_networks", "eager"]
 
@@ -99,6 +102,7 @@ def prepare_networks(model, cfg) -> None:
                 raise ConfigError(f"trainer.channels_last: {name} cannot be made channels_last "
                                   f"({str(error).splitlines()[0]}); set trainer.channels_last False") from error
         if options is not None:
+            route_methods(network)  # the seed's self.g_model.forward_train(...) runs the compiled call
             try:
                 network.compile(**options)
             except Exception as error:  # an unknown backend or mode is refused here, by torch

@@ -144,3 +144,37 @@ def test_the_network_is_compiled_in_place_and_inference_runs_it_eagerly():
         bundle.net.eval()
         assert bundle.net(torch.randn(7, 3)).shape == (7, 2)
     assert len(GRAPHS) == before + 1  # eval mode, no grad, batch 7: no new compilation
+
+
+class SeedStyleNet(nn.Module):
+    """Trained the seed's way: the model calls ``forward_train``, which calls ``self(x)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+    def forward_train(self, x, target):
+        return torch.nn.functional.cross_entropy(self(x), target)
+
+
+def test_a_method_the_model_calls_runs_the_compiled_call():
+    class Bundle:
+        device = torch.device("cpu")
+        net = SeedStyleNet()
+
+        def named_networks(self):
+            return {"g_model": self.net}
+
+    bundle, x, y = Bundle(), torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+    expected = torch.nn.functional.cross_entropy(bundle.net.fc(x), y)
+    prepare_networks(bundle, load_cfg(DIGITS_PY, ["trainer.compile", "{'backend': 'engine_test_counting'}"]))
+    before = len(GRAPHS)
+    loss = bundle.net.forward_train(x, y)
+    assert torch.equal(loss, expected)
+    assert len(GRAPHS) == before + 1  # one graph: forward_train with the inner self(x) inlined
+    loss.backward()
+    assert bundle.net.fc.weight.grad is not None
+    assert list(bundle.net.state_dict()) == ["fc.weight", "fc.bias"]

@@ -1,0 +1,78 @@
+"""A network's own method, called by the model, runs as one call of the network
+(engine/model/method_calls.py): what DDP, FSDP and torch.compile put around the call
+sees it, a ``self(x)`` inside it still reaches the class's forward, a method called from
+inside a forward runs as it is, and a deep copy routes the copy."""
+import copy
+
+import torch
+from torch import nn
+
+from engine.model.method_calls import call_as_forward, is_network_method, route_methods
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.calls = 0
+        self.register_forward_pre_hook(lambda *_: setattr(self, "calls", self.calls + 1))
+
+    def forward(self, x):
+        return self.fc(x) + self.bias_of(x)
+
+    def bias_of(self, x):  # a helper forward calls: not a call of its own
+        return torch.zeros(len(x), 2)
+
+    def forward_train(self, x, target):  # the seed's way, calling self(x) and self.forward(x)
+        return torch.nn.functional.mse_loss(self(x) + self.forward(x), target)
+
+
+def test_a_routed_method_is_one_call_of_the_network_and_reaches_the_class_forward_inside():
+    net, x, y = Net(), torch.randn(4, 3), torch.randn(4, 2)
+    expected = torch.nn.functional.mse_loss(2 * net.fc(x), y)
+    assert route_methods(net) == ["bias_of", "forward_train"]
+    assert torch.equal(net.forward_train(x, y), expected)
+    assert net.calls == 2  # the routed call, then self(x) inside it; self.forward(x) is no call
+    net.calls = 0
+    assert torch.equal(net(x), net.fc(x)) and net.calls == 1  # bias_of inside forward: no call
+    assert torch.equal(net.bias_of(x), torch.zeros(4, 2)) and net.calls == 2  # from outside: a call
+    assert route_methods(net) == ["bias_of", "forward_train"]  # twice: the same
+    assert list(net.state_dict()) == ["fc.weight", "fc.bias"]
+
+
+def test_a_wrapper_calls_the_network_with_the_method_as_its_forward():
+    net, x, y = Net(), torch.randn(4, 3), torch.randn(4, 2)
+    seen = []
+
+    class Wrapper(nn.Module):  # as DDP: its forward calls the network
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args):
+            seen.append(len(args))
+            return self.module(*args)
+
+    out = call_as_forward(Wrapper(net), net, "forward_train", x, y)
+    assert torch.equal(out, torch.nn.functional.mse_loss(2 * net.fc(x), y)) and seen == [2]
+    assert torch.equal(net(x), net.fc(x))  # the next call is forward again
+
+
+def test_a_deep_copy_of_a_routed_network_runs_its_own_weights():
+    net, x = Net(), torch.randn(4, 3)
+    route_methods(net)
+    twin = copy.deepcopy(net)
+    with torch.no_grad():
+        twin.fc.weight.zero_(), twin.fc.bias.fill_(1.0)
+    assert torch.equal(twin.forward_train(x, torch.ones(4, 2)), torch.tensor(1.0))  # (1 + 1 - 1)^2
+    assert torch.equal(twin(x), torch.ones(4, 2)) and not torch.equal(net(x), torch.ones(4, 2))
+
+
+def test_is_network_method_knows_bound_and_routed_methods():
+    net, other = Net(), Net()
+    assert is_network_method(net, "forward_train", net.forward_train)
+    assert not is_network_method(net, "forward", net.forward)
+    assert not is_network_method(net, "forward_train", other.forward_train)
+    route_methods(net)
+    assert is_network_method(net, "forward_train", net.forward_train)
+    assert not is_network_method(net, "fc", net.fc)
