@@ -23,7 +23,7 @@ and torch's ``default_collate``. Its pipeline is ``RandomResizedCrop(size=224)``
 (cv2.resize INTER_LINEAR), ``RandomFlip(direction='horizontal', p=0.5)``, and for
 ``float`` ``Normalize()`` (a per-channel uint8 -> float32 table) + ``ToTensor()``. For
 ``uint8`` the config sets ``dataloader.device_normalize`` (mean/std), so the loader's
-collate is the engine's ``Uint8Collate`` (H x W x C -> C x H x W view, stacked), and the
+collate is the engine's ``Uint8Collate`` (H x W x C -> C x H x W, stacked), and the
 pipeline has no Normalize/ToTensor. ``ImageFolderDataset.__getitem__`` converts whatever
 the pipeline leaves to a float tensor, which ``device_normalize`` refuses, so that
 variant's dataset is a subclass returning the pipeline's uint8 image as it is (what
