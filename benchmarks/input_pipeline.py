@@ -23,11 +23,9 @@ and torch's ``default_collate``. Its pipeline is ``RandomResizedCrop(size=224)``
 (cv2.resize INTER_LINEAR), ``RandomFlip(direction='horizontal', p=0.5)``, and for
 ``float`` ``Normalize()`` (a per-channel uint8 -> float32 table) + ``ToTensor()``. For
 ``uint8`` the config sets ``dataloader.device_normalize`` (mean/std), so the loader's
-collate is the engine's ``Uint8Collate`` (H x W x C -> C x H x W, stacked), and the
-pipeline has no Normalize/ToTensor. ``ImageFolderDataset.__getitem__`` converts whatever
-the pipeline leaves to a float tensor, which ``device_normalize`` refuses, so that
-variant's dataset is a subclass returning the pipeline's uint8 image as it is (what
-doc/trainer.md tells a dataset that converts its images to do); the loader's
+collate is the engine's ``Uint8Collate``, the pipeline has no Normalize/ToTensor, and
+``ImageFolderDataset`` (told by the loader: its ``device_normalize``) leaves the image a
+C x H x W uint8 tensor; the loader's
 ``DevicePrefetcher`` (the copy and normalisation on the device) is taken off, as the
 GPU's work is not timed.
 
@@ -110,16 +108,6 @@ def write_folder(root: str, images: int) -> str:
     return root
 
 
-class Uint8ImageFolder(ImageFolderDataset):
-    """ImageFolderDataset whose ``input_data`` is the pipeline's uint8 H x W x 3 image
-    (``device_normalize``'s collate makes it C x H x W): only the last float conversion
-    of ``__getitem__`` is left out."""
-
-    def __getitem__(self, index):
-        results = self.data_pipeline(self.load_results(index))
-        return {"input_data": results["img"], "target_data": self.samples[index][1]}
-
-
 def engine_side(root: str, output: str, args):
     """``make(round) -> iterator of batches``: the training loader that ``build_train_loader``
     builds, continuing its stream at the round's first batch."""
@@ -133,7 +121,7 @@ def engine_side(root: str, output: str, args):
         dataset = ImageFolderDataset(root, transformer=augment + [dict(name="Normalize", mean=MEAN, std=STD),
                                                                   dict(name="ToTensor")])
     else:
-        dataset = Uint8ImageFolder(root, transformer=augment)
+        dataset = ImageFolderDataset(root, transformer=augment)
         cfg.DATALOADER.DEVICE_NORMALIZE.MEAN = list(MEAN)
         cfg.DATALOADER.DEVICE_NORMALIZE.STD = list(STD)
     per_round = args.images // args.batch_size

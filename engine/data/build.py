@@ -41,6 +41,8 @@ def _loader(dataset, batch_sampler, cfg, device, seed, collate_fn=None, *, where
             persistent: bool, start_method=None):
     workers = int(cfg.DATALOADER.NUM_WORKERS)
     stage = DeviceStage.from_cfg(cfg, device)  # device_normalize / channels_last, else None
+    if isinstance(dataset, EngineDataSet):
+        dataset.device_normalize = stage is not None and stage.normalizes and "input_data" in stage.keys
     collate_fn = collate_fn or getattr(dataset, "collate_fn", None) or default_collate
     return EngineLoader(
         SeededSamples(dataset, seed, f"{where} ({type(dataset).__name__})"),

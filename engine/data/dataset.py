@@ -37,6 +37,12 @@ class EngineDataSet(Dataset):
     #: seed's datasets need): the global generators are seeded per sample too.
     uses_global_rng = True
 
+    #: True when the loader normalises ``input_data`` on the device
+    #: (``dataloader.device_normalize``, set by the loader): a dataset that makes the image
+    #: tensor itself (the built-in ones, through ``reading.image_tensor``) then leaves a
+    #: uint8 image uint8, for the device to normalise.
+    device_normalize = False
+
     def __init__(self, transformer: Optional[List[Any]] = None):
         from ..transforms.build import build_transforms
         from ..transforms.compose import Compose

@@ -180,3 +180,25 @@ def test_on_cuda_the_side_stream_batches_equal_the_cpu_path(configs):
         assert b["input_data"].is_cuda and b["input_data"].is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(a["input_data"], b["input_data"].cpu())
         assert torch.equal(a["target_data"], b["target_data"].cpu())
+
+
+def test_the_built_in_datasets_leave_uint8_images_to_the_device(tmp_path):
+    # ImageFolderDataset makes its tensor itself: told by the loader, it leaves it uint8,
+    # and the device's x / 255 equals its own ToTensor scaling bit for bit
+    import cv2
+
+    for k in range(6):
+        os.makedirs(tmp_path / f"c{k % 2}", exist_ok=True)
+        image = np.random.default_rng(k).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+        cv2.imwrite(str(tmp_path / f"c{k % 2}" / f"{k}.png"), image)
+    config = tmp_path / "folder.py"
+    config.write_text(f"_base_ = {DIGITS_PY!r}\n"
+                      f"dataloader = dict(num_workers=0, train_data_set=dict(_delete_=True, name='ImageFolderDataset',"
+                      f" root={str(tmp_path)!r}, transformer={FLIP!r}))\n"
+                      "solver = dict(train_per_batch=3)\n")
+    default = batches(str(config), n=2)
+    device = batches(str(config), "dataloader.device_normalize.mean", "[0.0]",
+                     "dataloader.device_normalize.std", "[255.0]", n=2)
+    for a, b in zip(default, device):
+        assert a["input_data"].dtype == b["input_data"].dtype == torch.float32
+        assert torch.equal(a["input_data"], b["input_data"]) and torch.equal(a["target_data"], b["target_data"])

@@ -141,7 +141,7 @@ class CocoDataset(EngineDataSet):
 
     def __getitem__(self, index):
         results = self.data_pipeline(self.load_results(index))
-        image = image_tensor(results["img"])
+        image = image_tensor(results["img"], self.device_normalize)
         sample = {"input_data": image,
                   "bbox": torch.as_tensor(np.asarray(results["bbox"], np.float32).reshape(-1, 4)),
                   "labels": torch.as_tensor(np.asarray(results["labels"], np.int64).reshape(-1)),

@@ -87,4 +87,5 @@ class ImageFolderDataset(EngineDataSet):
 
     def __getitem__(self, index):
         results = self.data_pipeline(self.load_results(index))
-        return {"input_data": image_tensor(results["img"]), "target_data": self.samples[index][1]}
+        return {"input_data": image_tensor(results["img"], self.device_normalize),
+                "target_data": self.samples[index][1]}

@@ -131,4 +131,5 @@ class ImageMaskListDataset(EngineDataSet):
 
     def __getitem__(self, index):
         results = self.data_pipeline(self.load_results(index))
-        return {"input_data": image_tensor(results["img"]), "target_data": label_tensor(results[self.mask_key])}
+        return {"input_data": image_tensor(results["img"], self.device_normalize),
+                "target_data": label_tensor(results[self.mask_key])}

@@ -96,10 +96,17 @@ def image_results(img: np.ndarray, path: str) -> Dict[str, Any]:
     }
 
 
-def image_tensor(img: Any) -> torch.Tensor:
+def image_tensor(img: Any, keep_uint8: bool = False) -> torch.Tensor:
     """C x H x W float32: the pipeline's ToTensor output, or the array converted as
-    ToTensor would (uint8 scaled to [0, 1], a normalised float image unscaled)."""
-    return img if isinstance(img, torch.Tensor) else F.to_tensor(np.ascontiguousarray(img))
+    ToTensor would (uint8 scaled to [0, 1], a normalised float image unscaled).
+    ``keep_uint8`` (the dataset's ``device_normalize``): a uint8 array becomes a C x H x W
+    uint8 tensor instead, normalised on the device."""
+    if isinstance(img, torch.Tensor):
+        return img
+    if keep_uint8 and isinstance(img, np.ndarray) and img.dtype == np.uint8:
+        array = img if img.ndim == 3 else img[:, :, None]
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    return F.to_tensor(np.ascontiguousarray(img))
 
 
 def label_tensor(mask: Any) -> torch.Tensor:
