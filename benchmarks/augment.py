@@ -78,9 +78,13 @@ def ops(A):
          lambda: [A.GaussianBlur(blur_limit=(3, 7), sigma_limit=(0.8, 1.4), p=1)]),
         ("CLAHE", [dict(name="RandomCLAHE", clip_limit=4.0, p=1.0)],
          lambda: [A.CLAHE(clip_limit=4.0, tile_grid_size=(8, 8), p=1)]),
-        ("ImageCompression jpg 80-100",
-         [dict(name="RandomCompress", quality_lower=80, quality_upper=100, p=1.0)],
-         lambda: [A.ImageCompression(quality_range=(80, 100), compression_type="jpeg", p=1)]),
+        # One quality on both sides: a JPEG round trip at quality 100 costs 3x one at 80
+        # (7.0 against 2.2 ms here), and each library draws its own sequence of
+        # qualities, so with a range a round's ratio measured the draws, not the code
+        # (doc/benchmarks.md, "the JPEG row").
+        ("ImageCompression jpg 90",
+         [dict(name="RandomCompress", quality_lower=90, quality_upper=90, p=1.0)],
+         lambda: [A.ImageCompression(quality_range=(90, 90), compression_type="jpeg", p=1)]),
         ("ToGray", [dict(name="ToGray")], lambda: [A.ToGray(p=1)]),
         ("RandomGamma 0.8-1.2", [dict(name="RandomGamma", gamma_limit=[0.8, 1.2], p=1.0)],
          lambda: [A.RandomGamma(gamma_limit=(80, 120), p=1)]),
@@ -135,7 +139,7 @@ FLOORS = {
     "RandomBrightnessContrast": _pair(lambda i: cv2.convertScaleAbs(i, alpha=1.1, beta=12.0)),
     "GaussianBlur 3-7": _pair(lambda i: cv2.GaussianBlur(i, (5, 5), 1.1)),
     "CLAHE": _pair(_clahe),
-    "ImageCompression jpg 80-100": _pair(lambda i: cv2.imdecode(cv2.imencode(
+    "ImageCompression jpg 90": _pair(lambda i: cv2.imdecode(cv2.imencode(
         ".jpg", i, (cv2.IMWRITE_JPEG_QUALITY, 90))[1], cv2.IMREAD_UNCHANGED)),
     "ToGray": _pair(lambda i: cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_RGB2GRAY),
                                            cv2.COLOR_GRAY2RGB)),
@@ -170,7 +174,7 @@ def scenes(count: int, seed: int = 0):
 #: ToGray came with the move to the seed's path. CLOCK: time.thread_time with --clock cpu.
 ISSUE_TABLE = ("HorizontalFlip", "Resize 240x320", "RandomCrop 384x512", "Normalize",
                "RandomBrightnessContrast", "GaussianBlur 3-7", "CLAHE",
-               "ImageCompression jpg 80-100", "ToGray", "Affine", "seed data_aug.md pipeline")
+               "ImageCompression jpg 90", "ToGray", "Affine", "seed data_aug.md pipeline")
 CLOCK = time.perf_counter
 
 
