@@ -87,8 +87,10 @@ class _RoutedMethod:
 
 
 def route_methods(network: nn.Module) -> List[str]:
-    """Route each public method the network's own classes define (not torch's, not
-    ``forward``) through its call; returns their names. Routing twice changes nothing."""
+    """Route each public method the network's own classes define through its call, but
+    not ``forward`` nor an override of ``nn.Module``'s own methods (a ``train(mode)`` that
+    freezes BatchNorm, ``init_weights`` is the user's): returns their names. Routing
+    twice changes nothing."""
     state = install_dispatch(network)
     if state.routed:
         return state.routed
@@ -96,7 +98,7 @@ def route_methods(network: nn.Module) -> List[str]:
         if cls in (nn.Module, object) or cls.__module__.startswith("torch."):
             continue
         for name, value in vars(cls).items():
-            if (name.startswith("_") or name == "forward" or name in state.routed
+            if (name.startswith("_") or hasattr(nn.Module, name) or name in state.routed
                     or not isinstance(value, types.FunctionType)):
                 continue
             state.routed.append(name)

@@ -26,6 +26,10 @@ class Net(nn.Module):
     def forward_train(self, x, target):  # the seed's way, calling self(x) and self.forward(x)
         return torch.nn.functional.mse_loss(self(x) + self.forward(x), target)
 
+    def train(self, mode=True):  # an override of nn.Module's API: never routed
+        self.trained_as = mode
+        return super().train(mode)
+
 
 def test_a_routed_method_is_one_call_of_the_network_and_reaches_the_class_forward_inside():
     net, x, y = Net(), torch.randn(4, 3), torch.randn(4, 2)
@@ -37,6 +41,9 @@ def test_a_routed_method_is_one_call_of_the_network_and_reaches_the_class_forwar
     assert torch.equal(net(x), net.fc(x)) and net.calls == 1  # bias_of inside forward: no call
     assert torch.equal(net.bias_of(x), torch.zeros(4, 2)) and net.calls == 2  # from outside: a call
     assert route_methods(net) == ["bias_of", "forward_train"]  # twice: the same
+    calls = net.calls
+    net.eval()
+    assert net.trained_as is False and not net.training and net.calls == calls
     assert list(net.state_dict()) == ["fc.weight", "fc.bias"]
 
 
