@@ -175,6 +175,8 @@ def test_a_method_the_model_calls_runs_the_compiled_call():
     loss = bundle.net.forward_train(x, y)
     assert torch.equal(loss, expected)
     assert len(GRAPHS) == before + 1  # one graph: forward_train with the inner self(x) inlined
+    ops = {str(node.target) for node in GRAPHS[-1].graph.nodes}
+    assert any("cross_entropy" in op for op in ops), ops  # the loss was compiled too
     loss.backward()
     assert bundle.net.fc.weight.grad is not None
     assert list(bundle.net.state_dict()) == ["fc.weight", "fc.bias"]

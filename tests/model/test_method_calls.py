@@ -83,3 +83,68 @@ def test_is_network_method_knows_bound_and_routed_methods():
     route_methods(net)
     assert is_network_method(net, "forward_train", net.forward_train)
     assert not is_network_method(net, "fc", net.fc)
+
+
+def test_each_network_class_has_its_own_dispatching_code():
+    # torch.compile keeps its graphs per code object: one shared copy would hold every
+    # network's graphs under one recompile limit
+    class Other(Net):
+        pass
+
+    a, b, c = Net(), Net(), Other()
+    for net in (a, b, c):
+        route_methods(net)
+    assert a.forward.__func__ is b.forward.__func__
+    assert a.forward.__func__.__code__ is not c.forward.__func__.__code__
+
+
+def test_signatures_are_the_methods_own():
+    import inspect
+
+    net = Net()
+    route_methods(net)
+    assert list(inspect.signature(net.forward).parameters) == ["x"]
+    assert list(inspect.signature(net.forward_train).parameters) == ["x", "target"]
+
+
+def test_a_staticmethod_overriding_a_method_is_not_routed():
+    class Scaled(Net):
+        @staticmethod
+        def bias_of(x):
+            return torch.ones(len(x), 2)
+
+    net, x = Scaled(), torch.randn(4, 3)
+    assert route_methods(net) == ["forward_train"]
+    assert torch.equal(net.bias_of(x), torch.ones(4, 2))
+
+
+class Picklable(nn.Module):  # Net's hook is a lambda: not picklable
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+    def forward_train(self, x, target):
+        return torch.nn.functional.mse_loss(self(x), target)
+
+
+def test_a_pickled_routed_network_routes_again():
+    import pickle
+
+    net, x, y = Picklable(), torch.randn(4, 3), torch.randn(4, 2)
+    route_methods(net)
+    twin = pickle.loads(pickle.dumps(net))
+    assert torch.equal(twin.forward_train(x, y), torch.nn.functional.mse_loss(twin.fc(x), y))
+    assert torch.equal(twin(x), twin.fc(x))
+
+
+def test_a_forward_or_method_set_on_the_instance_is_kept():
+    net, x, y = Net(), torch.randn(4, 3), torch.randn(4, 2)
+    net.forward = lambda x: torch.zeros(len(x), 2)  # e.g. a forward wrapped in autocast
+    net.encode = lambda x: x.sum(1)  # a method bound on the instance
+    route_methods(net)
+    assert torch.equal(net(x), torch.zeros(4, 2))
+    assert torch.equal(call_as_forward(net, net, "encode", x), x.sum(1))
+    assert torch.equal(net.forward_train(x, y), torch.nn.functional.mse_loss(torch.zeros(4, 2), y))
