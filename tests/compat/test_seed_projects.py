@@ -119,19 +119,31 @@ def test_seed_segmentation_project_trains_on_two_processes(seg_data, tmp_path):
     assert "processes: 2" in (tmp_path / "seg" / "log.txt").read_text()
 
 
+def seg_losses(out):
+    lines = (out / "seg" / "metrics.jsonl").read_text().splitlines()
+    return [r["loss"] for r in map(json.loads, lines) if r["type"] == "train"]
+
+
+SHORT = ["solver.max_iter", "10", "solver.eval_period", "0", "trainer.log_period", "1", "dataloader.num_workers", "0"]
+
+
+def test_seed_segmentation_project_trains_sharded_through_its_forward_train(seg_data, tmp_path):
+    # SegModel calls self.g_model.forward_train(img, gt) on the sharded network (its class
+    # swapped by fully_shard): routed through the network's call, the weights are gathered
+    run(seg_command(seg_data, tmp_path / "plain", *SHORT), cwd=str(tmp_path))
+    run(seg_command(seg_data, tmp_path / "fsdp", *SHORT, "trainer.fsdp.enabled", "True"), cwd=str(tmp_path))
+    assert "fully sharded over 1 process(es): g_model" in (tmp_path / "fsdp" / "seg" / "log.txt").read_text()
+    plain, sharded = seg_losses(tmp_path / "plain"), seg_losses(tmp_path / "fsdp")
+    assert len(plain) == 10 and plain == sharded  # a group of one: bit for bit
+
+
 @pytest.mark.slow  # ~50 s, most of it inductor compiling the network
 def test_seed_segmentation_project_trains_compiled_through_its_forward_train(seg_data, tmp_path):
     # SegModel calls self.g_model.forward_train(img, gt): the compiled call must run it
-    short = ["solver.max_iter", "20", "solver.eval_period", "0", "trainer.log_period", "1",
-             "dataloader.num_workers", "0"]
+    short = SHORT[:1] + ["20"] + SHORT[2:]
     run(seg_command(seg_data, tmp_path / "eager", *short), cwd=str(tmp_path))
     run(seg_command(seg_data, tmp_path / "compiled", *short, "trainer.compile", "True"), cwd=str(tmp_path))
-
-    def losses(out):
-        lines = (out / "seg" / "metrics.jsonl").read_text().splitlines()
-        return [r["loss"] for r in map(json.loads, lines) if r["type"] == "train"]
-
-    eager, compiled = losses(tmp_path / "eager"), losses(tmp_path / "compiled")
+    eager, compiled = seg_losses(tmp_path / "eager"), seg_losses(tmp_path / "compiled")
     assert len(eager) == len(compiled) == 20
     # inductor's fused kernels round differently; measured 1.2e-4 at step 20
     assert max(abs(a - b) for a, b in zip(eager, compiled)) < 1e-3

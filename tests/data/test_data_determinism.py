@@ -269,11 +269,21 @@ def test_declaring_uses_global_rng_false_changes_no_byte_of_an_honest_dataset(tr
     assert_bitwise_equal(seeded, reference_batches, f"seeded digits, num_workers={workers}")
 
 
-def test_a_declared_dataset_is_not_seeded_and_watched_on_its_first_batch_only(train_set):
+def test_a_declared_dataset_is_not_seeded_and_watched_on_its_first_batch_only(train_set, monkeypatch):
+    import engine.data.seeding as seeding
+
+    seeded, watched = [], []
+    monkeypatch.setattr(seeding, "seed_global_rng", lambda s: seeded.append(s))
+    monkeypatch.setattr(seeding.GlobalRngWatch, "states", classmethod(
+        lambda cls: watched.append(1) or (random.getstate(), np.random.get_state(legacy=False),
+                                          torch.get_rng_state())))
     samples = SeededSamples(train_set, seed=3)
     assert (samples.seeds_global_rng, samples.watching) == (False, True)
     samples.__getitems__([(0, 1), (0, 2)])
-    assert samples.watching is False
+    samples.__getitems__([(0, 3), (0, 4)])
+    assert samples.watching is False and seeded == [] and len(watched) == 4  # 2 states a sample, batch 1
+    SeededSamples(SeedingDigits(train_set), seed=3).__getitems__([(0, 1), (0, 2)])
+    assert len(seeded) == 2 and len(watched) == 4
     undeclared = SeededSamples(SeedingDigits(train_set), seed=3)
     assert (undeclared.seeds_global_rng, undeclared.watching) == (True, False)
 
