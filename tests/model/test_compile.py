@@ -17,6 +17,7 @@ from engine.tools import export as export_tool
 from engine.utils.errors import ConfigError
 
 from fault_tolerance_helpers import DIGITS_PY, load, run_here, tensor_differences
+from seed_style_net import SeedStyleNet
 
 STEPS = 20
 
@@ -144,20 +145,6 @@ def test_the_network_is_compiled_in_place_and_inference_runs_it_eagerly():
         bundle.net.eval()
         assert bundle.net(torch.randn(7, 3)).shape == (7, 2)
     assert len(GRAPHS) == before + 1  # eval mode, no grad, batch 7: no new compilation
-
-
-class SeedStyleNet(nn.Module):
-    """Trained the seed's way: the model calls ``forward_train``, which calls ``self(x)``."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(3, 2)
-
-    def forward(self, x):
-        return self.fc(x)
-
-    def forward_train(self, x, target):
-        return torch.nn.functional.cross_entropy(self(x), target)
 
 
 def test_a_method_the_model_calls_runs_the_compiled_call():
