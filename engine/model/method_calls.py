@@ -7,16 +7,19 @@ weights in hooks around ``__call__``, and ``nn.Module.compile`` (``trainer.compi
 compiles ``__call__``. So the method is run as that one call's forward:
 
 * :func:`install_dispatch` gives the network an instance-level ``forward`` that runs the
-  method named for the current call, else the class's ``forward``. A ``self.forward(x)``
-  or ``self(x)`` inside the method still reaches the class's ``forward``.
+  method named for the current call, else the class's ``forward`` (or a ``forward`` the
+  user had set on the instance). A ``self.forward(x)`` or ``self(x)`` inside the method
+  still reaches it. One copy of that function per network class: torch.compile keeps
+  compiled graphs per code object.
 * :func:`call_as_forward` names the method and calls the network (or its DDP wrapper).
 * :func:`route_methods` (FSDP, compile) makes each public method of the network's own
   classes do that when it is called from outside a call of the network; from inside one
   (a helper of ``forward``) it runs as it is.
 
 Everything lives on the instance, so ``copy.deepcopy`` of a routed network routes the
-copy. ``DataParallel``'s replicas copy the instance's attributes and would run the
-original network: the two are not combined (engine/model/parallel.py).
+copy, and an unpickled copy routes again on its first routed call. ``DataParallel``'s
+replicas copy the instance's attributes and would run the original network: the two are
+not combined (engine/model/parallel.py).
 """
 import inspect
 import types
