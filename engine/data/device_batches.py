@@ -34,7 +34,7 @@ import torch
 
 from ..utils.errors import ConfigError
 
-__all__ = ["DeviceStage", "Uint8Collate", "DevicePrefetcher"]
+__all__ = ["DeviceStage", "Uint8Collate", "DevicePrefetcher", "uint8_chw"]
 
 WHERE = "dataloader.device_normalize"
 
@@ -60,13 +60,19 @@ class Uint8Collate:
         return self.base(converted)
 
 
+def uint8_chw(array: np.ndarray) -> torch.Tensor:
+    """An H x W x C (or H x W) uint8 array as a contiguous C x H x W uint8 tensor.
+
+    numpy's transposing copy, so that the collate stacks contiguous images: faster than
+    stacking permuted views (torch's strided uint8 copy), 2.2 against 3.4 ms for 32
+    images of 224 x 224 (doc/benchmarks.md, benchmarks/input_pipeline.py)."""
+    array = array if array.ndim == 3 else array[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
 def _uint8_chw(value, key: str) -> torch.Tensor:
     if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (2, 3):
-        array = value if value.ndim == 3 else value[:, :, None]
-        # numpy's transposing copy, then the collate stacks contiguous images: faster than
-        # stacking permuted views (torch's strided uint8 copy), 2.2 against 3.4 ms for 32
-        # images of 224 x 224 (doc/benchmarks.md, benchmarks/input_pipeline.py)
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return uint8_chw(value)
     if isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 3:
         return value
     kind = f"{value.dtype} {tuple(value.shape)}" if hasattr(value, "dtype") else type(value).__name__

@@ -26,7 +26,8 @@ from torch.utils.data import Dataset, get_worker_info
 from ..utils.errors import EngineError
 from .failures import DataLoadingError, sample_name
 
-__all__ = ["SampleKeys", "SeededSamples", "GlobalRngWatch", "saved_global_rng", "seed_global_rng"]
+__all__ = ["SampleKeys", "SeededSamples", "GlobalRngWatch", "global_rng_states", "saved_global_rng",
+           "seed_global_rng"]
 
 
 AUGMENT_STREAM = 0x41554731  # domain tag: augmentation seeds never equal data-order seeds
@@ -70,13 +71,18 @@ class SampleKeys:
         return int.from_bytes(d[32:], "little") >> 1, self.generator
 
 
+def global_rng_states() -> tuple:
+    """The python, numpy (legacy tuple form: the cheaper one) and torch-CPU generators' states."""
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
 @contextmanager
 def saved_global_rng(enabled: bool = True):
     """Put the python/numpy/torch-CPU generators back as they were when the block ends."""
     if not enabled:
         yield
         return
-    py_state, np_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    py_state, np_state, torch_state = global_rng_states()
     try:
         yield
     finally:
@@ -101,18 +107,15 @@ class GlobalRngWatch:
 
     NAMES = ("python's random", "numpy's np.random", "torch's CPU generator")
 
-    @staticmethod
-    def states() -> tuple:
-        return random.getstate(), np.random.get_state(legacy=False), torch.get_rng_state()
+    states = staticmethod(global_rng_states)
 
     @classmethod
     def moved(cls, before: tuple) -> Optional[str]:
         """The name of the first generator whose state differs from ``before``, or None."""
         py, nps, tch = cls.states()
+        # numpy's legacy tuple: ('MT19937', key array, pos, has_gauss, cached_gaussian)
         same = (py == before[0],
-                nps["state"]["pos"] == before[1]["state"]["pos"]
-                and np.array_equal(nps["state"]["key"], before[1]["state"]["key"])
-                and nps["has_gauss"] == before[1]["has_gauss"],
+                np.array_equal(nps[1], before[1][1]) and nps[2:] == before[1][2:],
                 torch.equal(tch, before[2]))
         return next((name for name, ok in zip(cls.NAMES, same) if not ok), None)
 

@@ -70,7 +70,7 @@ def _dispatcher_for(cls: type) -> types.FunctionType:
     if fn is None:
         code = _dispatching_forward.__code__.replace(co_name="forward", co_qualname=f"{cls.__qualname__}.forward")
         fn = types.FunctionType(code, _dispatching_forward.__globals__, "forward")
-        fn.__doc__ = cls.forward.__doc__
+        fn.__doc__, fn.engine_dispatch = cls.forward.__doc__, True
         try:  # what the class's forward takes, not (*args, **kwargs)
             fn.__signature__ = inspect.signature(cls.forward)
         except (TypeError, ValueError):
@@ -80,7 +80,7 @@ def _dispatcher_for(cls: type) -> types.FunctionType:
 
 
 def _is_dispatcher(value) -> bool:
-    return isinstance(value, types.MethodType) and value.__func__ in _DISPATCHERS.values()
+    return isinstance(value, types.MethodType) and getattr(value.__func__, "engine_dispatch", False)
 
 
 def install_dispatch(network: nn.Module) -> _CallState:

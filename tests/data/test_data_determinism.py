@@ -274,9 +274,8 @@ def test_a_declared_dataset_is_not_seeded_and_watched_on_its_first_batch_only(tr
 
     seeded, watched = [], []
     monkeypatch.setattr(seeding, "seed_global_rng", lambda s: seeded.append(s))
-    monkeypatch.setattr(seeding.GlobalRngWatch, "states", classmethod(
-        lambda cls: watched.append(1) or (random.getstate(), np.random.get_state(legacy=False),
-                                          torch.get_rng_state())))
+    monkeypatch.setattr(seeding.GlobalRngWatch, "states", staticmethod(
+        lambda: watched.append(1) or seeding.global_rng_states()))
     samples = SeededSamples(train_set, seed=3)
     assert (samples.seeds_global_rng, samples.watching) == (False, True)
     samples.__getitems__([(0, 1), (0, 2)])

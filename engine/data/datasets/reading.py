@@ -17,6 +17,8 @@ import torch
 import engine.transforms.functional as F
 from engine.utils.errors import ConfigError, EngineError
 
+from ..device_batches import uint8_chw
+
 __all__ = ["IMG_EXTENSIONS", "COLOR_TYPES", "is_image_file", "check_color_type", "read_image",
            "read_label_map", "image_results", "image_tensor", "label_tensor", "check_exists"]
 
@@ -104,8 +106,7 @@ def image_tensor(img: Any, keep_uint8: bool = False) -> torch.Tensor:
     if isinstance(img, torch.Tensor):
         return img
     if keep_uint8 and isinstance(img, np.ndarray) and img.dtype == np.uint8:
-        array = img if img.ndim == 3 else img[:, :, None]
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return uint8_chw(img)
     return F.to_tensor(np.ascontiguousarray(img))
 
 
