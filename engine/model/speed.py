@@ -12,9 +12,10 @@ before any DDP/DataParallel wrap, on every network the bundle registered
   ``self.g_model.forward_train(img, gt)``) runs as a call of the network
   (method_calls.py), so it is compiled too. ``torch.compile(network)`` would return a
   wrapper whose ``state_dict`` keys start with ``_orig_mod.``, which breaks every loader
-  of the checkpoint (Lightning #17415, #20233); in place, checkpoints, exported weights and resume see the very module
-  they saw before. Compiling before the DDP wrap keeps DDP's reducer outside the graph
-  (compiling after it broke the reducer: Lightning #20242).
+  of the checkpoint (Lightning #17415, #20233); in place, checkpoints, exported weights
+  and resume see the very module they saw before. Compiling before the DDP wrap keeps
+  DDP's reducer outside the graph (compiling after it broke the reducer: Lightning
+  #20242).
 * on CUDA, ``cudnn.benchmark = True`` unless ``--deterministic`` turned deterministic
   algorithms on (engine/schedule/determinism.py): convolutions autotune once per shape.
 
