@@ -116,8 +116,8 @@ def _pair(image_op, mask_op=None):
 
 
 _LUT8 = np.arange(256, dtype=np.uint8)
-_NORM = ((np.arange(256, dtype=np.float32)[:, None] - np.float32([123.675, 116.28, 103.53]))
-         / np.float32([58.395, 57.12, 57.375])).astype(np.float32).reshape(256, 1, 3)
+_NORM_ROWS = tuple(torch.from_numpy(np.tile(np.float32(v), W))  # the statistics across a row
+                   for v in ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375]))
 _CLAHE = cv2.createCLAHE(4.0, (8, 8))
 _M = cv2.getRotationMatrix2D((W / 2, H / 2), 20, 1.1)
 
@@ -135,7 +135,8 @@ FLOORS = {
     "Resize 240x320": _pair(lambda i: cv2.resize(i, (320, 240)),
                             lambda m: cv2.resize(m, (320, 240), interpolation=cv2.INTER_NEAREST)),
     "RandomCrop 384x512": _pair(lambda i: i[50:434, 60:572], lambda m: m[50:434, 60:572]),
-    "Normalize": _pair(lambda i: cv2.LUT(i, _NORM)),
+    "Normalize": _pair(lambda i: torch.from_numpy(i.reshape(H, -1)).to(torch.float32)  # rows,
+                       .sub_(_NORM_ROWS[0]).div_(_NORM_ROWS[1])),  # not cv2.LUT (2.4x slower)
     "RandomBrightnessContrast": _pair(lambda i: cv2.convertScaleAbs(i, alpha=1.1, beta=12.0)),
     "GaussianBlur 3-7": _pair(lambda i: cv2.GaussianBlur(i, (5, 5), 1.1)),
     "CLAHE": _pair(_clahe),

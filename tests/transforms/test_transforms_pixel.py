@@ -230,6 +230,24 @@ def test_normalize_one_channel_scalar_stats_float_input_and_bgr():
                                (bgr[..., ::-1] - np.array([1, 2, 3])) / [4, 5, 6], rtol=1e-6)
 
 
+def test_normalize_is_the_float32_subtraction_then_division_bit_for_bit():
+    # the device-side normalisation (data/device_batches.py) does these two float32 ops:
+    # the host's result must be the same bits, whatever the layout and dtype of the image
+    rng = np.random.default_rng(0)
+    mean, std = np.float32([123.675, 116.28, 103.53]), np.float32([58.395, 57.12, 57.375])
+    base = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for img in (base, base[:, ::-1], base[::-1], base[5:30, 7:40], base.astype(np.float64) / 3):
+        expected = (img.astype(np.float32) - mean) / std
+        out = F.normalize(img, mean, std)
+        assert out.dtype == np.float32 and out.shape == img.shape
+        assert np.array_equal(out, expected)
+    gray = base[..., 0]
+    assert np.array_equal(F.normalize(gray, 100, 50), (gray.astype(np.float32) - np.float32(100)) / np.float32(50))
+    before = base.copy()
+    F.normalize(base, mean, std)
+    assert np.array_equal(base, before)  # the input is never written
+
+
 # ---------------------------------------------------------------- RandomColorJitter
 
 
