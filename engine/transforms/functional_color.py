@@ -1,9 +1,8 @@
 """Colour operations on numpy images, built for speed: one OpenCV pass where possible.
 
 Augmentation runs on every sample of every epoch, so these avoid float round trips on
-``uint8`` images: a linear point operation (brightness, contrast, brightness/contrast)
-is one vectorised ``alpha * x + beta`` pass; a non-linear one (gamma, tone curve, the
-hue shift) is a 256-entry table built once per call and applied
+``uint8`` images: a point operation (brightness, contrast, brightness/contrast, gamma,
+tone curve, the hue shift) is a 256-entry table built once per call and applied
 in a single pass (:func:`engine.transforms.functional_lut.apply_lut`); everything
 else is one or two OpenCV calls. Inputs are never modified.
 
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from .functional_lut import apply_lut, gamma_table, tone_curve_table
+from .functional_lut import apply_lut, gamma_table, tone_curve_table, translate_u8
 
 __all__ = [
     "apply_lut",
@@ -39,6 +38,7 @@ __all__ = [
     "denormalize",
 ]
 
+_LEVELS_U8 = np.arange(256, dtype=np.uint8).reshape(1, 256)
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601, the weights of cv2.COLOR_RGB2GRAY
 
 
@@ -69,26 +69,16 @@ def _gray_mean(img: np.ndarray) -> float:
 def linear(img: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     """``alpha * x + beta``, rounded and saturated for ``uint8``.
 
-    A linear point operation on ``uint8`` is one vectorised OpenCV pass (``convertTo``'s
-    float arithmetic), which measured 2x faster than ``cv2.LUT`` over the same 256-entry
-    table on one thread (350 against 170 us for 480x640 RGB; benchmarks.md): OpenCV's
-    table lookup is a scalar loop. ``convertScaleAbs`` when no value can go negative
-    (its absolute value is then the identity). Otherwise ``cv2.normalize`` with
-    ``NORM_MINMAX`` is told the image's own range mapped through ``alpha, beta``, so its
-    scale and shift are ``alpha`` and ``beta`` (plus a 17 us ``minMaxLoc``): the same
-    bytes as ``addWeighted(img, alpha, img, 0, beta)``, which it replaced, 15-20 %
-    faster (it reads the image once). ``alpha < 0`` keeps ``addWeighted``."""
+    On ``uint8`` a point operation is a 256-entry table: ``cv2.addWeighted`` evaluates
+    the formula at the 256 levels (1-3 us) and StringZilla's lookup applies it
+    (:func:`~engine.transforms.functional_lut.translate_u8`), the same bytes as
+    ``addWeighted`` over the whole image, 20-40 % faster than ``convertScaleAbs`` /
+    ``addWeighted`` there (145-195 against 185-250 us for 480x640 RGB on one thread,
+    doc/benchmarks.md)."""
     if img.dtype != np.uint8:
         return _float(img, img * np.float32(alpha) + np.float32(beta))
-    alpha, beta = float(alpha), float(beta)
-    if beta >= 0 and alpha >= 0:
-        out = cv2.convertScaleAbs(img, alpha=alpha, beta=beta)
-    elif alpha >= 0 and img.size:
-        lo, hi, _, _ = cv2.minMaxLoc(img.reshape(img.shape[0], -1))
-        out = cv2.normalize(img, None, alpha * lo + beta, alpha * hi + beta, cv2.NORM_MINMAX)
-    else:
-        out = cv2.addWeighted(img, alpha, img, 0.0, beta)
-    return _keep_channels(out, img)
+    table = cv2.addWeighted(_LEVELS_U8, float(alpha), _LEVELS_U8, 0.0, float(beta))
+    return translate_u8(img, table)
 
 
 def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:

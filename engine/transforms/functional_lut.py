@@ -16,8 +16,8 @@ and 630 us for ``bytes.translate``; numpy, OpenCV and torch have no SIMD byte lo
 It gives the same bytes as ``cv2.LUT`` (tested). Tables of another dtype (the float32
 normalisation) or one per channel still go through ``cv2.LUT``.
 
-Linear point ops (brightness, contrast) are not tables: one ``alpha * x + beta`` pass
-(``functional_color.linear``) costs half a ``cv2.LUT``.
+Linear point ops (brightness, contrast) are tables too (``functional_color.linear``):
+the lookup beats OpenCV's one ``alpha * x + beta`` pass by 20-40 %.
 """
 import cv2
 import numpy as np
