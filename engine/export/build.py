@@ -4,16 +4,23 @@ Training often carries branches inference does not need; a wrapper is a small
 ``nn.Module`` built as ``Wrapper(model)`` from the model bundle (a BaseModel) whose
 ``forward(*inputs)`` is the inference graph. It is built while ``model.g_model`` is the
 network the weights rule chose (the EMA's when EMA is on), so it should keep references to
-the networks it uses, not to the bundle's attributes. Register one with
-``@EXPORT_WRAPPER_REGISTRY.register()``. ``onnx.name`` empty: :class:`GeneratorWrapper`.
+the networks it uses, not to the bundle's attributes. Register one with ``@EXPORT_WRAPPER_REGISTRY.register()``.
+
+``onnx.name`` empty (:func:`default_wrapper`): the model's ``generator`` when it takes the
+export's tensors, else the network itself. A project written for the seed engine has a
+``generator(data)`` that reads the test loader's batch dict (``data['img']``); the seed
+deployed such a project by exporting its network on an image tensor (SDWSeg's
+``tool/export.py``), so that is what is exported for it, with a line saying so.
 """
+import warnings
+
 import torch
 from torch import nn
 
 from ..utils.errors import ConfigError
 from ..utils.registry import Registry, lookup
 
-__all__ = ["EXPORT_WRAPPER_REGISTRY", "GeneratorWrapper", "build_wrapper"]
+__all__ = ["EXPORT_WRAPPER_REGISTRY", "GeneratorWrapper", "NetworkWrapper", "build_wrapper", "default_wrapper"]
 
 EXPORT_WRAPPER_REGISTRY = Registry("EXPORT_WRAPPER")
 EXPORT_WRAPPER_REGISTRY.__doc__ = "nn.Module wrappers Wrapper(model) named by onnx.name (engine-export)."
@@ -36,6 +43,45 @@ class GeneratorWrapper(nn.Module):
             return self._generator(model, *inputs)
         finally:
             model.g_model = trained
+
+
+@EXPORT_WRAPPER_REGISTRY.register()
+class NetworkWrapper(nn.Module):
+    """The model's network itself, ``g_model(*inputs)``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.network = model.g_model
+
+    def forward(self, *inputs):
+        return self.network(*inputs)
+
+
+def default_wrapper(model, inputs, echo) -> torch.nn.Module:
+    """``onnx.name`` empty: :class:`GeneratorWrapper`, unless the generator fails on
+    ``inputs`` before it reaches the network (it wants something else than tensors, e.g.
+    the seed's batch dict): then :class:`NetworkWrapper`, said through ``echo``. A
+    failure inside the network is the inputs' (their shape): the generator is kept, and
+    the export's own check of the inputs reports it."""
+    generator = build_wrapper("", model)
+    reached = []
+    hook = generator.network.register_forward_pre_hook(lambda module, args: reached.append(True))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a probe: what the generator warns about a tensor is moot
+            generator(*inputs)
+        return generator
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as e:  # whatever the user's generator raises on a tensor
+        if reached:
+            return generator
+        reason = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+    finally:
+        hook.remove()
+    echo(f"onnx: {type(model).__name__}.generator cannot take tensor inputs ({reason}); exporting "
+         f"the network g_model itself, as the seed's export tool did (onnx.name names another graph)")
+    return build_wrapper("NetworkWrapper", model)
 
 
 def build_wrapper(name: str, model) -> torch.nn.Module:

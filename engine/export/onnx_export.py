@@ -24,7 +24,7 @@ import torch
 from ..inference.checked_call import run_on_input
 from ..utils.atomic import atomic_path
 from ..utils.errors import EngineError
-from .build import build_wrapper
+from .build import build_wrapper, default_wrapper
 from .spec import ExportSpec, export_spec, output_names_for, resolve_dynamic_axes
 
 __all__ = ["export_checkpoint", "export_model", "verify_onnx", "flatten_outputs", "random_inputs"]
@@ -166,7 +166,8 @@ def export_checkpoint(config_file: str, weights: str, output: str, *, input_shap
         image_inputs = [Predictor(cfg, model, used).preprocess(read_image(input_img)).unsqueeze(0)]
     echo(f"weights: {used}")
     with model.inference_weights(autocast=False):
-        wrapper = build_wrapper(spec.name, model)
+        wrapper = build_wrapper(spec.name, model) if spec.name else default_wrapper(
+            model, [t.to(model.device) for t in random_inputs(spec)], echo)
         if image_inputs is not None:  # before anything is written
             with torch.no_grad():
                 run_on_input(wrapper, [t.to(model.device) for t in image_inputs],
