@@ -10,8 +10,8 @@ workers and to copy to the GPU, and the copy blocks the step that needs it. timm
   pipeline ends without ``Normalize``/``ToTensor`` for them; :class:`Uint8Collate` turns
   each H x W x C (or H x W) uint8 array into a C x H x W uint8 tensor (no float
   conversion) before the usual collate stacks them. The device computes
-  ``(x.float() - mean) / std`` in float32, the same IEEE operations as ``Normalize``'s
-  table, so the batch equals the default path's bit for bit (tests/data/test_device_batches.py);
+  ``(x.float() - mean) / std`` in float32, the same IEEE operations as ``Normalize``,
+  so the batch equals the default path's bit for bit (tests/data/test_device_batches.py);
   ``mean=[0], std=[255]`` is ``ToTensor``'s ``x / 255``.
 * ``trainer.channels_last``: every 4-D floating tensor of the batch is made channels_last
   where it arrives on the device (the networks are converted in engine/model/speed.py).

@@ -57,8 +57,8 @@ class Normalize(BaseTransform):
     converted). Records ``img_norm_cfg``.
 
     The defaults are the seed's: ImageNet statistics in 0..255 units, RGB order. A
-    ``uint8`` image is normalised in one pass through a per-channel float32 table
-    (:func:`functional.normalize`), with no intermediate float copy."""
+    float32 ``(x - mean) / std`` is computed over image rows (:func:`functional.normalize`),
+    the same bits as the device-side normalisation."""
 
     def __init__(self, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375),
                  to_rgb: bool = False, keys=None):

@@ -13,8 +13,8 @@ writes a new buffer in ~140 us, against ~370 us for ``cv2.LUT`` (a scalar loop, 
 the layout), ~180 us for albucore's way (copy, then translate in place), 870 us for
 ``np.take(table, img)`` (it widens the indices to intp first), 1.9 ms for ``table[img]``
 and 630 us for ``bytes.translate``; numpy, OpenCV and torch have no SIMD byte lookup.
-It gives the same bytes as ``cv2.LUT`` (tested). Tables of another dtype (the float32
-normalisation) or one per channel still go through ``cv2.LUT``.
+It gives the same bytes as ``cv2.LUT`` (tested). Tables of another dtype or one per channel
+still go through ``cv2.LUT``.
 
 Linear point ops (brightness, contrast) are tables too (``functional_color.linear``):
 the lookup beats OpenCV's one ``alpha * x + beta`` pass by 20-40 %.
