@@ -19,17 +19,15 @@ by the model's postprocess when it has one, with the sample's target when it is 
 --eval-only with --num-gpus N (this tool evaluates in one process).
 """
 import json
-import math
 import os
 import sys
 from typing import Dict, List, Optional
 
-import numpy as np
-import torch
 from tabulate import tabulate
 
 from ..utils.atomic import check_writable, check_writable_file
 from ..utils.errors import ConfigError, EngineError
+from ..utils.json_values import to_json
 from .cli import import_project, parser, run_tool
 
 __all__ = ["main", "build_parser", "test_checkpoint", "to_json"]
@@ -55,27 +53,6 @@ def build_parser():
                    help="a module registering the project's components (repeatable)")
     p.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides")
     return p
-
-
-def to_json(value):
-    """Numbers, numpy arrays and tensors as plain JSON values; NaN and inf as ``null``
-    (JSON has no such numbers: ``json.dumps`` would write a bare ``NaN`` that strict
-    readers refuse). A NaN metric thus reads ``null`` in metrics.json (doc/tools.md)."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            return np.where(np.isfinite(value), value, None).tolist()
-        return value.tolist()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
 
 
 def default_work_dir(weights: str, split: str) -> str:

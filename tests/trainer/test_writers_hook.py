@@ -47,3 +47,22 @@ def test_periodic_eval_returns_its_results_for_the_trainer_to_hand_on():
     hook.trainer.iter = 2
     assert hook.after_step() is None
 
+
+
+def test_metrics_jsonl_is_strict_json_with_non_finite_values_as_null(tmp_path):
+    # a NaN or inf logged value (a metric of an empty class, a diverging auxiliary loss)
+    # would be a bare NaN token, which strict readers refuse for the whole line
+    import numpy as np
+    import torch
+
+    from engine.trainer.hooks import JsonWriter
+
+    writer = JsonWriter(str(tmp_path / "metrics.jsonl"))
+    writer.open()
+    writer.write({"type": "eval", "iter": 3, "miou": float("nan"), "ap": np.float32("inf"),
+                  "per_class": torch.tensor([0.5, float("nan")]), "acc": np.float64(0.25)}, 3)
+    writer.close()
+    line = (tmp_path / "metrics.jsonl").read_text()
+    assert "NaN" not in line and "Infinity" not in line
+    assert json.loads(line) == {"type": "eval", "iter": 3, "miou": None, "ap": None,
+                                "per_class": [0.5, None], "acc": 0.25}

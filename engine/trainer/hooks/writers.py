@@ -6,7 +6,6 @@ Only the main process writes (Writers hands records to the writers on rank 0 onl
 record is built on every process because the event store's flush is a collective.
 """
 import datetime
-import json
 import logging
 import os
 import resource
@@ -18,6 +17,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ...utils import json_values
 from .base import HookBase, Priority, WriterHook
 
 __all__ = ["MetricsLogger", "Writers", "ConsoleWriter", "JsonWriter", "TensorboardWriter", "peak_memory_mb",
@@ -187,7 +187,7 @@ class JsonWriter(WriterHook):
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: Dict[str, Any], step: int) -> None:
-        self._file.write(json.dumps(record) + "\n")
+        self._file.write(json_values.dumps(record) + "\n")  # a NaN loss reads null
         self._file.flush()
 
     def close(self) -> None:
