@@ -69,10 +69,15 @@ class TrainBatchSampler(Sampler):
         return self._perm
 
     def _keys(self, start: int, count: int) -> List[Key]:
-        keys = []
-        for pos in range(start, start + count):
-            epoch, offset = divmod(pos, self.n)
-            keys.append((epoch, self._order(epoch)[offset]))
+        """The keys at stream positions ``[start, start + count)``: a slice of each
+        epoch's order the range touches (one, or two at an epoch's end), not a look-up
+        per position."""
+        keys: List[Key] = []
+        while count > 0:
+            epoch, offset = divmod(start, self.n)
+            take = min(count, self.n - offset)
+            keys += [(epoch, index) for index in self._order(epoch)[offset:offset + take]]
+            start, count = start + take, count - take
         return keys
 
     def __iter__(self) -> Iterator[List[Key]]:

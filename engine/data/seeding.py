@@ -164,16 +164,16 @@ class SeededSamples(Dataset):
     def __getitems__(self, keys: List[Tuple[int, int]]) -> list:
         if self.seeds_global_rng:
             with saved_global_rng(enabled=get_worker_info() is None):
-                return [self._load(epoch, index) for epoch, index in keys]
+                return self._load(keys)
         if self.watching:
             return self._watched_load(keys)
-        return [self._load(epoch, index) for epoch, index in keys]
+        return self._load(keys)
 
     def _watched_load(self, keys: List[Tuple[int, int]]) -> list:
         samples = []
         for epoch, index in keys:
             before = GlobalRngWatch.states()
-            samples.append(self._load(epoch, index))
+            samples += self._load([(epoch, index)])
             moved = GlobalRngWatch.moved(before)
             if moved is not None:
                 raise EngineError(
@@ -184,21 +184,25 @@ class SeededSamples(Dataset):
         self.watching = False
         return samples
 
-    def _load(self, epoch: int, index: int):
+    def _load(self, keys: List[Tuple[int, int]]) -> list:
+        """The samples of ``keys``, in order. One loop over the batch, not a method call
+        per sample: this runs for every sample of every step (doc/benchmarks.md)."""
         worker = get_worker_info() if self.loading is not None else None
-        if worker is not None:
-            self.loading[worker.id] = index
-        try:
-            sample = self._seeded_load(epoch, index)
-        except (EngineError, DataLoadingError):
-            raise  # already says what and where
-        except Exception as e:
-            raise DataLoadingError(
-                f"{self.where}: {sample_name(self.dataset, index)} failed to load: "
-                f"{type(e).__name__}: {e}") from e
-        if worker is not None:
-            self.loading[worker.id] = -1
-        return sample
+        samples = []
+        for epoch, index in keys:
+            if worker is not None:
+                self.loading[worker.id] = index
+            try:
+                samples.append(self._seeded_load(epoch, index))
+            except (EngineError, DataLoadingError):
+                raise  # already says what and where
+            except Exception as e:
+                raise DataLoadingError(
+                    f"{self.where}: {sample_name(self.dataset, index)} failed to load: "
+                    f"{type(e).__name__}: {e}") from e
+            if worker is not None:
+                self.loading[worker.id] = -1
+        return samples
 
     def _seeded_load(self, epoch: int, index: int):
         s, generator = self.keys.key(epoch, index)

@@ -91,6 +91,8 @@ class StepResult(dict):
 def host_floats(values: Iterable[torch.Tensor]) -> List[float]:
     """Scalar tensors as floats in one device-to-host transfer (stack, then tolist)."""
     values = [v.detach().reshape(()) for v in values]
+    if len(values) == 1:  # the common single loss: its value as stack().float() gives it, no stack
+        return [values[0].float().item()]
     if not values:
         return []
     if len({(v.device, v.dtype) for v in values}) > 1:

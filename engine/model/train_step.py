@@ -26,7 +26,7 @@ small methods, each called from the one above it.
 ``BaseModel.__init__`` sets (``g_solver``, ``g_ema``, ``amp``, ``scaler``, ``event_store``).
 """
 from contextlib import nullcontext
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Union
 
 import torch
 
@@ -43,6 +43,17 @@ BeforeStep = Union[StepGate, Callable[[Dict[str, torch.Tensor]], bool], None]
 
 
 _SYNC = nullcontext()  # the last micro-batch: DDP all-reduces its gradients
+
+
+def loss_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of the loss terms, the first one not added to 0 as ``sum()`` would: that
+    ``0 + term`` was one more tensor, autograd node and backward step per micro-batch,
+    with the same gradients."""
+    terms = iter(terms)
+    total = next(terms)
+    for term in terms:
+        total = total + term
+    return total
 
 
 class TrainStep:
@@ -87,7 +98,7 @@ class TrainStep:
             last = i == k - 1
             with _SYNC if last else self.no_sync(sync):
                 losses = self.micro_batch_losses(step, data, epoch=epoch, single=single)
-                loss = sum(losses.values())
+                loss = loss_sum(losses.values())
                 if k > 1:
                     loss = loss / k
                 if last:

@@ -216,13 +216,17 @@ class SeedMethods(HookBase):
         self.trainer.before_loop()
 
     def before_step(self) -> None:
-        self.trainer.iterate_before(self.trainer.loop_epoch)
+        method = self.trainer.iterate_before
+        if not _is_default(method, "iterate_before"):
+            method(self.trainer.loop_epoch)
 
     def after_step(self) -> None:
         trainer = self.trainer
         result = trainer.step_result
         if result.skipped or (trainer.epoch_steps and (trainer.iter + 1) % trainer.epoch_steps):
             return
+        if _is_default(trainer.iterate_after, "iterate_after"):
+            return  # SeedTrainerAPI's empty method: no loss dict to build for it
         if self.with_losses:
             trainer.iterate_after(trainer.loop_epoch, result.floats())
         else:
@@ -231,6 +235,12 @@ class SeedMethods(HookBase):
     def after_train(self) -> None:
         if self.trainer.finished:
             self.trainer.after_loop()
+
+
+def _is_default(method, name: str) -> bool:
+    """Whether ``method`` (looked up on the trainer each step, so a method replaced on the
+    instance counts) is SeedTrainerAPI's own empty ``name``: nothing to call then."""
+    return getattr(method, "__func__", None) is getattr(SeedTrainerAPI, name)
 
 
 #: seed methods the seed's own loop called and ours does not: (owner, names, what instead)

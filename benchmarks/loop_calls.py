@@ -1,0 +1,109 @@
+"""Python function calls per iteration: the engine's loop against the hand-written one.
+
+Why: on a shared machine a few tens of microseconds per iteration are below what a
+timing resolves, while the Python work each loop does per iteration is exact. This
+counts, with ``sys.setprofile``, every Python and C function call of ``--iters``
+iterations of each loop (same setup as ``loop_interleaved.py --num-workers 0
+--hand-augment keyed``: one process, the engine trains and a hook runs the hand loop),
+and lists the functions whose calls per iteration differ most between the two.
+
+Run from the repository root::
+
+    python benchmarks/loop_calls.py --iters 200
+"""
+import argparse
+import collections
+import os
+import sys
+import tempfile
+
+from loop_overhead import DEFAULT_CONFIG  # importing it also puts the repository on sys.path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def counted(calls: collections.Counter, c_calls: collections.Counter):
+    """A ``sys.setprofile`` function counting calls by (file, line, name) and C calls by name."""
+    def profile(frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            calls[(code.co_filename, code.co_firstlineno, code.co_name)] += 1
+        elif event == "c_call":
+            c_calls[getattr(arg, "__qualname__", str(arg))] += 1
+    return profile
+
+
+def count(config: str, iters: int, warmup: int) -> dict:
+    """Calls of ``iters`` engine iterations (after ``warmup``), then of ``iters`` hand ones."""
+    import torch
+
+    import codes  # noqa: F401  (registers the digits components)
+    from engine.config import load_cfg
+    from engine.trainer.build import build_trainer
+    from engine.trainer.hooks import HookBase
+    from engine.trainer.hooks.base import Priority
+    from engine.utils.rng import seed_all
+    from hand_loop import HandLoop
+
+    torch.set_num_threads(1)
+    counts = {side: (collections.Counter(), collections.Counter()) for side in ("engine", "hand")}
+
+    class Count(HookBase):
+        """After ``warmup`` engine steps: count the next ``iters``, then ``iters`` hand ones."""
+        priority = Priority.LOWEST + 1
+
+        def __init__(self, hand):
+            self.hand = hand
+
+        def after_step(self):
+            done = self.trainer.iter + 1
+            if done == warmup:
+                self.hand.steps(warmup)
+                sys.setprofile(counted(*counts["engine"]))
+            elif done == warmup + iters:
+                sys.setprofile(None)
+                sys.setprofile(counted(*counts["hand"]))
+                self.hand.steps(iters)
+                sys.setprofile(None)
+
+    total = warmup + iters + 5  # the last steps (final evaluation) are not counted
+    with tempfile.TemporaryDirectory(prefix="engine_calls_") as out:
+        cfg = load_cfg(config, ["output_dir", out, "trainer.device", "cpu", "trainer.progress_bar", "False",
+                                "dataloader.num_workers", "0", "solver.max_iter", str(total),
+                                "solver.eval_period", "0", "solver.checkpoint_period", str(total + 1)])
+        seed_all(int(cfg.SEED))
+        trainer = build_trainer(cfg)
+        hand = HandLoop(config, total + iters, 0, augment="keyed")
+        trainer.register_hooks([Count(hand)])
+        trainer.train()
+    return counts
+
+
+def short(key) -> str:
+    path, line, name = key
+    return f"{os.path.relpath(path, ROOT) if path.startswith(ROOT) else os.path.basename(path)}:{line}({name})"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--iters", type=int, default=200, help="iterations counted per loop")
+    parser.add_argument("--warmup", type=int, default=50, help="engine iterations before counting")
+    parser.add_argument("--top", type=int, default=30, help="functions listed")
+    args = parser.parse_args(argv)
+    counts = count(args.config, args.iters, args.warmup)
+    n = args.iters
+    for side, (calls, c_calls) in counts.items():
+        print(f"{side:7} {sum(calls.values()) / n:8.1f} Python calls / iteration, "
+              f"{sum(c_calls.values()) / n:8.1f} C calls / iteration")
+    engine, hand = counts["engine"][0], counts["hand"][0]
+    keys = sorted(set(engine) | set(hand), key=lambda k: -abs(engine[k] - hand[k]))
+    print(f"{'engine - hand':>14}{'engine':>9}{'hand':>9}  function (calls / iteration)")
+    for key in keys[:args.top]:
+        if engine[key] == hand[key]:
+            break
+        print(f"{(engine[key] - hand[key]) / n:14.1f}{engine[key] / n:9.1f}{hand[key] / n:9.1f}  {short(key)}")
+
+
+if __name__ == "__main__":
+    main()
