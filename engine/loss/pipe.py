@@ -47,7 +47,7 @@ class LossCompose(nn.Module):
         self.terms = nn.ModuleList(_term(entry, f"{where}[{i}]") for i, entry in enumerate(loss_cfgs))
 
     def forward(self, inputs: Any, by_order: bool = False) -> Tensor:
-        return _sum(term(inputs, by_order) for term in self.terms)
+        return loss_sum(term(inputs, by_order) for term in self.terms)
 
 
 class LossKeyCompose(nn.Module):
@@ -104,14 +104,14 @@ class LossKeyCompose(nn.Module):
         keys = list(self.groups.keys())
         lists = seed_form(inputs, keys, self.where)
         if lists is not None:
-            per_key = {key: _sum(loss(item, True) for loss, item in
+            per_key = {key: loss_sum(loss(item, True) for loss, item in
                                  pair(key, lists[key], self.groups[key], self.where))
                        for key in keys}
             self.last_values = {key: value.detach() for key, value in per_key.items()}
             _ALL.add(self)  # again: a copy (deepcopy, pickle) was not constructed
-            return _sum(per_key.values())
+            return loss_sum(per_key.values())
         per_key = self._split(inputs)
-        return {key: _sum(loss(per_key[key]) for loss in losses)
+        return {key: loss_sum(loss(per_key[key]) for loss in losses)
                 for key, losses in self.groups.items()}
 
     def _split(self, inputs: Any) -> Dict[str, Any]:
@@ -141,7 +141,7 @@ class LossKeyCompose2(LossCompose):
         values = [term(inputs, by_order) for term in self.terms]
         self.last_values = {n: v.detach() for n, v in zip(self.value_names, values)}
         _ALL.add(self)  # again: a copy (deepcopy, pickle) was not constructed
-        return _sum(values)
+        return loss_sum(values)
 
 
 def pop_logged_values(owner: Any) -> Dict[str, Tensor]:
@@ -249,7 +249,10 @@ def _term(entry: Any, where: str) -> LossTerm:
     return LossTerm.from_cfg(entry, where)
 
 
-def _sum(values: Iterable[Tensor]) -> Tensor:
+def loss_sum(values: Iterable[Tensor]) -> Tensor:
+    """The sum of loss terms, the first not added to 0 as ``sum()`` would: that ``0 + term``
+    was one more tensor, autograd node and backward step each call, with the same
+    gradients. None for no terms."""
     total = None
     for value in values:
         total = value if total is None else total + value

@@ -26,11 +26,11 @@ small methods, each called from the one above it.
 ``BaseModel.__init__`` sets (``g_solver``, ``g_ema``, ``amp``, ``scaler``, ``event_store``).
 """
 from contextlib import nullcontext
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import torch
 
-from ..loss.pipe import pop_logged_values
+from ..loss.pipe import loss_sum, pop_logged_values
 from ..solver.solver import Solver
 from ..utils.errors import EngineError
 from .step import OVERFLOW, SKIPPED, STEPPED, Outcome, StepGate, StepResult, as_gate, as_loss_dict, split_terms
@@ -43,17 +43,6 @@ BeforeStep = Union[StepGate, Callable[[Dict[str, torch.Tensor]], bool], None]
 
 
 _SYNC = nullcontext()  # the last micro-batch: DDP all-reduces its gradients
-
-
-def loss_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
-    """The sum of the loss terms, the first one not added to 0 as ``sum()`` would: that
-    ``0 + term`` was one more tensor, autograd node and backward step per micro-batch,
-    with the same gradients."""
-    terms = iter(terms)
-    total = next(terms)
-    for term in terms:
-        total = total + term
-    return total
 
 
 class TrainStep:
