@@ -51,3 +51,18 @@ def test_a_short_interleaved_run_reports_both_loops(tmp_path, capsys, augment):
     assert summary["hand_augment"] == augment and summary["pairs"] == 2
     assert len(summary["ratio"]) == 2 and all(r > 0 for r in summary["ratio"])
     assert f"hand augmentation {augment}" in capsys.readouterr().out
+
+
+def test_the_call_count_benchmark_counts_both_loops(capsys):
+    # benchmarks/loop_calls.py: the Python work of each loop per iteration, exactly
+    import loop_calls
+
+    counts = loop_calls.count(CONFIG, iters=6, warmup=50)
+    for side in ("engine", "hand"):
+        calls, c_calls = counts[side]
+        # a digits iteration runs thousands of Python calls (the hand loop ~5800)
+        assert sum(calls.values()) / 6 > 1000 and sum(c_calls.values()) / 6 > 1000, side
+    engine, hand = counts["engine"][0], counts["hand"][0]
+    assert any("hand_loop.py" in path for path, _, _ in hand)
+    assert not any("hand_loop.py" in path for path, _, _ in engine)  # counted apart
+    assert any(path.endswith(os.path.join("engine", "trainer", "trainer.py")) for path, _, _ in engine)
