@@ -6,18 +6,19 @@ Training often carries branches inference does not need; a wrapper is a small
 network the weights rule chose (the EMA's when EMA is on), so it should keep references to
 the networks it uses, not to the bundle's attributes. Register one with ``@EXPORT_WRAPPER_REGISTRY.register()``.
 
-``onnx.name`` empty (:func:`default_wrapper`): the model's ``generator`` when it takes the
-export's tensors, else the network itself. A project written for the seed engine has a
-``generator(data)`` that reads the test loader's batch dict (``data['img']``); the seed
-deployed such a project by exporting its network on an image tensor (SDWSeg's
-``tool/export.py``), so that is what is exported for it, with a line saying so.
+``onnx.name`` empty (:func:`default_wrapper`): the model's ``generator``, or the network
+itself for a project written for the seed engine, whose ``generator(data)`` reads the
+test loader's batch dict (``data['img']``): the seed deployed such a project by exporting
+its network on an image tensor (SDWSeg's ``tool/export.py``), so that is what is
+exported for it, with a line saying so.
 """
 import warnings
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
-from ..utils.errors import ConfigError
+from ..utils.errors import ConfigError, EngineError
 from ..utils.registry import Registry, lookup
 
 __all__ = ["EXPORT_WRAPPER_REGISTRY", "GeneratorWrapper", "NetworkWrapper", "build_wrapper", "default_wrapper"]
@@ -57,31 +58,45 @@ class NetworkWrapper(nn.Module):
         return self.network(*inputs)
 
 
-def default_wrapper(model, inputs, echo) -> torch.nn.Module:
-    """``onnx.name`` empty: :class:`GeneratorWrapper`, unless the generator fails on
-    ``inputs`` before it reaches the network (it wants something else than tensors, e.g.
-    the seed's batch dict): then :class:`NetworkWrapper`, said through ``echo``. A
-    failure inside the network is the inputs' (their shape): the generator is kept, and
-    the export's own check of the inputs reports it."""
-    generator = build_wrapper("", model)
+def _probe(generator: GeneratorWrapper, args) -> Tuple[bool, Optional[str]]:
+    """Run ``generator(*args)`` once: (whether it reached the network, the error it
+    raised or None)."""
     reached = []
-    hook = generator.network.register_forward_pre_hook(lambda module, args: reached.append(True))
+    hook = generator.network.register_forward_pre_hook(lambda module, inputs: reached.append(True))
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a probe: what the generator warns about a tensor is moot
-            generator(*inputs)
-        return generator
+            warnings.simplefilter("ignore")  # a probe: what the generator warns about is moot
+            generator(*args)
+        return bool(reached), None
     except torch.OutOfMemoryError:
         raise
-    except Exception as e:  # whatever the user's generator raises on a tensor
-        if reached:
-            return generator
-        reason = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+    except Exception as e:  # whatever the user's generator raises
+        return bool(reached), f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
     finally:
         hook.remove()
-    echo(f"onnx: {type(model).__name__}.generator cannot take tensor inputs ({reason}); exporting "
-         f"the network g_model itself, as the seed's export tool did (onnx.name names another graph)")
-    return build_wrapper("NetworkWrapper", model)
+
+
+def default_wrapper(model, inputs, echo) -> torch.nn.Module:
+    """``onnx.name`` empty: :class:`GeneratorWrapper`; :class:`NetworkWrapper` when the
+    generator is the seed's kind, said through ``echo``.
+
+    The seed's kind: on the input tensors the generator fails before it reaches the
+    network, and given the seed's batch ``{'img': tensor}`` it does reach it. A generator
+    failing on the tensors inside the network is kept (the export's own check of the
+    inputs reports their shape); one failing before the network on both is an error, not
+    a silently different graph."""
+    generator = build_wrapper("", model)
+    reached, error = _probe(generator, inputs)
+    if error is None or reached:
+        return generator
+    if len(inputs) == 1 and _probe(generator, [{"img": inputs[0]}])[0]:
+        echo(f"onnx: {type(model).__name__}.generator takes the seed's batch dict, not tensors ({error}); "
+             f"exporting the network g_model itself, as the seed's export tool did (onnx.name names "
+             f"another graph)")
+        return build_wrapper("NetworkWrapper", model)
+    raise EngineError(f"onnx: {type(model).__name__}.generator failed on the input tensors before reaching "
+                      f"its network ({error}); fix it, or set onnx.name to an export wrapper "
+                      f"(NetworkWrapper: the network alone)")
 
 
 def build_wrapper(name: str, model) -> torch.nn.Module:

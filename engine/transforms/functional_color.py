@@ -255,11 +255,12 @@ def normalize(img: np.ndarray, mean, std, to_rgb: bool = False) -> np.ndarray:
     if to_rgb and channels == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.dtype == np.uint8 else img[:, :, ::-1]
     if img.dtype != np.uint8:
-        img = img.astype(np.float32)  # the one copy, then normalised in place
-    h, w = img.shape[:2]
+        img = img.astype(np.float32, order="C")  # the one copy, then normalised in place
+    elif not (img.flags.c_contiguous and img.flags.writeable):
+        img = np.array(img, order="C")  # torch warns on a read-only array (np.asarray(PIL image))
+    h, w = img.shape[:2] if img.ndim >= 2 else (1, img.size)
     mean_row, std_row = _normalize_rows(mean, std, channels, w)
-    rows = torch.from_numpy(np.ascontiguousarray(img)).reshape(h, w * channels)
-    out = rows.to(torch.float32)  # a new tensor from uint8; the copy above otherwise
+    out = torch.from_numpy(img).reshape(h, w * channels).to(torch.float32)  # uint8: a new tensor
     out.sub_(mean_row).div_(std_row)
     return out.numpy().reshape(img.shape)
 

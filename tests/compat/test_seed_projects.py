@@ -109,7 +109,7 @@ def test_seed_segmentation_project_exports_its_network_and_verifies(seg_run, tmp
     # takes the network itself on an image tensor, as the seed's tool/export.py did
     out, _ = seg_run
     printed = export_seed_network(out / "seg", tmp_path / "seg.onnx", tmp_path)
-    assert "SegModel.generator cannot take tensor inputs" in printed
+    assert "SegModel.generator takes the seed's batch dict, not tensors" in printed
     assert "exporting the network g_model itself" in printed
     assert "verify: output @ batch 7 (shape [7, 2, 64, 64])" in printed
     assert (tmp_path / "seg.onnx").stat().st_size > 10_000

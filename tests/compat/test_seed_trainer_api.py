@@ -213,3 +213,24 @@ def test_ctrl_c_while_the_loader_workers_start_stops_the_run_with_130(tmp_path, 
     if names:  # stopped after a step: that step's checkpoint, named in last_checkpoint
         last = (tmp_path / "line" / "checkpoints" / "last_checkpoint").read_text().strip()
         assert names == [last] and checkpoint(tmp_path, last)["iteration"] >= 1
+
+
+def test_only_the_empty_step_methods_are_skipped(monkeypatch):
+    # iterate_before/iterate_after are not called while they are SeedTrainerAPI's empty
+    # ones; a subclass's, an instance's or a function later set on the class is called
+    from engine.compat.seed.trainer_api import SeedTrainerAPI, _is_default
+
+    class Plain(SeedTrainerAPI):
+        pass
+
+    class Own(SeedTrainerAPI):
+        def iterate_after(self, epoch, loss_dict=None):
+            pass
+
+    plain = Plain.__new__(Plain)
+    assert _is_default(plain.iterate_after, "iterate_after") and _is_default(plain.iterate_before, "iterate_before")
+    assert not _is_default(Own.__new__(Own).iterate_after, "iterate_after")
+    plain.iterate_before = lambda epoch: None
+    assert not _is_default(plain.iterate_before, "iterate_before")
+    monkeypatch.setattr(SeedTrainerAPI, "iterate_after", lambda self, epoch, loss_dict=None: None)
+    assert not _is_default(Plain.__new__(Plain).iterate_after, "iterate_after")

@@ -1,11 +1,13 @@
 """onnx.name empty: the generator when it takes the export's tensors, the network itself
 when the generator wants the seed's batch dict; a shape the network refuses stays the
-generator's (the export's input check names it)."""
+generator's (the export's input check names it); a generator broken before its network
+is an error, never a silently different graph."""
 import pytest
 import torch
 from torch import nn
 
 from engine.export import GeneratorWrapper, NetworkWrapper, default_wrapper
+from engine.utils.errors import EngineError
 
 
 class Bundle:
@@ -37,7 +39,7 @@ def test_the_default_graph_is_the_generator_unless_it_cannot_take_tensors(genera
     assert torch.equal(wrapper(x), expected)
     if kind is NetworkWrapper:
         (line,) = said  # the reason is torch's error for data["img"] on a tensor
-        assert line.startswith("onnx: Bundle.generator cannot take tensor inputs (")
+        assert line.startswith("onnx: Bundle.generator takes the seed's batch dict, not tensors (")
         assert line.endswith("); exporting the network g_model itself, as the seed's export tool did "
                              "(onnx.name names another graph)")
     else:
@@ -49,3 +51,23 @@ def test_a_shape_the_network_refuses_keeps_the_generator():
     said = []
     wrapper = default_wrapper(Bundle(tensor_generator), [torch.randn(3, 5)], said.append)
     assert type(wrapper) is GeneratorWrapper and said == []
+
+
+def broken_generator(model, x):
+    return model.g_model(x * model.scale_)  # a typo: no such attribute
+
+
+def checking_generator(model, x):
+    if x.min() < 0:
+        raise ValueError("expects images in [0, 1]")
+    return model.g_model(x)
+
+
+@pytest.mark.parametrize("generator, reason", [(broken_generator, "AttributeError: 'Bundle' object has no attribute"),
+                                               (checking_generator, "ValueError: expects images in [0, 1]")])
+def test_a_generator_failing_before_its_network_is_an_error_not_another_graph(generator, reason):
+    with pytest.raises(EngineError) as e:
+        default_wrapper(Bundle(generator), [torch.randn(3, 4)], print)
+    message = str(e.value)
+    assert message.startswith("onnx: Bundle.generator failed on the input tensors before reaching its network (")
+    assert reason in message and "set onnx.name to an export wrapper (NetworkWrapper: the network alone)" in message

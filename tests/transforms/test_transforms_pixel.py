@@ -5,6 +5,8 @@ nothing else (the mask, even when listed in color_fields, a second image field t
 not a colour field, boxes and points keep their values); where cheap, the output equals a
 hand-written reference (the formula, or the plain OpenCV/numpy call).
 """
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -246,6 +248,21 @@ def test_normalize_is_the_float32_subtraction_then_division_bit_for_bit():
     before = base.copy()
     F.normalize(base, mean, std)
     assert np.array_equal(base, before)  # the input is never written
+    flipped = (base.astype(np.float64) / 3)[:, ::-1]
+    assert np.array_equal(F.normalize(flipped, mean, std), (flipped.astype(np.float32) - mean) / std)
+    row = base[0, :, 0]  # a 1-D array is one row
+    assert np.array_equal(F.normalize(row, 100, 50), (row.astype(np.float32) - np.float32(100)) / np.float32(50))
+
+
+def test_normalize_takes_a_read_only_image_without_a_warning():
+    # np.asarray(PIL image) is read-only; torch warns when it wraps such an array
+    img = np.random.default_rng(1).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    img.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = F.normalize(img, [1, 2, 3], [4, 5, 6])
+    assert out.flags.writeable and np.array_equal(out, (img.astype(np.float32) - np.float32([1, 2, 3]))
+                                                  / np.float32([4, 5, 6]))
 
 
 # ---------------------------------------------------------------- RandomColorJitter

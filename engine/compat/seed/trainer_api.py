@@ -237,10 +237,15 @@ class SeedMethods(HookBase):
             self.trainer.after_loop()
 
 
+#: SeedTrainerAPI's own empty step methods, as defined (a function later set on the class
+#: is the user's, and is called)
+_EMPTY = {name: SeedTrainerAPI.__dict__[name] for name in ("iterate_before", "iterate_after")}
+
+
 def _is_default(method, name: str) -> bool:
     """Whether ``method`` (looked up on the trainer each step, so a method replaced on the
     instance counts) is SeedTrainerAPI's own empty ``name``: nothing to call then."""
-    return getattr(method, "__func__", None) is getattr(SeedTrainerAPI, name)
+    return getattr(method, "__func__", None) is _EMPTY[name]
 
 
 #: seed methods the seed's own loop called and ours does not: (owner, names, what instead)
