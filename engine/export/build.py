@@ -13,10 +13,12 @@ its network on an image tensor (SDWSeg's ``tool/export.py``), so that is what is
 exported for it, with a line saying so.
 """
 import warnings
+from collections.abc import Mapping
 from typing import Optional, Tuple
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_pre_hook
 
 from ..utils.errors import ConfigError, EngineError
 from ..utils.registry import Registry, lookup
@@ -58,11 +60,36 @@ class NetworkWrapper(nn.Module):
         return self.network(*inputs)
 
 
-def _probe(generator: GeneratorWrapper, args) -> Tuple[bool, Optional[str]]:
-    """Run ``generator(*args)`` once: (whether it reached the network, the error it
-    raised or None)."""
+class _ReadsBatch(Exception):
+    """Raised by :class:`_BatchProbe` when the generator reads it."""
+
+
+class _BatchProbe(Mapping):
+    """A batch dict that stops the generator at its first read (the seed's
+    ``generator(data)`` starts with ``data['img']``)."""
+
+    def __getitem__(self, key):
+        raise _ReadsBatch(key)
+
+    def __iter__(self):
+        raise _ReadsBatch(None)
+
+    def __len__(self) -> int:
+        return 1
+
+
+def _probe(generator: GeneratorWrapper, args) -> Tuple[bool, Optional[Exception]]:
+    """Run ``generator(*args)`` once: (whether any module of its network ran, the error
+    it raised or None). Any module, not only the network's call: a generator may call a
+    method of it (``self.g_model.forward_test(img)``)."""
+    members = {id(m) for m in generator.network.modules()}
     reached = []
-    hook = generator.network.register_forward_pre_hook(lambda module, inputs: reached.append(True))
+
+    def seen(module, inputs):
+        if id(module) in members:
+            reached.append(True)
+
+    hook = register_module_forward_pre_hook(seen)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a probe: what the generator warns about is moot
@@ -71,7 +98,7 @@ def _probe(generator: GeneratorWrapper, args) -> Tuple[bool, Optional[str]]:
     except torch.OutOfMemoryError:
         raise
     except Exception as e:  # whatever the user's generator raises
-        return bool(reached), f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+        return bool(reached), e
     finally:
         hook.remove()
 
@@ -80,22 +107,22 @@ def default_wrapper(model, inputs, echo) -> torch.nn.Module:
     """``onnx.name`` empty: :class:`GeneratorWrapper`; :class:`NetworkWrapper` when the
     generator is the seed's kind, said through ``echo``.
 
-    The seed's kind: on the input tensors the generator fails before it reaches the
-    network, and given the seed's batch ``{'img': tensor}`` it does reach it. A generator
-    failing on the tensors inside the network is kept (the export's own check of the
-    inputs reports their shape); one failing before the network on both is an error, not
-    a silently different graph."""
+    The seed's kind: on the input tensors the generator fails before its network runs,
+    and given a batch dict it reads it. A generator failing inside its network is kept
+    (the export's own check of the inputs reports their shape); one failing before its
+    network otherwise is an error, not a silently different graph."""
     generator = build_wrapper("", model)
     reached, error = _probe(generator, inputs)
     if error is None or reached:
         return generator
-    if len(inputs) == 1 and _probe(generator, [{"img": inputs[0]}])[0]:
-        echo(f"onnx: {type(model).__name__}.generator takes the seed's batch dict, not tensors ({error}); "
+    reason = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
+    if isinstance(_probe(generator, [_BatchProbe()])[1], _ReadsBatch):
+        echo(f"onnx: {type(model).__name__}.generator takes the seed's batch dict, not tensors ({reason}); "
              f"exporting the network g_model itself, as the seed's export tool did (onnx.name names "
              f"another graph)")
         return build_wrapper("NetworkWrapper", model)
     raise EngineError(f"onnx: {type(model).__name__}.generator failed on the input tensors before reaching "
-                      f"its network ({error}); fix it, or set onnx.name to an export wrapper "
+                      f"its network ({reason}); fix it, or set onnx.name to an export wrapper "
                       f"(NetworkWrapper: the network alone)")
 
 
