@@ -12,7 +12,7 @@ from torch import nn
 
 from engine.config.loader import load_cfg
 from engine.model.build import BUILD_NETWORK_REGISTRY
-from engine.model.speed import check_compiler, compile_options, eager, prepare_networks
+from engine.model.speed import check_compiler, compile_options, eager, eager_random, prepare_networks
 from engine.tools import export as export_tool
 from engine.utils.errors import ConfigError
 
@@ -24,16 +24,18 @@ STEPS = 20
 
 @BUILD_NETWORK_REGISTRY.register()
 class TinyCompiledNet(nn.Module):
-    """16x16 grey digits -> 10 logits: a convolution and a linear layer (the digits
-    config's Normalize leaves pixel units: scaled here to keep the loss near 2)."""
+    """16x16 grey digits -> 10 logits: a convolution, dropout and a linear layer (the
+    digits config's Normalize leaves pixel units: scaled here to keep the loss near 2).
+    The dropout draws its masks in the compiled graph: they must be eager's."""
 
     def __init__(self, num_classes: int = 10, **unused):
         super().__init__()
         self.conv = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.drop = nn.Dropout(0.2)
         self.head = nn.Linear(4 * 8 * 8, num_classes)
 
     def forward(self, x):
-        return self.head(torch.relu(self.conv(x / 255.0)).flatten(1))
+        return self.head(self.drop(torch.relu(self.conv(x / 255.0)).flatten(1)))
 
 
 OVERRIDES = ["dataloader.num_workers", "0", "trainer.progress_bar", "False", "trainer.log_period", "1",
@@ -91,6 +93,18 @@ def test_a_compiled_run_resumes_exactly(runs, tmp_path):
     a = load(os.path.join(straight, "checkpoints", "model_final.pth"))["model"]
     b = load(resumed / "checkpoints" / "model_final.pth")["model"]
     assert {"g_model", "g_solver", "g_ema"} <= set(a) and not tensor_differences(a, b)
+
+
+def test_random_ops_in_compiled_graphs_draw_as_eager_does():
+    # inductor's fallback_random, unless the config says otherwise; a mode becomes its options
+    assert eager_random({}) == {"options": {"fallback_random": True}}
+    assert eager_random({"fullgraph": True, "options": {"max_autotune": True}}) == {
+        "fullgraph": True, "options": {"max_autotune": True, "fallback_random": True}}
+    moded = eager_random({"mode": "max-autotune"})
+    assert "mode" not in moded and moded["options"]["max_autotune"] and moded["options"]["fallback_random"]
+    assert eager_random({"options": {"fallback_random": False}}) == {"options": {"fallback_random": False}}
+    assert eager_random({"backend": "aot_eager"}) == {"backend": "aot_eager"}  # aten's random ops already
+    assert eager_random({"mode": "default", "options": {"a": 1}}) == {"mode": "default", "options": {"a": 1}}
 
 
 def test_config_takes_a_switch_or_a_dict_of_options():
