@@ -4,7 +4,8 @@ Training often carries branches inference does not need; a wrapper is a small
 ``nn.Module`` built as ``Wrapper(model)`` from the model bundle (a BaseModel) whose
 ``forward(*inputs)`` is the inference graph. It is built while ``model.g_model`` is the
 network the weights rule chose (the EMA's when EMA is on), so it should keep references to
-the networks it uses, not to the bundle's attributes. Register one with ``@EXPORT_WRAPPER_REGISTRY.register()``.
+the networks it uses, not to the bundle's attributes. Register one with
+``@EXPORT_WRAPPER_REGISTRY.register()``.
 
 ``onnx.name`` empty (:func:`default_wrapper`): the model's ``generator``, or the network
 itself for a project written for the seed engine, whose ``generator(data)`` reads the

@@ -8,14 +8,14 @@ before any DDP/DataParallel wrap, on every network the bundle registered
   input batches follow where the batch moves to the device (engine/data/device_batches.py).
   The same parameter objects are kept, so the optimizer built before still holds them.
 * ``trainer.compile``: ``nn.Module.compile(**options)``, which compiles the module's call
-  in place, with random ops drawing as eager does (:func:`eager_random`). A method of the network the model calls (the seed's
-  ``self.g_model.forward_train(img, gt)``) runs as a call of the network
-  (method_calls.py), so it is compiled too. ``torch.compile(network)`` would return a
-  wrapper whose ``state_dict`` keys start with ``_orig_mod.``, which breaks every loader
-  of the checkpoint (Lightning #17415, #20233); in place, checkpoints, exported weights
-  and resume see the very module they saw before. Compiling before the DDP wrap keeps
-  DDP's reducer outside the graph (compiling after it broke the reducer: Lightning
-  #20242).
+  in place, with random ops drawing as eager does (:func:`eager_random`). A method of
+  the network the model calls (the seed's ``self.g_model.forward_train(img, gt)``) runs
+  as a call of the network (method_calls.py), so it is compiled too.
+  ``torch.compile(network)`` would return a wrapper whose ``state_dict`` keys start with
+  ``_orig_mod.``, which breaks every loader of the checkpoint (Lightning #17415, #20233);
+  in place, checkpoints, exported weights and resume see the very module they saw
+  before. Compiling before the DDP wrap keeps DDP's reducer outside the graph (compiling
+  after it broke the reducer: Lightning #20242).
 * on CUDA, ``cudnn.benchmark = True`` unless ``--deterministic`` turned deterministic
   algorithms on (engine/schedule/determinism.py): convolutions autotune once per shape.
 

@@ -18,7 +18,6 @@ by the model's postprocess when it has one, with the sample's target when it is 
 (doc/tools.md). --show-dir DIR: one PNG per sample with the prediction drawn. --num-gpus N > 1: run it through train.py
 --eval-only with --num-gpus N (this tool evaluates in one process).
 """
-import json
 import os
 import sys
 from typing import Dict, List, Optional
@@ -27,6 +26,7 @@ from tabulate import tabulate
 
 from ..utils.atomic import check_writable, check_writable_file
 from ..utils.errors import ConfigError, EngineError
+from ..utils import json_values
 from ..utils.json_values import to_json
 from .cli import import_project, parser, run_tool
 
@@ -100,13 +100,13 @@ def test_checkpoint(config_file: str, weights: str, *, split: str = "val", metri
     record = {"config": os.path.abspath(config_file), "weights": os.path.abspath(weights), "split": split,
               "weights_used": used, "metrics": to_json(results)}
     with open(os.path.join(work_dir, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, allow_nan=False)
+        f.write(json_values.dumps(record, indent=2))
     if out or show_dir:
         predictions = evaluator.predictions()
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for i, p in enumerate(predictions):
-                    f.write(json.dumps({"index": i, **to_json(p)}, allow_nan=False) + "\n")
+                    f.write(json_values.dumps({"index": i, **p}) + "\n")
         if show_dir:
             from .show import show_predictions
 
