@@ -9,6 +9,8 @@ from torch import nn
 from engine.export import GeneratorWrapper, NetworkWrapper, default_wrapper
 from engine.utils.errors import EngineError
 
+from seed_style_net import SeedStyleNet
+
 
 class Bundle:
     """The parts of a model bundle an export wrapper uses."""
@@ -73,18 +75,6 @@ def test_a_generator_failing_before_its_network_is_an_error_not_another_graph(ge
     assert reason in message and "set onnx.name to an export wrapper (NetworkWrapper: the network alone)" in message
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.body(x)
-
-    def forward_test(self, x, gt=None):
-        return self.body(x).argmax(-1)
-
-
 def seed_method_generator(model, data):
     # the seed projects' form: two keys read, then a method of the network
     img, gt = data["img"], data["gt_semantic_seg"]
@@ -97,12 +87,12 @@ def method_generator(model, x):
 
 def test_a_seed_generator_reading_several_keys_and_calling_a_method_exports_the_network():
     bundle = Bundle(seed_method_generator)
-    bundle.g_model = Net()
+    bundle.g_model = SeedStyleNet()  # 3 features in
     said = []
-    assert type(default_wrapper(bundle, [torch.randn(3, 4)], said.append)) is NetworkWrapper and len(said) == 1
+    assert type(default_wrapper(bundle, [torch.randn(3, 3)], said.append)) is NetworkWrapper and len(said) == 1
 
 
 def test_a_shape_refused_inside_a_method_of_the_network_keeps_the_generator():
     bundle = Bundle(method_generator)
-    bundle.g_model = Net()
+    bundle.g_model = SeedStyleNet()
     assert type(default_wrapper(bundle, [torch.randn(3, 5)], print)) is GeneratorWrapper
