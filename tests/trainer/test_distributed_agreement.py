@@ -19,11 +19,11 @@ import time
 import pytest
 import torch
 
-from conftest import DIGITS_PY, ROOT
+from conftest import DIGITS_PY, ROOT, TESTS
 from hook_project import run_two_processes
 
 TRAIN = '''
-from nanproj import *  # noqa: F401,F403  (registers NanNet)
+from nanproj import *  # noqa: F401,F403  (registers its networks and NanOnRankOne)
 from engine.schedule.scheduler import BaseScheduler
 
 if __name__ == "__main__":
@@ -39,20 +39,7 @@ import torch.distributed as dist
 from codes.digits.network import DigitsNet
 from engine.model.build import BUILD_NETWORK_REGISTRY
 from engine.trainer.hooks import BUILD_HOOK_REGISTRY, HookBase
-
-
-@BUILD_NETWORK_REGISTRY.register()
-class NanNet(DigitsNet):
-    """On rank 1 only, the third training forward pass returns NaN scores."""
-    calls = 0
-
-    def forward(self, x):
-        out = super().forward(x)
-        if self.training:
-            self.calls += 1
-            if dist.get_rank() == 1 and self.calls == 3:
-                return out * float("nan")
-        return out
+from fsdp_faults import NanOnRankOne  # noqa: F401  (rank 1's third training forward pass is NaN)
 
 
 @BUILD_NETWORK_REGISTRY.register()
@@ -108,10 +95,11 @@ def _args(tmp_path, network, *extra):
             "trainer.model.generator.name", network, *extra]
 
 
-def _run(tmp_path, *extra, network="NanNet"):
-    """``python train.py --num-gpus 2`` of the project: the launcher and its two workers."""
+def _run(tmp_path, *extra, network="NanOnRankOne"):
+    """``python train.py --num-gpus 2`` of the project: the launcher and its two workers
+    (tests/ on their path: the project imports fsdp_faults)."""
     project = _project(tmp_path)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([ROOT, TESTS]), PYTHONUNBUFFERED="1")
     return subprocess.run(
         [sys.executable, "train.py", "--num-gpus", "2", *_args(tmp_path, network, *extra)],
         cwd=project, capture_output=True, text=True, timeout=240, env=env)
