@@ -1,20 +1,24 @@
 """``trainer.compile`` on the CPU: the compiled step against the eager one, side by side in
 one process, on the segmentation and detection examples (codes/configs/digits_seg.py,
-digits_det.py).
+digits_det.py), in either memory format.
 
-For each example two trainers are built from the same config and seed, one with
-``trainer.compile True``; ``--batches`` training batches are loaded once and cycled, so
-what is timed is the engine's step (``run_step``: the bundle's forward, loss, backward
-and optimizer step, the step's records), not the data pipeline, which compile does not
-touch and both would share. The first ``--warmup`` steps of each (the compilation, for
-the compiled one) are timed apart; then the two take turns in chunks of ``--chunk``
-steps, as ``loop_interleaved.py`` does, so that neighbouring chunks saw the same machine.
-Reported: ms per step of each (median over chunks), the median of the per-chunk
-speed-ups (eager time / compiled time), and the warm-up seconds.
+For each example one trainer per ``--variants`` entry is built from the same config and
+seed: ``eager``, ``eager+cl`` (``trainer.channels_last True``), ``compiled``
+(``trainer.compile True``, which keeps the config's memory format) and ``compiled+cl``.
+``--batches`` training batches are loaded once and cycled, so what is timed is the
+engine's step (``run_step``: the bundle's forward, loss, backward and optimizer step, the
+step's records), not the data pipeline, which neither switch touches and all would share.
+The first ``--warmup`` steps of each (the compilation, for the compiled ones) are timed
+apart; then the variants take turns in chunks of ``--chunk`` steps, the order reversed
+every other turn, as ``loop_interleaved.py`` does, so that neighbouring chunks saw the
+same machine. Reported per variant: ms per step (median over turns), the median over
+turns of the first variant's time / the variant's (its speed-up over the first), and
+the warm-up seconds.
 
 Run from the repository root (numbers in doc/benchmarks.md)::
 
     python benchmarks/compile_speed.py --threads 1
+    python benchmarks/compile_speed.py --variants eager,compiled --examples segmentation
 """
 import argparse
 import itertools
@@ -33,14 +37,20 @@ if ROOT not in sys.path:
 EXAMPLES = {"segmentation": "codes/configs/digits_seg.py", "detection": "codes/configs/digits_det.py"}
 
 
-def build(config: str, out: str, compiled: bool):
+VARIANTS = {"eager": (False, False), "eager+cl": (False, True), "compiled": (True, False),
+            "compiled+cl": (True, True)}  # name: (trainer.compile, trainer.channels_last)
+
+
+def build(config: str, out: str, variant: str):
     from engine.config import load_cfg
     from engine.trainer.build import build_trainer
     from engine.utils.rng import seed_all
 
+    compiled, channels_last = VARIANTS[variant]
     cfg = load_cfg(os.path.join(ROOT, config), [
-        "output_dir", out, "output_log_name", "compiled" if compiled else "eager", "trainer.device", "cpu",
-        "trainer.compile", str(compiled), "dataloader.num_workers", "0", "trainer.progress_bar", "False",
+        "output_dir", out, "output_log_name", variant.replace("+", "_"), "trainer.device", "cpu",
+        "trainer.compile", str(compiled), "trainer.channels_last", str(channels_last),
+        "dataloader.num_workers", "0", "trainer.progress_bar", "False",
         "dataloader.train_data_set.num_scenes", "64", "dataloader.val_data_set.num_scenes", "8"])
     seed_all(int(cfg.SEED))
     return build_trainer(cfg)
@@ -54,39 +64,40 @@ def timed(trainer, batches, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(name: str, config: str, args) -> dict:
+def measure(name: str, config: str, variants, args) -> dict:
     from engine.data.build import build_train_loader
 
     with tempfile.TemporaryDirectory(prefix="compile_speed_") as out:
-        eager, compiled = build(config, out, False), build(config, out, True)
-        loader, _ = build_train_loader(eager.train_set, eager.cfg, start_iter=0, device=eager.model.device)
+        trainers = {v: build(config, out, v) for v in variants}
+        first = trainers[variants[0]]
+        loader, _ = build_train_loader(first.train_set, first.cfg, start_iter=0, device=first.model.device)
         stream = iter(loader)
         cached = [next(stream) for _ in range(args.batches)]
         del stream, loader
-        feeds = {"eager": itertools.cycle(cached), "compiled": itertools.cycle(cached)}
-        trainers = {"eager": eager, "compiled": compiled}
-        warmup = {k: timed(t, feeds[k], args.warmup) for k, t in trainers.items()}
-        times = {"eager": [], "compiled": []}
-        for pair in range(args.pairs):
-            order = ("eager", "compiled") if pair % 2 == 0 else ("compiled", "eager")
-            for key in order:
-                times[key].append(timed(trainers[key], feeds[key], args.chunk))
-    speedups = [e / c for e, c in zip(times["eager"], times["compiled"])]
-    batch = int(eager.cfg.SOLVER.TRAIN_PER_BATCH)
-    return {"example": name, "config": config, "batch": batch,
-            "eager_ms": 1e3 * statistics.median(times["eager"]) / args.chunk,
-            "compiled_ms": 1e3 * statistics.median(times["compiled"]) / args.chunk,
-            "speedup": statistics.median(speedups), "speedup_range": [min(speedups), max(speedups)],
-            "eager_warmup_s": warmup["eager"], "compiled_warmup_s": warmup["compiled"]}
+        feeds = {v: itertools.cycle(cached) for v in variants}
+        warmup = {v: timed(t, feeds[v], args.warmup) for v, t in trainers.items()}
+        times = {v: [] for v in variants}
+        for turn in range(args.pairs):
+            for v in (variants if turn % 2 == 0 else variants[::-1]):
+                times[v].append(timed(trainers[v], feeds[v], args.chunk))
+    rows = []
+    for v in variants:
+        speedups = [b / t for b, t in zip(times[variants[0]], times[v])]
+        rows.append({"variant": v, "ms": 1e3 * statistics.median(times[v]) / args.chunk,
+                     "speedup": statistics.median(speedups), "speedup_range": [min(speedups), max(speedups)],
+                     "warmup_s": warmup[v]})
+    return {"example": name, "config": config, "batch": int(first.cfg.SOLVER.TRAIN_PER_BATCH), "variants": rows}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", default=",".join(EXAMPLES), help=f"any of {', '.join(EXAMPLES)}")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"any of {', '.join(VARIANTS)}; speed-ups are over the first")
     parser.add_argument("--batches", type=int, default=8, help="training batches loaded once and cycled")
     parser.add_argument("--warmup", type=int, default=5, help="steps of each before timing (compilation)")
     parser.add_argument("--chunk", type=int, default=10, help="steps per turn")
-    parser.add_argument("--pairs", type=int, default=6, help="turns of each")
+    parser.add_argument("--pairs", type=int, default=8, help="turns of each")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's choice)")
     parser.add_argument("--json", default="", help="also write the numbers to this file")
     args = parser.parse_args(argv)
@@ -98,14 +109,18 @@ def main(argv=None) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    results = [measure(name, EXAMPLES[name], args) for name in args.examples.split(",") if name]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        parser.error(f"--variants: {', '.join(unknown) or 'none given'}; take any of {', '.join(VARIANTS)}")
+    results = [measure(name, EXAMPLES[name], variants, args) for name in args.examples.split(",") if name]
     print(f"trainer.compile on the CPU ({platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s)): {args.pairs} turns of {args.chunk} steps each")
-    print(tabulate([[r["example"], r["batch"], f"{r['eager_ms']:.1f}", f"{r['compiled_ms']:.1f}",
-                     f"{r['speedup']:.2f}x ({r['speedup_range'][0]:.2f}-{r['speedup_range'][1]:.2f})",
-                     f"{r['eager_warmup_s']:.1f}", f"{r['compiled_warmup_s']:.1f}"] for r in results],
-                   headers=["example", "batch", "eager ms/step", "compiled ms/step", "speed-up (range)",
-                            f"eager first {args.warmup} s", f"compiled first {args.warmup} s"]))
+    print(tabulate([[r["example"] if i == 0 else "", r["batch"] if i == 0 else "", v["variant"], f"{v['ms']:.1f}",
+                     f"{v['speedup']:.2f}x ({v['speedup_range'][0]:.2f}-{v['speedup_range'][1]:.2f})",
+                     f"{v['warmup_s']:.1f}"] for r in results for i, v in enumerate(r["variants"])],
+                   headers=["example", "batch", "variant", "ms/step", f"speed-up over {variants[0]} (range)",
+                            f"first {args.warmup} steps s"]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"command": " ".join(["python", "benchmarks/compile_speed.py"] + sys.argv[1:]),

@@ -41,6 +41,7 @@ from .launch import launch
 from .paradigm import with_paradigm
 from .precheck import precheck
 from .run_lock import is_main_launcher, run_directory_lock
+from .string_hashing import run_with_fixed_string_hashing
 from .summary import cpu_fallback_warning, run_summary
 
 __all__ = ["BaseScheduler"]
@@ -57,6 +58,7 @@ class BaseScheduler:
 
     def schedule(self, argv: Optional[Sequence[str]] = None):
         args = parse_command_line(self.parser, argv)
+        run_with_fixed_string_hashing(argv)  # returns here only when no re-run is needed
         try:
             # custom_imports: the modules of the classes the config names, for the tools
             cfg = record_custom_imports(load_cfg(args.config_file, args.opts))
@@ -110,6 +112,8 @@ class BaseScheduler:
         log_to_files(f"engine {__version__}, torch {torch.__version__}, python "
                      f"{platform.python_version()}, {platform.platform()}", logging.INFO)
         log_to_files(f"command line: {' '.join(sys.argv)}", logging.INFO)
+        log_to_files(f"string hashing: PYTHONHASHSEED={os.environ.get('PYTHONHASHSEED', '(unset: random)')}",
+                     logging.INFO)
         if comm.get_world_size() > 1:
             logger.info("process %d of %d (local rank %d of %d on this machine)", rank,
                         comm.get_world_size(), comm.get_local_rank(), comm.get_local_size())

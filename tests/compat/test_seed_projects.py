@@ -167,9 +167,10 @@ def test_seed_segmentation_project_trains_compiled_through_its_forward_train(seg
     run(seg_command(seg_data, tmp_path / "compiled", *short, "trainer.compile", "True"), cwd=str(tmp_path))
     eager, compiled = seg_losses(tmp_path / "eager"), seg_losses(tmp_path / "compiled")
     assert len(eager) == len(compiled) == 20
-    # inductor's fused kernels round differently (4.8e-7 at step 1); the project's
-    # BatchNorm, Dice loss and fast warmup grow it to 1.2e-4 - 8e-4 by step 20
-    assert max(abs(a - b) for a, b in zip(eager, compiled)) < 2e-3
+    # inductor's fused kernels round differently (3.6e-7 at step 1); the project's
+    # BatchNorm, Dice loss and fast warmup grow it to 1.1e-4 at most (eager on two threads
+    # against one: 8.7e-5); 8e-4 when inductor chose the convolutions' layout itself
+    assert max(abs(a - b) for a, b in zip(eager, compiled)) < 4e-4
     log = (tmp_path / "compiled" / "seg" / "log.txt").read_text()
     assert "g_model: compiled in place" in log
     # before forward_train was routed through the compiled call, the curves were bitwise equal
