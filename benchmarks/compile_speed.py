@@ -101,6 +101,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's choice)")
     parser.add_argument("--json", default="", help="also write the numbers to this file")
     args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        parser.error(f"--variants: {', '.join(unknown) or 'none given'}; take any of {', '.join(VARIANTS)}")
 
     import torch
     from tabulate import tabulate
@@ -109,10 +113,6 @@ def main(argv=None) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        parser.error(f"--variants: {', '.join(unknown) or 'none given'}; take any of {', '.join(VARIANTS)}")
     results = [measure(name, EXAMPLES[name], variants, args) for name in args.examples.split(",") if name]
     print(f"trainer.compile on the CPU ({platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s)): {args.pairs} turns of {args.chunk} steps each")

@@ -20,7 +20,7 @@ class SetOrderDigits(DigitsDataset):
         names = list({f"digits/{i:04d}.png" for i in range(len(self.labels))})  # the hash's order
         order = [int(name[7:11]) for name in names]
         self.images, self.labels = self.images[order], self.labels[order]
-        logging.getLogger("engine").info("sample order: %s", " ".join(names[:8]))
+        logging.getLogger("engine").info("sample order of %d: %s", len(names), " ".join(names[:8]))
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 SCRIPT = os.path.join(ROOT, "benchmarks", "compile_speed.py")
 
 
+@pytest.mark.slow  # 41 s with inductor's cache empty (as on CI), most of it compiling the example
 def test_the_compile_benchmark_times_each_variant(tmp_path):
     out = tmp_path / "compile.json"
     done = subprocess.run([sys.executable, SCRIPT, "--examples", "segmentation", "--variants", "eager,compiled",

@@ -14,6 +14,7 @@ PROJECT = os.path.join(TESTS, "set_order_project.py")
 
 
 def train(out, env):
+    """(number of samples, the first names of the project's set order, losses, log.txt)."""
     command = [sys.executable, PROJECT, "--config-file", DIGITS_PY, "output_dir", str(out), "solver.max_iter", "2",
                "dataloader.train_data_set.name", "SetOrderDigits", "dataloader.num_workers", "0",
                "solver.eval_period", "0", "trainer.log_period", "1", "trainer.progress_bar", "False",
@@ -21,21 +22,30 @@ def train(out, env):
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     log = (out / "digits" / "log.txt").read_text()
-    order = next(line.split("sample order: ")[1] for line in log.splitlines() if "sample order: " in line)
+    line = next(line for line in log.splitlines() if "sample order of " in line)
+    count, names = line.split("sample order of ")[1].split(": ", 1)
     losses = [r["cls"] for r in map(json.loads, (out / "digits" / "metrics.jsonl").read_text().splitlines())
               if r["type"] == "train"]
-    return order, losses, log
+    return int(count), names, losses, log
 
 
-def test_a_set_ordered_sample_list_is_the_same_in_every_run(tmp_path):
+def set_order(count, env):
+    """The first names of the project's set, in an interpreter started with ``env``."""
+    code = ("import sys; names = list({f'digits/{i:04d}.png' for i in range(int(sys.argv[1]))}); "
+            "print(' '.join(names[:8]))")
+    done = subprocess.run([sys.executable, "-c", code, str(count)], env=env, capture_output=True, text=True,
+                          check=True)
+    return done.stdout.strip()
+
+
+def test_a_set_ordered_sample_list_has_the_fixed_hashings_order(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-    first, second = train(tmp_path / "a", env), train(tmp_path / "b", env)
-    assert "string hashing: PYTHONHASHSEED=0" in first[2]
-    assert first[:2] == second[:2]
-    # the order is the hash's: random hashing (the user's choice, kept) gives another one
-    randomized = train(tmp_path / "r", dict(env, PYTHONHASHSEED="random"))
-    assert "string hashing: PYTHONHASHSEED=random" in randomized[2]
-    assert randomized[0] != first[0]
+    count, names, losses, log = train(tmp_path, env)
+    assert "string hashing: PYTHONHASHSEED=0" in log and len(losses) == 2 and count > 1000
+    # every run orders the set as an interpreter started with PYTHONHASHSEED=0 does,
+    # where another salt gives another order
+    assert names == set_order(count, dict(env, PYTHONHASHSEED="0"))
+    assert names != set_order(count, dict(env, PYTHONHASHSEED="1"))
 
 
 def test_no_re_run_when_hashing_is_set_or_the_arguments_come_from_code(monkeypatch):
