@@ -95,8 +95,7 @@ class StateRegistry:
         for key, entry in self._entries.items():
             state = entry.obj.state_dict()
             if entry.plain:
-                state = loadable(state, entry.what if "state_dict()" in entry.what else
-                                 f"{entry.what}'s state_dict() (checkpoint key {key!r})")
+                state = loadable(state, f"{entry.what}'s state_dict() (checkpoint key {key!r})")
             if state is None or (isinstance(state, dict) and not state):
                 continue
             outer, _, inner = key.partition(".")

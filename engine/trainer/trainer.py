@@ -149,8 +149,7 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
         for hook in hooks:  # a hook with a state saves it under its key (state_registry.py)
             if overrides(hook, "state_dict") or overrides(hook, "load_state_dict"):
                 self.state_registry.register(f"trainer.{hook.state_key}", hook, legacy_keys=hook.legacy_state_keys,
-                                             missing={}, what=f"hook {type(hook).__name__}'s state_dict() "
-                                                                  f"(state_key {hook.state_key!r})")
+                                             missing={}, what=f"hook {type(hook).__name__}")
         self.hooks = sorted(self.hooks + list(hooks), key=lambda h: h.priority)
         self._staged = {stage: [h for h in self.hooks if overrides(h, stage)] for stage in STAGES}
 

@@ -172,8 +172,8 @@ def test_a_hook_with_numpy_state_resumes(tmp_path):
 def test_a_hook_state_that_would_not_load_is_refused_at_the_first_save(tmp_path, capsys):
     code = schedule_here(line_argv(tmp_path, "solver.max_iter", "8", hooks=[dict(name="UnloadableStateHook")]))
     line = one_error_line(capsys, code)
-    assert "hook UnloadableStateHook's state_dict() (state_key 'UnloadableStateHook') holds a builtins.slice " \
-           "at ['window']" in line and "weights_only=True" in line, line
+    assert "hook UnloadableStateHook's state_dict() (checkpoint key 'trainer.UnloadableStateHook') holds a " \
+           "builtins.slice at ['window']" in line and "weights_only=True" in line, line
     assert not (tmp_path / "line" / "checkpoints" / "model_0000004.pth").exists()
 
 
