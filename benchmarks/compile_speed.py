@@ -5,7 +5,8 @@ digits_det.py), in either memory format.
 For each example one trainer per ``--variants`` entry is built from the same config and
 seed: ``eager``, ``eager+cl`` (``trainer.channels_last True``), ``compiled``
 (``trainer.compile True``, which keeps the config's memory format) and ``compiled+cl``.
-``--batches`` training batches are loaded once and cycled, so what is timed is the
+``--batches`` training batches are loaded once per variant (through its own device
+stage: channels_last inputs for the ``+cl`` ones) and cycled, so what is timed is the
 engine's step (``run_step``: the bundle's forward, loss, backward and optimizer step, the
 step's records), not the data pipeline, which neither switch touches and all would share.
 The first ``--warmup`` steps of each (the compilation, for the compiled ones) are timed
@@ -70,11 +71,12 @@ def measure(name: str, config: str, variants, args) -> dict:
     with tempfile.TemporaryDirectory(prefix="compile_speed_") as out:
         trainers = {v: build(config, out, v) for v in variants}
         first = trainers[variants[0]]
-        loader, _ = build_train_loader(first.train_set, first.cfg, start_iter=0, device=first.model.device)
-        stream = iter(loader)
-        cached = [next(stream) for _ in range(args.batches)]
-        del stream, loader
-        feeds = {v: itertools.cycle(cached) for v in variants}
+        feeds = {}
+        for v, trainer in trainers.items():  # each its own loader: its device stage (channels_last or not)
+            loader, _ = build_train_loader(trainer.train_set, trainer.cfg, start_iter=0, device=trainer.model.device)
+            stream = iter(loader)
+            feeds[v] = itertools.cycle([next(stream) for _ in range(args.batches)])
+            del stream, loader
         warmup = {v: timed(t, feeds[v], args.warmup) for v, t in trainers.items()}
         times = {v: [] for v in variants}
         for turn in range(args.pairs):
@@ -105,6 +107,10 @@ def main(argv=None) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         parser.error(f"--variants: {', '.join(unknown) or 'none given'}; take any of {', '.join(VARIANTS)}")
+    examples = [e for e in args.examples.split(",") if e]
+    unknown = [e for e in examples if e not in EXAMPLES]
+    if unknown or not examples:
+        parser.error(f"--examples: {', '.join(unknown) or 'none given'}; take any of {', '.join(EXAMPLES)}")
 
     import torch
     from tabulate import tabulate
@@ -113,7 +119,7 @@ def main(argv=None) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    results = [measure(name, EXAMPLES[name], variants, args) for name in args.examples.split(",") if name]
+    results = [measure(name, EXAMPLES[name], variants, args) for name in examples]
     print(f"trainer.compile on the CPU ({platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s)): {args.pairs} turns of {args.chunk} steps each")
     print(tabulate([[r["example"] if i == 0 else "", r["batch"] if i == 0 else "", v["variant"], f"{v['ms']:.1f}",

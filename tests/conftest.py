@@ -35,10 +35,13 @@ DIGITS_PY = os.path.join(ROOT, "codes", "configs", "digits.py")
 DIGITS_YAML = os.path.join(ROOT, "codes", "configs", "digits.yaml")
 
 
-def run_train(args, cwd=None, timeout=240, env=None):
-    """`python train.py ARGS` in a subprocess; returns the CompletedProcess."""
+def run_train(args, cwd=None, timeout=240, env=None, unset=()):
+    """`python train.py ARGS` in a subprocess (``env`` added to this one's variables,
+    those named in ``unset`` removed); returns the CompletedProcess."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1")
     full_env.update(env or {})
+    for name in unset:
+        full_env.pop(name, None)
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "train.py"), *args],
         cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout, env=full_env,

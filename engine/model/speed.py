@@ -32,6 +32,7 @@ anything trains, so a machine without one fails in one line instead of at the fi
 """
 import contextlib
 import logging
+import os
 import shutil
 import weakref
 from typing import Optional
@@ -78,7 +79,8 @@ def eager_numerics(options: dict, channels_last: bool = False) -> dict:
       memory format). A convolution in another layout runs another oneDNN kernel, which
       sums in another order: the digits example's 20-step curve ended 3.3e-5 from eager
       with inductor's choice (the distance between eager contiguous and eager
-      channels_last), 2.4e-7 with the config's.
+      channels_last), 2.4e-7 with the config's. ``TORCHINDUCTOR_LAYOUT_OPTIMIZATION`` in
+      the environment is inductor's own setting of it, left to decide.
 
     Inductor's options cannot go with a ``mode``, so a mode becomes its options
     (``torch._inductor.list_mode_options``, what torch.compile makes of it). Other
@@ -91,7 +93,8 @@ def eager_numerics(options: dict, channels_last: bool = False) -> dict:
     mode = out.pop("mode", None)
     inductor = {**(list_mode_options(mode, out.get("dynamic")) if mode else {}), **(out.pop("options", None) or {})}
     inductor.setdefault("fallback_random", True)
-    inductor.setdefault("layout_optimization", bool(channels_last))
+    if "TORCHINDUCTOR_LAYOUT_OPTIMIZATION" not in os.environ:  # inductor's own switch, the user's
+        inductor.setdefault("layout_optimization", bool(channels_last))
     return {**out, "options": inductor}
 
 

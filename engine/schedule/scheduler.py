@@ -41,7 +41,7 @@ from .launch import launch
 from .paradigm import with_paradigm
 from .precheck import precheck
 from .run_lock import is_main_launcher, run_directory_lock
-from .string_hashing import run_with_fixed_string_hashing
+from .string_hashing import describe as describe_string_hashing, run_with_fixed_string_hashing
 from .summary import cpu_fallback_warning, run_summary
 
 __all__ = ["BaseScheduler"]
@@ -112,8 +112,7 @@ class BaseScheduler:
         log_to_files(f"engine {__version__}, torch {torch.__version__}, python "
                      f"{platform.python_version()}, {platform.platform()}", logging.INFO)
         log_to_files(f"command line: {' '.join(sys.argv)}", logging.INFO)
-        log_to_files(f"string hashing: PYTHONHASHSEED={os.environ.get('PYTHONHASHSEED', '(unset: random)')}",
-                     logging.INFO)
+        log_to_files(f"string hashing: {describe_string_hashing()}", logging.INFO)
         if comm.get_world_size() > 1:
             logger.info("process %d of %d (local rank %d of %d on this machine)", rank,
                         comm.get_world_size(), comm.get_local_rank(), comm.get_local_size())

@@ -25,7 +25,9 @@ def test_the_compile_benchmark_times_each_variant(tmp_path):
     assert result["variants"][0]["speedup"] == 1.0  # the first is the baseline
 
 
-def test_an_unknown_variant_is_refused():
-    done = subprocess.run([sys.executable, SCRIPT, "--variants", "eager,fast"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 2 and "--variants: fast; take any of eager, eager+cl" in done.stderr
+def test_an_unknown_variant_or_example_is_refused():
+    for flag, value, message in (("--variants", "eager,fast", "--variants: fast; take any of eager, eager+cl"),
+                                 ("--examples", "segmentation,gan", "--examples: gan; take any of segmentation")):
+        done = subprocess.run([sys.executable, SCRIPT, flag, value], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 2 and message in done.stderr, done.stderr

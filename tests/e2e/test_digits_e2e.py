@@ -20,7 +20,8 @@ from conftest import DIGITS_PY, run_train
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits")
-    proc = run_train(["--config-file", DIGITS_PY, "output_dir", str(out)], cwd=str(out))
+    # as the README runs it: without PYTHONHASHSEED, which train.py then fixes for itself
+    proc = run_train(["--config-file", DIGITS_PY, "output_dir", str(out)], cwd=str(out), unset=["PYTHONHASHSEED"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return os.path.join(str(out), "digits"), proc
 
@@ -77,6 +78,7 @@ def test_log_has_resolved_config_progress_lines_and_eval(digits_run):
     assert "resolved config" in log and "DigitsClassifier" in log
     assert "iter: 600/600" in log and "lr:" in log and "data_time:" in log and "eta:" in log
     assert "max_rss:" in log and "accuracy=" in log
+    assert "string hashing: fixed (PYTHONHASHSEED=0)" in log  # train.py re-ran itself before its imports
     assert "iter: 600/600" in proc.stdout
 
 

@@ -5,6 +5,9 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
+
+import pytest
 
 from conftest import DIGITS_PY, ROOT, TESTS
 
@@ -41,24 +44,56 @@ def set_order(count, env):
 def test_a_set_ordered_sample_list_has_the_fixed_hashings_order(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     count, names, losses, log = train(tmp_path, env)
-    assert "string hashing: PYTHONHASHSEED=0" in log and len(losses) == 2 and count > 1000
+    assert "string hashing: fixed (PYTHONHASHSEED=0)" in log and len(losses) == 2 and count > 1000
     # every run orders the set as an interpreter started with PYTHONHASHSEED=0 does,
     # where another salt gives another order
     assert names == set_order(count, dict(env, PYTHONHASHSEED="0"))
     assert names != set_order(count, dict(env, PYTHONHASHSEED="1"))
 
 
-def test_no_re_run_when_hashing_is_set_or_the_arguments_come_from_code(monkeypatch):
+RANDOM = SimpleNamespace(hash_randomization=1, ignore_environment=0, interactive=0)
+TRAIN = os.path.join(ROOT, "train.py")
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """``started(orig_argv, argv, main_file=..., spec=...)``: this process as if the
+    interpreter had been started so, with random string hashing."""
     monkeypatch.delenv("PYTHONHASHSEED", raising=False)
-    monkeypatch.setattr(sys, "argv", [os.path.join(ROOT, "train.py"), "--config-file", "c.py"])
-    monkeypatch.setattr(sys, "orig_argv", ["python", "-u", os.path.join(ROOT, "train.py"), "--config-file", "c.py"])
-    monkeypatch.setattr(sys.modules["__main__"], "__file__", os.path.join(ROOT, "train.py"), raising=False)
-    if sys.flags.hash_randomization:  # pytest itself started with random hashing
-        assert string_hashing.rerun_command(None) == [sys.executable, "-u", os.path.join(ROOT, "train.py"),
-                                                       "--config-file", "c.py"]
-    assert string_hashing.rerun_command(["--config-file", "c.py"]) is None  # schedule(argv): in code
-    monkeypatch.setattr(sys, "argv", ["other.py", "--config-file", "c.py"])  # not the script that runs
-    assert string_hashing.rerun_command(None) is None
-    monkeypatch.setattr(sys, "argv", [os.path.join(ROOT, "train.py"), "--config-file", "c.py"])
-    monkeypatch.setenv("PYTHONHASHSEED", "random")
-    assert string_hashing.rerun_command(None) is None
+    main = sys.modules["__main__"]
+
+    def start(orig_argv, argv, main_file=TRAIN, spec=None):
+        monkeypatch.setattr(sys, "orig_argv", list(orig_argv), raising=False)
+        monkeypatch.setattr(sys, "argv", list(argv))
+        monkeypatch.setattr(main, "__file__", main_file, raising=False)
+        monkeypatch.setattr(main, "__spec__", spec, raising=False)
+    return start
+
+
+def test_a_script_or_a_module_is_re_run_with_its_own_command_line(started):
+    started(["python", "-u", TRAIN, "--config-file", "c.py"], [TRAIN, "--config-file", "c.py"])
+    assert string_hashing.rerun_command(None, RANDOM) == [sys.executable, "-u", TRAIN, "--config-file", "c.py"]
+    started(["python", "-m", "codes.train", "--config-file", "c.py"], [TRAIN, "--config-file", "c.py"],
+            spec=SimpleNamespace(name="codes.train"))
+    assert string_hashing.rerun_command(None, RANDOM) == [sys.executable, "-m", "codes.train", "--config-file", "c.py"]
+    started(["python", "-m", "codes"], [TRAIN], spec=SimpleNamespace(name="codes.__main__"))
+    assert string_hashing.rerun_command(None, RANDOM) == [sys.executable, "-m", "codes"]
+
+
+def test_no_re_run_where_the_command_line_is_not_the_scripts_or_hashing_is_decided(started, monkeypatch):
+    started(["python", "-u", TRAIN, "--config-file", "c.py"], [TRAIN, "--config-file", "c.py"])
+    assert string_hashing.rerun_command(["--config-file", "c.py"], RANDOM) is None  # schedule(argv): in code
+    for flags in (SimpleNamespace(hash_randomization=0, ignore_environment=0, interactive=0),  # already fixed
+                  SimpleNamespace(hash_randomization=1, ignore_environment=1, interactive=0),  # -E / -I
+                  SimpleNamespace(hash_randomization=1, ignore_environment=0, interactive=1)):  # python -i
+        assert string_hashing.rerun_command(None, flags) is None
+    started(["python", "/venv/bin/ipython"], [TRAIN])  # IPython's %run train.py: not the session
+    assert string_hashing.rerun_command(None, RANDOM) is None
+    started(["python", TRAIN, "--config-file", "c.py"], [TRAIN])  # the script shortened its sys.argv
+    assert string_hashing.rerun_command(None, RANDOM) is None
+    started(["python", "-m", "cProfile", TRAIN, "--config-file", "c.py"], [TRAIN, "--config-file", "c.py"],
+            main_file="/usr/lib/python3/cProfile.py")  # a wrapper runs the script
+    assert string_hashing.rerun_command(None, RANDOM) is None
+    started(["python", "-u", TRAIN, "--config-file", "c.py"], [TRAIN, "--config-file", "c.py"])
+    monkeypatch.setenv("PYTHONHASHSEED", "random")  # the user's choice
+    assert string_hashing.rerun_command(None, RANDOM) is None
