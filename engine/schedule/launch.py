@@ -42,6 +42,7 @@ from ..utils.registry import registered_modules
 from .cluster_env import detect_launcher_group
 from .dist_url import resolve_dist_url
 from .failures import report_worker_failure
+from .string_hashing import FIXED_SEED
 from .worker import GroupPlan, run_joined, spawned_worker
 
 __all__ = ["launch", "PARALLEL_MODES", "GRACE_PERIOD_S"]
@@ -99,9 +100,10 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
     if kind.type == "cpu":
         _check_cpu_processes(num_gpus_per_machine)
     _check_picklable(main, args)
-    # string hashing fixed for the workers: a dataset whose order comes from a set of
+    # string hashing fixed for the workers (string_hashing.py; this process re-ran with it
+    # unless its arguments came from code): a dataset whose order comes from a set of
     # file names (as seed projects build them) is then the same list on every rank
-    os.environ.setdefault("PYTHONHASHSEED", "0")
+    os.environ.setdefault("PYTHONHASHSEED", FIXED_SEED)
     threads = 0
     if "OMP_NUM_THREADS" not in os.environ:  # N workers share the cores (torchrun sets 1)
         threads = max(1, usable_cores() // num_gpus_per_machine)
