@@ -19,8 +19,10 @@ import pytest
 # start (train.py, torchrun, spawned workers) inherit it. Runs compared bitwise already
 # use one thread on both sides; a user's OMP_NUM_THREADS is kept.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# Fixed string hashing for the children too: train.py would otherwise re-run itself once to
-# fix it (engine/schedule/string_hashing.py, a few seconds each; tested there on its own).
+# Fixed string hashing for the children too: the training scripts would otherwise re-run
+# themselves once to fix it (engine/schedule/string_hashing.py: a few seconds for those that
+# re-run after their imports; tested in tests/schedule/test_string_hashing.py and by the
+# README job's run in tests/e2e/test_digits_e2e.py, which unset it).
 os.environ.setdefault("PYTHONHASHSEED", "0")
 if "torch" in sys.modules:  # imported before this file (by a plugin): too late for the variable
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
