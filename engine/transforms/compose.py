@@ -84,7 +84,10 @@ class Compose:
         self._modes = [_rng_mode(t) for t in self.transforms]
 
     def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
-        rng = as_rng(rng)
+        return self.apply(results, as_rng(rng))
+
+    def apply(self, results: dict, rng: np.random.Generator) -> dict:
+        """``__call__`` with ``rng`` a ``Generator`` already."""
         for t, mode in zip(self.transforms, self._modes):
             if mode == _POSITIONAL:
                 out = t(results, rng)

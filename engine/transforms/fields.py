@@ -105,9 +105,13 @@ def image_shape(results: dict, keys=None) -> Tuple[int, int]:
     ``keys``: the :func:`geometric_keys` when the caller already has them."""
     keys = geometric_keys(results) if keys is None else keys
     if keys:
-        shape = _hw(results[keys[0][0]])
-        for k, _ in keys[1:]:
-            if _hw(results[k]) != shape:
+        shape = None
+        for k, _ in keys:
+            value = results[k]
+            hw = value.shape[:2] if type(value) is np.ndarray else _hw(value)
+            if shape is None:
+                shape = hw
+            elif hw != shape:
                 shapes = {k: tuple(np.shape(results[k])[:2]) for k, _ in keys}
                 raise ValueError(
                     f"image-like fields must share height and width to be transformed "
@@ -149,12 +153,16 @@ def as_float_array(value, min_cols: int, key: str) -> np.ndarray:
 
 def map_bboxes(results: dict, fn: Callable[[np.ndarray], np.ndarray]) -> None:
     """Replace each box array by ``fn(float32 copy)``."""
+    if "bbox_fields" not in results and "bbox" not in results:
+        return  # most samples: no boxes (checked first: every geometric transform asks)
     for key in bbox_keys(results):
         results[key] = fn(as_float_array(results[key], 4, key))
 
 
 def map_points(results: dict, fn: Callable[[np.ndarray], np.ndarray]) -> None:
     """Replace each point array by ``fn(float32 copy)``."""
+    if "pts_fields" not in results and "pts" not in results:
+        return
     for key in pts_keys(results):
         results[key] = fn(as_float_array(results[key], 2, key))
 

@@ -98,8 +98,8 @@ class RandomFlip(BaseTransform):
             choices = self._directions
             direction = choices[int(rng.integers(len(choices)))] if len(choices) > 1 else choices[0]
             flip_results(results, direction, self.flip_pairs)
-            results["flip"], results["flip_direction"] = True, direction
-            results["direction"] = direction
+            results["flip"] = True
+            results["flip_direction"] = results["direction"] = direction
         return results
 
 

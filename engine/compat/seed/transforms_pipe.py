@@ -20,6 +20,7 @@ make (it is cached), and it is what the seed's own transforms did: draw from
 """
 import numpy as np
 
+from ...transforms.base import as_rng
 from ...transforms.build import build_transforms
 from ...transforms.compose import Compose, global_generator, record_shapes
 
@@ -32,4 +33,4 @@ class TransformCompose(Compose):
 
     def __call__(self, results: dict, rng: np.random.Generator = None) -> dict:
         record_shapes(results)
-        return super().__call__(results, global_generator() if rng is None else rng)
+        return self.apply(results, global_generator() if rng is None else as_rng(rng))
