@@ -18,8 +18,9 @@ and the bare OpenCV call(s) it comes down to (``FLOORS``: no parameter drawing, 
 results dict, no checks), the order reversed every other round, so a slow spell of a
 shared machine hits all three. A timing calls the pipeline on every image ``--reps``
 times (images/s); the ratio is engine / albumentations per round, reported as the
-median over rounds (and the worst round); the geometric mean of the rows' medians
-closes the table (over the issue-23 table's ops, and over every row).
+median over rounds with a bootstrap 95 % interval (and the worst round); the geometric
+mean of the rows' medians closes the table (over the issue-23 table's ops, and over
+every row).
 
 Run from the repository root (albumentations: ``pip install -r benchmarks/requirements.txt``)::
 
@@ -42,6 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_stats import bootstrap_median  # noqa: E402  (benchmarks/, the script's folder)
 from engine.transforms import TransformCompose, functional as F  # noqa: E402
 
 H, W = 480, 640
@@ -264,7 +266,8 @@ def main(argv=None):
             if other:
                 ratios = [m / o for m, o in zip(mine, other)]
                 row.update(albumentations=statistics.median(other),
-                           ratio=statistics.median(ratios), worst=min(ratios))
+                           ratio=statistics.median(ratios), worst=min(ratios),
+                           ratio_95=list(bootstrap_median(ratios)))
             table.append(row)
             print(_line(row), flush=True)
     means = geometric_means(table)
@@ -296,8 +299,9 @@ def _line(row):
     if "of_bare" in row:
         text += f"  bare OpenCV {row['bare_opencv']:8.1f}/s ({row['of_bare']:.2f}x of it)"
     if "ratio" in row:
+        low, high = row["ratio_95"]
         text += (f"  albumentations {row['albumentations']:8.1f}/s  ratio {row['ratio']:.2f}x"
-                 f" (worst round {row['worst']:.2f}x)")
+                 f" (95 % {low:.2f}-{high:.2f}, worst round {row['worst']:.2f}x)")
     return text
 
 

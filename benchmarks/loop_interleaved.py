@@ -36,12 +36,12 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import sys
 import tempfile
 import time
 
+from bench_stats import bootstrap_median
 from loop_overhead import DEFAULT_CONFIG  # importing it also puts the repository on sys.path
 
 
@@ -134,13 +134,6 @@ def run_once(args) -> dict:
     queue = ctx.SimpleQueue()
     mp.start_processes(_distributed, args=(args, port, queue), nprocs=args.nproc, start_method="spawn")
     return queue.get()
-
-
-def bootstrap_median(ratios, rounds: int = 2000, seed: int = 0):
-    """A 95 % interval of the median ratio, resampling the pairs."""
-    rng = random.Random(seed)
-    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(rounds))
-    return medians[int(0.025 * rounds)], medians[int(0.975 * rounds) - 1]
 
 
 def main(argv=None):
