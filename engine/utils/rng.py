@@ -7,12 +7,14 @@ checkpoint loads with ``torch.load(weights_only=True)``.
 import hashlib
 import random
 import struct
-from typing import Any, Dict
+from typing import Any, Dict, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["seed_all", "capture_rng_state", "restore_rng_state", "derive_seed"]
+from . import comm
+
+__all__ = ["seed_all", "capture_rng_state", "restore_rng_state", "restore_cuda_rng_state", "derive_seed"]
 
 
 def derive_seed(*keys: int) -> int:
@@ -43,6 +45,7 @@ def capture_rng_state() -> Dict[str, Any]:
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda_device"] = torch.cuda.current_device()  # the device this process trains on
     return state
 
 
@@ -54,4 +57,24 @@ def restore_rng_state(state: Dict[str, Any]) -> None:
                          npst["has_gauss"], npst["cached"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        restore_cuda_rng_state(state["cuda"], state.get("cuda_device", 0), comm.get_gpus_per_process())
+
+
+def restore_cuda_rng_state(states: Sequence[torch.Tensor], saved_device: int, gpus_per_process: int = 1) -> None:
+    """Put back the CUDA generators rank 0 saved (``states``: one per device it saw;
+    ``saved_device``: the one it trained on).
+
+    A process that trains on one device (one process per GPU, DDP and FSDP included)
+    draws from that device's generator only, and in an uninterrupted run its state is
+    the state of rank 0's own device (every rank seeds alike and draws alike): that one
+    goes to this process's device, whatever its index. Putting every saved state back by
+    index, as before, gave rank 1's GPU 1 the state of a generator rank 0 never used, and
+    failed where fewer GPUs are visible than when the checkpoint was written. A
+    DataParallel process draws on each of its devices (its replicas' dropout): each
+    gets its own state back."""
+    count = torch.cuda.device_count()
+    if gpus_per_process > 1:
+        for index, saved in enumerate(list(states)[:count]):
+            torch.cuda.set_rng_state(saved, index)
+        return
+    torch.cuda.set_rng_state(states[min(int(saved_device), len(states) - 1)], torch.cuda.current_device())
