@@ -42,12 +42,7 @@ class Solver:
         # compute the gradient norm even when clipping is off (GradientNormMonitor sets it)
         self.measure_norm = False
         self._unscaled = False
-        self._stepped = False
-        if self.scaler is not None:
-            self.optimizer.register_step_post_hook(self._on_step)
-
-    def _on_step(self, optimizer, args, kwargs) -> None:
-        self._stepped = True
+        self._finite = True          # whether the unscaled gradients are finite (this step)
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -65,7 +60,8 @@ class Solver:
         if not self._unscaled:
             self.scaler.unscale_(self.optimizer)
             self._unscaled = True
-        return all_finite(p.grad for p in self.params if p.grad is not None)
+            self._finite = all_finite(p.grad for p in self.params if p.grad is not None)
+        return self._finite
 
     def step(self) -> Optional[torch.Tensor]:
         """Clip, step the optimizer (through the scaler with AMP float16), advance the
@@ -78,14 +74,15 @@ class Solver:
             self.optimizer.step()
             self.last_skipped = False
         else:
+            # Unscaled first, always: whether the step is skipped is read from the gradients
+            # here. A hook on the optimizer's step would not tell: a fused optimizer
+            # (params.fused=True) is always stepped and skips inside its kernel.
+            finite = self.unscale_()
             if self.clipper.enabled or self.measure_norm:
-                if not self._unscaled:
-                    self.scaler.unscale_(self.optimizer)
                 norm = self._clip_or_measure()
-            self._stepped = False
             self.scaler.step(self.optimizer)  # skipped when a gradient is inf/NaN
             self._unscaled = False
-            self.last_skipped = not self._stepped
+            self.last_skipped = not finite
             self.skipped_steps += self.last_skipped
         self.step_schedule()
         return norm

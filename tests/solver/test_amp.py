@@ -115,8 +115,14 @@ def test_amp_off_means_no_autocast(tmp_path):
 
 
 # --------------------------------------------------------- fp16 + GradScaler (on CPU)
-def test_fp16_overflow_skips_the_step_counts_it_and_backs_off_the_scale(tmp_path):
-    model = build_model(cfg_for(tmp_path, name="AmpTestCpuFp16Model"))
+@pytest.mark.parametrize("optimizer", [
+    [],  # SGD, for-loop: the scaler does not call step() on an overflow
+    # fused: step() is always called and the kernel skips; the verdict must not come from the call
+    ["solver.generator.optimizer.type", "Adam", "solver.generator.optimizer.params.fused", "True"],
+], ids=["sgd", "fused_adam"])
+def test_fp16_overflow_skips_the_step_counts_it_and_backs_off_the_scale(tmp_path, optimizer):
+    model = build_model(cfg_for(tmp_path, *optimizer, name="AmpTestCpuFp16Model"))
+    assert bool(getattr(model.g_solver.optimizer, "_step_supports_amp_scaling", False)) == bool(optimizer)
     AmpTestModel.seen.clear()
     assert model.scaler is not None and "scaler" in model.state_dict()
     flags, changed = [], []
