@@ -85,11 +85,21 @@ def build_amp(node, device: torch.device, where: str = "solver.amp") -> Amp:
         raise ConfigError(
             f"{where}.dtype='float16' needs a CUDA device, but trainer.device is cpu: "
             f"use {where}.dtype 'bfloat16' on the CPU (or set {where}.enabled False)")
-    if device.type == "cuda" and name == "bfloat16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"{where}.dtype='bfloat16': this GPU does not support bfloat16; "
-                          f"use 'float16' (with loss scaling)")
+    if device.type == "cuda" and name == "bfloat16" and not _native_bf16(device):
+        raise ConfigError(f"{where}.dtype='bfloat16': this GPU ({device}) has no native bfloat16 "
+                          f"(compute capability 8.0 or later, Ampere on); use 'float16' (with loss scaling)")
     if not float(cfg["init_scale"]) > 0 or int(cfg["growth_interval"]) < 1:
         raise ConfigError(f"{where}: init_scale must be > 0 and growth_interval >= 1, got "
                           f"{cfg['init_scale']!r} and {cfg['growth_interval']!r}")
     return Amp(True, AMP_DTYPES[name], device.type, cfg["eval"], cfg["init_scale"],
                cfg["growth_interval"])
+
+
+def _native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively. ``is_bf16_supported()`` alone
+    says True on a V100 or a T4 too (it counts emulation: a bf16 tensor can be made), and
+    asks the current device, not necessarily the training one."""
+    if device.index is None:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    with torch.cuda.device(device.index):
+        return torch.cuda.is_bf16_supported(including_emulation=False)

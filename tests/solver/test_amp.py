@@ -12,7 +12,7 @@ from engine.config.loader import load_cfg
 from engine.model.base_model import BaseModel
 from engine.model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY, build_model
 from engine.schedule.scheduler import BaseScheduler
-from engine.solver.amp import Amp
+from engine.solver.amp import Amp, build_amp
 from engine.solver.solver import Solver
 from engine.utils.errors import ConfigError
 from yacs.config import CfgNode as CN
@@ -182,6 +182,22 @@ def test_clipping_sees_unscaled_gradients():
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         assert torch.allclose(a, b, atol=1e-6)
     assert not scaled.last_skipped and scaler.get_scale() == 1024.0
+
+
+def test_bf16_on_a_gpu_that_only_emulates_it_is_one_clear_error(monkeypatch):
+    # is_bf16_supported() counts emulation (True on a V100/T4): the check must not
+    asked = []
+
+    def supported(including_emulation=True):
+        asked.append(including_emulation)
+        return including_emulation
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", supported)
+    with pytest.raises(ConfigError, match=r"solver\.amp\.dtype='bfloat16': this GPU \(cuda\) has no native bfloat16"):
+        build_amp({"enabled": True, "dtype": "bfloat16"}, torch.device("cuda"))
+    assert asked == [False]
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert build_amp({"enabled": True, "dtype": "bfloat16"}, torch.device("cuda")).dtype == torch.bfloat16
 
 
 # --------------------------------------------------------------------- bad config
