@@ -43,7 +43,7 @@ from torch import nn
 from ..utils.errors import ConfigError
 from .method_calls import route_methods
 
-__all__ = ["compile_options", "eager_numerics", "check_compiler", "prepare_networks", "eager"]
+__all__ = ["compile_options", "eager_numerics", "check_compiler", "refuse_cuda_graphs", "prepare_networks", "eager"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,24 @@ def check_compiler(options: Optional[dict], where: str = "trainer.compile") -> N
             f"point $CXX at one, or set {where} False")
 
 
+def refuse_cuda_graphs(options: Optional[dict], device: torch.device, where: str = "trainer.compile") -> None:
+    """ConfigError (one line) for compiled training on CUDA with CUDA graphs: the modes
+    ``'reduce-overhead'`` and ``'max-autotune'``, inductor's ``triton.cudagraphs`` option,
+    the ``'cudagraphs'`` backend. A graph replay writes its outputs into the memory of
+    the replay before, and the step keeps those past the next call: the gradients that
+    accumulate over micro-batches (torch's "accessing gradient tensor output of
+    CUDAGraphs that has been overwritten"), the loss values the log line averages over
+    its period. On the CPU the option does nothing, so it is left alone there."""
+    if options is None or device.type != "cuda":
+        return
+    inductor = options.get("options") or {}
+    if options.get("backend") == "cudagraphs" or inductor.get("triton.cudagraphs"):
+        raise ConfigError(
+            f"{where}: CUDA graphs ({options}) cannot train here: a replay overwrites the outputs the "
+            f"step keeps past the next call (gradients accumulated over micro-batches, logged loss "
+            f"values); use mode 'max-autotune-no-cudagraphs' or 'default'")
+
+
 def prepare_networks(model, cfg) -> None:
     """channels_last, then compile, each registered network of ``model`` as the config
     asks (module docstring); cudnn autotuning on CUDA. Called before any wrap."""
@@ -130,6 +148,7 @@ def prepare_networks(model, cfg) -> None:
     if options is None and not channels_last:
         return
     check_compiler(options)
+    refuse_cuda_graphs(options, model.device)
     for name, network in model.named_networks().items():
         if channels_last:
             try:

@@ -12,7 +12,8 @@ from torch import nn
 
 from engine.config.loader import load_cfg
 from engine.model.build import BUILD_NETWORK_REGISTRY
-from engine.model.speed import check_compiler, compile_options, eager, eager_numerics, prepare_networks
+from engine.model.speed import (check_compiler, compile_options, eager, eager_numerics, prepare_networks,
+                                refuse_cuda_graphs)
 from engine.tools import export as export_tool
 from engine.utils.errors import ConfigError
 
@@ -140,6 +141,18 @@ def test_no_cpp_compiler_is_one_line_before_training():
     assert "\n" not in str(error.value) and "'no-such-c++-compiler'" in str(error.value)
     check_compiler({"backend": "aot_eager"})  # builds no C++: nothing to check
     check_compiler(None)
+
+
+@pytest.mark.parametrize("value", [{"mode": "reduce-overhead"}, {"mode": "max-autotune"},
+                                   {"options": {"triton.cudagraphs": True}}, {"backend": "cudagraphs"}])
+def test_cuda_graphs_for_training_on_a_gpu_are_one_line_before_training(value):
+    options = eager_numerics(value)
+    with pytest.raises(ConfigError) as error:
+        refuse_cuda_graphs(options, torch.device("cuda", 0))
+    assert "\n" not in str(error.value) and "max-autotune-no-cudagraphs" in str(error.value)
+    refuse_cuda_graphs(options, torch.device("cpu"))  # the option does nothing on the CPU
+    for fine in ({}, {"mode": "max-autotune-no-cudagraphs"}, {"mode": "default"}):
+        refuse_cuda_graphs(eager_numerics(fine), torch.device("cuda", 0))
 
 
 GRAPHS = []
