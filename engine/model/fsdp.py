@@ -33,10 +33,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..utils import comm
 from ..utils.errors import ConfigError
 from .method_calls import route_methods
 
-__all__ = ["fsdp_enabled", "shard_networks", "Sharding", "ensure_process_group"]
+__all__ = ["fsdp_enabled", "offloads_to_cpu", "shard_networks", "Sharding", "ensure_process_group"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,17 @@ def fsdp_enabled(cfg) -> bool:
     return bool(node is not None and node.ENABLED)
 
 
-def ensure_process_group(device: torch.device) -> None:
+def offloads_to_cpu(cfg) -> bool:
+    """Whether the shards live in host memory (``trainer.fsdp.cpu_offload``): the process
+    group then needs a backend for CPU tensors too (comm.group_backend)."""
+    return fsdp_enabled(cfg) and bool(cfg.TRAINER.FSDP.CPU_OFFLOAD)
+
+
+def ensure_process_group(device: torch.device, cpu_collectives: bool = False) -> None:
     """FSDP needs a process group; a single process gets a group of one (in memory)."""
     if dist.is_initialized():
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    backend = comm.group_backend(device, cpu_collectives)
     dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     logger.info("fully sharded on one process: a process group of one (%s)", backend)
 
@@ -175,7 +182,7 @@ def shard_networks(model, cfg) -> Optional[Sharding]:
     in place; returns the :class:`Sharding` (also ``model.sharding``)."""
     options = _options(cfg, model)
     wrap = options.pop("wrap")
-    ensure_process_group(model.device)
+    ensure_process_group(model.device, cpu_collectives=offloads_to_cpu(cfg))
     sharding = Sharding()
     emas = {name: obj for name, obj in model.registered_states().items() if isinstance(obj, _averaged_model_type())}
     units: List[str] = []

@@ -60,9 +60,11 @@ _FLAG_DEFAULTS = (("--num-gpus", 1), ("--num-machines", 1), ("--machine-rank", 0
 
 def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
            machine_rank: int = 0, dist_url: str = "auto", args=(), *, device: str = "auto",
-           parallel: str = "ddp", timeout: float = 1800, sync_bn: bool = False):
+           parallel: str = "ddp", timeout: float = 1800, sync_bn: bool = False,
+           cpu_collectives: bool = False):
     """Run ``main(*args)`` in every process of the run; returns its result when it ran
-    in this process (one process, DataParallel, joined), else None."""
+    in this process (one process, DataParallel, joined), else None. ``cpu_collectives``:
+    a CUDA run's group also takes CPU tensors (comm.group_backend)."""
     parallel = str(parallel or "ddp").strip().lower()
     if parallel not in PARALLEL_MODES:
         raise EngineError(f"trainer.parallel must be 'ddp' or 'dp', got {parallel!r}")
@@ -72,7 +74,7 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
 
     group = detect_launcher_group()
     if group is not None and group.world_size > 1:
-        return _run_in_launcher_group(main, args, group, kind, parallel, timeout, sync_bn,
+        return _run_in_launcher_group(main, args, group, kind, parallel, timeout, sync_bn, cpu_collectives,
                                       (num_gpus_per_machine, num_machines, machine_rank, dist_url))
 
     if num_gpus_per_machine < 1 or num_machines < 1:
@@ -91,7 +93,7 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
     if world_size == 1:
         comm.set_local_info(0, 1)
         return main(*args)
-    backend = _group_backend(kind, sync_bn)
+    backend = _group_backend(kind, sync_bn, cpu_collectives)
     url = resolve_dist_url(dist_url, num_machines, machine_rank)
     if num_gpus_per_machine == 1:  # one process on this machine: it is the worker
         plan = GroupPlan(backend=backend, init_method=url, world_size=world_size, local_size=1,
@@ -118,13 +120,13 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1,
 
 
 # ---------------------------------------------------------------------- the modes
-def _run_in_launcher_group(main, args, group, kind, parallel, timeout, sync_bn, flags):
+def _run_in_launcher_group(main, args, group, kind, parallel, timeout, sync_bn, cpu_collectives, flags):
     if parallel == "dp":
         raise EngineError(
             f"trainer.parallel 'dp' runs one process, but {group.launcher} started "
             f"{group.world_size}: use trainer.parallel ddp (the default) under torchrun/Slurm"
         )
-    backend = _group_backend(kind, sync_bn)
+    backend = _group_backend(kind, sync_bn, cpu_collectives)
     if kind.type == "cuda" and kind.index is not None:
         raise EngineError(
             f"trainer.device {str(kind)!r} names one GPU, but {group.launcher} started several "
@@ -142,12 +144,12 @@ def _run_in_launcher_group(main, args, group, kind, parallel, timeout, sync_bn, 
     return run_joined(main, args, group.rank, group.local_rank, plan)
 
 
-def _group_backend(kind: torch.device, sync_bn: bool) -> str:
-    """NCCL on CUDA, gloo on CPU; SyncBatchNorm only on CUDA."""
+def _group_backend(kind: torch.device, sync_bn: bool, cpu_collectives: bool = False) -> str:
+    """comm.group_backend's choice; SyncBatchNorm only on CUDA."""
     if sync_bn and kind.type != "cuda":
         raise EngineError("trainer.ddp.sync_bn needs CUDA (SyncBatchNorm has no CPU kernel); "
                           "set it False for trainer.device cpu")
-    return "nccl" if kind.type == "cuda" else "gloo"
+    return comm.group_backend(kind, cpu_collectives)
 
 
 def _run_data_parallel(main, args, num_gpus, num_machines, kind):

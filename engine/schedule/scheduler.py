@@ -27,6 +27,7 @@ from ..checkpoint.run_config import config_path_for
 from ..compat.seed.keys import upper  # noqa: F401  (the seed's name)
 from ..config.custom_imports import record_custom_imports
 from ..config.loader import dump_cfg, load_cfg
+from ..model.fsdp import offloads_to_cpu
 from ..trainer.build import build_trainer
 from ..trainer.preemption import EXIT_CODES
 from ..trainer.trainer import run_dir_of
@@ -73,7 +74,7 @@ class BaseScheduler:
                 return launch(self.run_worker, args.num_gpus, args.num_machines, args.machine_rank,
                               args.dist_url, args=(cfg, args), device=cfg.TRAINER.DEVICE,
                               parallel=cfg.TRAINER.PARALLEL, timeout=cfg.TRAINER.DIST_TIMEOUT,
-                              sync_bn=cfg.TRAINER.DDP.SYNC_BN)
+                              sync_bn=cfg.TRAINER.DDP.SYNC_BN, cpu_collectives=offloads_to_cpu(cfg))
         except EngineError as e:
             report_error(e)
             raise SystemExit(EXIT_BAD_INPUT) from None

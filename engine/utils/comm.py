@@ -17,7 +17,7 @@ import torch.distributed as dist
 __all__ = [
     "get_rank", "get_world_size", "is_main_process", "synchronize",
     "get_local_rank", "get_local_size", "get_gpus_per_process", "set_local_info",
-    "is_distributed", "any_rank", "all_reduce_max", "all_reduce_sum", "reduce_mean_dict", "all_gather_object",
+    "is_distributed", "group_backend", "any_rank", "all_reduce_max", "all_reduce_sum", "reduce_mean_dict", "all_gather_object",
     "broadcast_object", "gather_in_rank_order",
 ]
 
@@ -43,6 +43,17 @@ def is_main_process() -> bool:
 def is_distributed() -> bool:
     """True when a process group with more than one process is running."""
     return _initialized() and dist.get_world_size() > 1
+
+
+def group_backend(device: torch.device, cpu_collectives: bool = False) -> str:
+    """The process group's backend for training on ``device``: NCCL on CUDA, gloo on the
+    CPU. ``cpu_collectives``: a CUDA run whose collectives also see CPU tensors (fully
+    sharded with the shards offloaded to host memory: the gradient norm over the shards
+    is all-reduced where they are) gets gloo beside NCCL for those, as torchtitan does;
+    an NCCL-only group has no backend for a CPU tensor."""
+    if device.type != "cuda":
+        return "gloo"
+    return "cuda:nccl,cpu:gloo" if cpu_collectives else "nccl"
 
 
 def set_local_info(local_rank: int = 0, local_size: int = 1, gpus_per_process: int = 1) -> None:
