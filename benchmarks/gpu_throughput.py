@@ -3,10 +3,11 @@ timm-style loop, in one process, eager and compiled, channels_last off and on.
 
 For each pipeline (``synthetic``: one decoded image repeated, no decoding; ``jpeg``: a
 folder of JPEGs written to a temporary folder, decoded + RandomResizedCrop + horizontal
-flip in the workers) and each variant (eager/compiled x channels_last off/on) the script
-builds the engine (``load_cfg`` -> ``build_trainer`` -> ``train()``: bfloat16 autocast,
-SGD, uint8 batches normalised on the device, ``trainer.compile``,
-``trainer.channels_last``) and the hand loop (throughput_parts.py), then lets them take
+flip in the workers) and each of its variants (eager/compiled x channels_last off/on) the
+script builds the engine (``load_cfg`` -> ``build_trainer`` -> ``train()``: bfloat16
+autocast, SGD, uint8 batches normalised on the device, ``trainer.compile``,
+``trainer.channels_last``) and the hand loop (throughput_parts.py; compiled, with the
+engine's own ``nn.Module.compile`` options for that variant), then lets them take
 turns as ``loop_interleaved.py`` does: a hook after the engine's step runs ``--chunk``
 hand steps every ``--chunk`` engine steps. Neighbouring chunks saw the same machine; the
 ratio per pair of chunks, then its median, is reported with each loop's images/s (the
@@ -16,11 +17,35 @@ GB for ResNet-50; CPU: the process's peak RSS, the same for both). ``--warmup`` 
 each loop (compilation, cudnn autotuning, worker start) come first, untimed; their
 seconds are reported as ``warmup_s``.
 
+The default plan is 6 measurements: the 4 variants on ``synthetic`` (where the loop and
+the device are all there is), ``eager`` and ``eager+cl`` on ``jpeg`` (it measures the
+input side, which compile does not change; its two compiled variants would add ~90 s:
+their steps, and four compiles from the caches). ``--variants`` runs the variants given
+on every pipeline.
+
+Time budget of the default run on one H100, an ESTIMATE until measured on a GPU (printed
+at the start of a CUDA run; :data:`BUDGET`, :func:`estimate_s`), ~265 s of the 300 s
+allowed:
+
+* steps: 6 measurements x 2 loops x (5 warm-up + 40 timed) steps x 256 images = 138,240
+  images at >= 2,000 img/s (a floor: eager contiguous bfloat16, or the JPEG workers) = 69 s;
+* compilation: the engine's 2 cold inductor compiles of ResNet-50 forward + backward
+  (``compiled`` and ``compiled+cl`` are different graphs), ~60 s each = 120 s; the hand
+  loop's 2 compiles of the same graphs with the same options, from the caches the
+  engine's filled (dynamo still traces), ~15 s each = 30 s (on the 2-core CPU machine
+  of the CPU run: engine 65 s cold, hand 14-15 s);
+* set-up: ~5 s per measurement (two ResNet-50s built, 2 x 12 workers started, cudnn
+  autotuning) = 30 s, and ~15 s to start (imports, CUDA, 512 JPEGs written).
+
+The cold compiles are the least certain part: at 90 s each the run would take ~325 s;
+should it, run ``--pipelines synthetic`` and ``--pipelines jpeg`` as two commands.
+
 One command on a GPU machine (figures into doc/benchmarks.md)::
 
     python benchmarks/gpu_throughput.py --json gpu_throughput.json
 
-On the CPU, to check that it runs end to end (``--device cpu`` shrinks the defaults)::
+On the CPU, to check that it runs end to end (``--device cpu`` shrinks the defaults; the
+same 6 measurements took 4 minutes on 2 shared cores, inductor's cache empty)::
 
     python benchmarks/gpu_throughput.py --device cpu --steps 5
 
@@ -42,18 +67,31 @@ for _path in (ROOT, os.path.join(ROOT, "benchmarks")):
         sys.path.insert(0, _path)
 
 VARIANTS = ("eager", "eager+cl", "compiled", "compiled+cl")
-GPU_DEFAULTS = dict(batch_size=256, image_size=224, images=512, workers=12, steps=60, warmup=15, chunk=15)
+PIPELINES = ("synthetic", "jpeg")
+#: the variants each pipeline runs unless --variants is given (module docstring)
+DEFAULT_VARIANTS = {"synthetic": VARIANTS, "jpeg": ("eager", "eager+cl")}
+GPU_DEFAULTS = dict(batch_size=256, image_size=224, images=512, workers=12, steps=40, warmup=5, chunk=10)
+#: what the time estimate of a CUDA run assumes (one H100, ResNet-50 at 224 px; not yet
+#: measured): images/s of the slowest variant, seconds per cold inductor compile of the
+#: forward + backward, per compile answered from the caches, per measurement's set-up,
+#: and to start
+BUDGET = dict(img_s=2000, cold_compile_s=60, cached_compile_s=15, setup_s=5, start_s=15)
 # the CPU run only checks that everything runs: small images, float32 (bfloat16 autocast is
 # 10x slower than float32 on a CPU without AVX512-BF16, as this project's machines are)
 CPU_DEFAULTS = dict(batch_size=2, image_size=64, images=16, workers=2, steps=5, warmup=1, chunk=5)
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    paragraphs = __doc__.split("\n\n")
+    budget = next(i for i, p in enumerate(paragraphs) if p.startswith("Time budget"))
+    parser = argparse.ArgumentParser(description=paragraphs[0], epilog="\n\n".join(paragraphs[budget - 1:budget + 3]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="'cuda' (default) or 'cpu'")
     parser.add_argument("--arch", default="resnet50", help="a torchvision ResNet")
-    parser.add_argument("--pipelines", default="synthetic,jpeg")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"any of {', '.join(VARIANTS)}")
+    parser.add_argument("--pipelines", default=",".join(PIPELINES), help=f"any of {', '.join(PIPELINES)}")
+    parser.add_argument("--variants", default=None,
+                        help=f"any of {', '.join(VARIANTS)}, run on every pipeline; default: "
+                             + "; ".join(f"{p}: {', '.join(v)}" for p, v in DEFAULT_VARIANTS.items()))
     parser.add_argument("--amp-dtype", default=None, choices=["bfloat16", "float16", "float32"],
                         help="autocast dtype (float32: no autocast); default bfloat16 on CUDA, float32 on the CPU")
     for name, default in GPU_DEFAULTS.items():
@@ -69,14 +107,30 @@ def parse(argv):
             setattr(args, name, default)
     args.chunk = min(args.chunk, args.steps)
     args.pipelines = [p for p in args.pipelines.split(",") if p]
-    args.variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in args.variants if v not in VARIANTS] + [
-        p for p in args.pipelines if p not in ("synthetic", "jpeg")]
+    args.variants = None if args.variants is None else [v for v in args.variants.split(",") if v]
+    unknown = [v for v in args.variants or () if v not in VARIANTS] + [
+        p for p in args.pipelines if p not in PIPELINES]
     if unknown:
         parser.error(f"unknown pipeline/variant {unknown}")
+    #: the (pipeline, variant) pairs measured, in order
+    args.plan = [(p, v) for p in args.pipelines for v in (DEFAULT_VARIANTS[p] if args.variants is None
+                                                          else args.variants)]
     if min(args.steps, args.warmup, args.batch_size, args.images) < 1:
         parser.error("--steps, --warmup, --batch-size and --images must be at least 1")
     return args
+
+
+def estimate_s(args) -> dict:
+    """The seconds a CUDA run of ``args`` should take on one H100, by part, from
+    :data:`BUDGET`'s assumptions (the module docstring's arithmetic): an estimate."""
+    compiled = [v for _, v in args.plan if v.startswith("compiled")]
+    cold = len(set(compiled))  # one graph per layout, compiled first by the engine; the rest from the caches
+    parts = {"steps": len(args.plan) * 2 * (args.warmup + args.steps) * args.batch_size / BUDGET["img_s"],
+             "cold_compiles": cold * BUDGET["cold_compile_s"],
+             "cached_compiles": (2 * len(compiled) - cold) * BUDGET["cached_compile_s"],
+             "setup": len(args.plan) * BUDGET["setup_s"] + BUDGET["start_s"]}
+    parts["total"] = sum(parts.values())
+    return parts
 
 
 def lr(batch_size: int) -> float:
@@ -144,10 +198,12 @@ def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict
     cfg = load_cfg(engine_config(folder, args, pipeline, images, variant))
     seed_all(0)
     trainer = build_trainer(cfg)
+    # the hand loop compiles (or not) with what the engine's config asks of the engine
     hand = throughput_parts.HandLoop(
         trainer.train_set, arch=args.arch, batch_size=args.batch_size, workers=args.workers, device=device,
-        compiled=variant.startswith("compiled"), channels_last=variant.endswith("+cl"),
-        amp_dtype=getattr(torch, args.amp_dtype), lr=lr(args.batch_size))
+        compile_kwargs=throughput_parts.engine_compile_options(cfg.TRAINER.COMPILE, cfg.TRAINER.CHANNELS_LAST),
+        channels_last=bool(cfg.TRAINER.CHANNELS_LAST), amp_dtype=getattr(torch, args.amp_dtype),
+        lr=lr(args.batch_size))
 
     class TakeTurns(HookBase):
         """After the engine's warm-up, the hand loop's; then turns of ``--chunk`` steps."""
@@ -211,6 +267,11 @@ def main(argv=None) -> int:
         return 0
     import throughput_parts
 
+    if args.device.startswith("cuda"):
+        budget = estimate_s(args)
+        print(f"gpu_throughput: {len(args.plan)} measurements; estimated {budget['total']:.0f} s on one H100 "
+              f"(unmeasured: {', '.join(f'{k} {v:.0f} s' for k, v in budget.items() if k != 'total')})",
+              flush=True)
     threads = torch.get_num_threads()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -220,13 +281,12 @@ def main(argv=None) -> int:
             images = ""
             if "jpeg" in args.pipelines:
                 images = throughput_parts.write_jpegs(os.path.join(folder, "jpegs"), args.images)
-            for pipeline in args.pipelines:
-                for variant in args.variants:
-                    results.append(measure(args, folder, pipeline, images, variant))
-                    r = results[-1]
-                    print(f"{pipeline:9} {variant:12} engine {r['engine_img_s']:8.1f} img/s  hand "
-                          f"{r['hand_img_s']:8.1f} img/s  engine/hand speed {r['engine_per_hand_speed']:.3f}",
-                          flush=True)
+            for pipeline, variant in args.plan:
+                results.append(measure(args, folder, pipeline, images, variant))
+                r = results[-1]
+                print(f"{pipeline:9} {variant:12} engine {r['engine_img_s']:8.1f} img/s  hand "
+                      f"{r['hand_img_s']:8.1f} img/s  engine/hand speed {r['engine_per_hand_speed']:.3f}",
+                      flush=True)
     finally:
         torch.set_num_threads(threads)
     device = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else cpu_name()

@@ -6,10 +6,23 @@ loop: the engine's (``TrainBatchSampler``, ``EngineLoader`` with
 ``dataloader.device_normalize``, the bundle's step, hooks, the per-step loss transfer)
 against timm's habits written out by hand (a ``DataLoader`` with persistent workers over
 one endless shuffled pass, a uint8 ``fast_collate``, a ``PrefetchLoader`` normalising on
-a side CUDA stream, ``torch.compile(model)``, channels_last, autocast, no per-step
+a side CUDA stream, channels_last, autocast, a ``GradScaler`` with float16, no per-step
 ``.item()``).
+
+Compiled, the hand loop's network is compiled exactly as the engine compiles its own
+(:func:`engine_compile_options`: ``nn.Module.compile`` in place, with the options
+engine/model/speed.py derives from ``trainer.compile`` and ``trainer.channels_last``:
+inductor's ``fallback_random`` on and ``layout_optimization`` = the channels_last
+setting). With inductor's defaults (timm's bare ``torch.compile(model)``) the contiguous
+"compiled" variant would get channels_last convolutions on CUDA in the hand loop only,
+and the ratio would measure the layout, not the loop. With the same options the same
+forward and backward graphs reach inductor, so the hand loop's compile, which runs after
+the engine's, is answered from the FX graph cache the engine's filled (dynamo and
+AOTAutograd still trace: the engine's network calls through engine/model/method_calls.py's
+dispatch, so AOTAutograd's own cache key differs).
 """
 import os
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -21,6 +34,7 @@ from engine.data.build import BUILD_DATASET_REGISTRY
 from engine.data.dataset import EngineDataSet
 from engine.model.base_model import BaseModel
 from engine.model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY
+from engine.model.speed import compile_options, eager_numerics
 
 #: ImageNet statistics in pixel units (the engine's Normalize defaults)
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
@@ -127,19 +141,38 @@ class PrefetchLoader:
         yield ready
 
 
-class HandLoop:
-    """The timm-style loop: SGD with momentum, autocast, optional compile/channels_last."""
+def engine_compile_options(trainer_compile, channels_last) -> Optional[dict]:
+    """The keyword arguments the engine passes to ``nn.Module.compile`` for
+    ``trainer.compile`` = ``trainer_compile`` and ``trainer.channels_last`` = ``channels_last``
+    (None: not compiled): engine/model/speed.py's ``prepare_networks``, its two functions
+    called as it calls them."""
+    options = compile_options(trainer_compile)
+    return None if options is None else eager_numerics(options, bool(channels_last))
 
-    def __init__(self, dataset, *, arch, batch_size, workers, device, compiled, channels_last, amp_dtype, lr,
-                 seed=0):
+
+class HandLoop:
+    """The timm-style loop: SGD with momentum, autocast (float16: with a ``GradScaler``, as
+    timm's ``NativeScaler``), optional channels_last and compile.
+
+    ``compile_kwargs``: None (eager) or the ``nn.Module.compile`` keyword arguments, those of
+    :func:`engine_compile_options` for the engine's variant; the network is compiled in
+    place, as the engine compiles its own."""
+
+    def __init__(self, dataset, *, arch, batch_size, workers, device, compile_kwargs: Optional[dict],
+                 channels_last,
+                 amp_dtype, lr, seed=0):
         torch.manual_seed(seed)
         self.device = device
         self.net = ThroughputResNet(arch).to(device)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.model = torch.compile(self.net) if compiled else self.net
+        if compile_kwargs is not None:
+            self.net.compile(**compile_kwargs)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
         self.amp_dtype = amp_dtype
+        # float16 needs loss scaling (the engine's bundle has a GradScaler then, too); torch's
+        # defaults are the engine's (solver.amp.init_scale 65536, growth_interval 2000)
+        self.scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
         # one endless shuffled pass, as the engine's sampler: a few hundred images would
         # otherwise end an epoch every few steps, restarting the prefetcher each time
         sampler = torch.utils.data.RandomSampler(dataset, num_samples=len(dataset) * 10**6,
@@ -163,10 +196,15 @@ class HandLoop:
         for _ in range(n):
             images, labels = self._next()
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
-                loss = F.cross_entropy(self.model(images), labels)
+                loss = F.cross_entropy(self.net(images), labels)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if self.scaler is None:
+                loss.backward()
+                self.optimizer.step()
+            else:  # timm's NativeScaler: scaled backward, step (unscale, inf check, skip), update
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
             self.last_loss = loss.detach()  # read at the end only, as timm logs every N steps
 
     def close(self) -> None:
