@@ -31,13 +31,18 @@ class BundleState:
 
 
 class RngState:
-    """``rng``: the Python, NumPy and torch generators (rank 0's: the same on every rank)."""
+    """``rng``: the Python, NumPy and torch generators (rank 0's: the same on every rank).
+    The CUDA ones are put back on the device the trainer trains on, which need not be the
+    current CUDA device (one process on ``cuda:1``)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
 
     def state_dict(self):
-        return capture_rng_state()
+        return capture_rng_state(self.trainer.model.device)
 
     def load_state_dict(self, state) -> None:
-        restore_rng_state(state)
+        restore_rng_state(state, self.trainer.model.device)
 
 
 class DataPosition:

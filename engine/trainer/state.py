@@ -103,7 +103,7 @@ class TrainerState:
         self.stopped_state = StoppedState(self)
         registry = self.state_registry
         registry.register("model", BundleState(self), plain=False, what="the model bundle")
-        registry.register("rng", RngState(), plain=False, what="the RNG state")
+        registry.register("rng", RngState(self), plain=False, what="the RNG state")
         registry.register("data", DataPosition(self), what="the data position")
         registry.register("trainer.nonfinite", self.nonfinite_guard, missing={}, what="the non-finite guard")
         registry.register("trainer.stopped", self.stopped_state, what="the stop a hook asked for")

@@ -41,11 +41,41 @@ def test_a_data_parallel_process_gets_each_visible_devices_state(cuda_calls):
     assert cuda_calls == [("gpu0", 0), ("gpu1", 1)]  # two visible: no index past them
 
 
-def test_the_captured_state_names_the_device_it_was_trained_on(monkeypatch, cuda_calls):
+@pytest.fixture
+def cuda_visible(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: ["gpu0", "gpu1"])
-    state = rng.capture_rng_state()
+
+
+def test_the_captured_state_names_the_current_device_for_a_process_given_none(cuda_visible, cuda_calls):
+    state = rng.capture_rng_state()  # a DDP worker: set_device(local rank) made it current
     assert state["cuda"] == ["gpu0", "gpu1"] and state["cuda_device"] == 1
     rng.restore_rng_state(state)
     assert cuda_calls == [("gpu1", 1)]
+
+
+def test_one_process_on_cuda_0_while_another_device_is_current_keeps_its_own(cuda_visible, cuda_calls):
+    # trainer.device cuda:0 in a single process whose current device (1 in this fixture)
+    # was never set to it: the training device's index is saved and restored, not the current one
+    state = rng.capture_rng_state(torch.device("cuda", 0))
+    assert state["cuda_device"] == 0
+    rng.restore_rng_state(state, torch.device("cuda", 0))
+    assert cuda_calls == [("gpu0", 0)]
+
+
+def test_a_process_training_on_the_cpu_puts_no_cuda_state_back(cuda_visible, cuda_calls):
+    rng.restore_rng_state(rng.capture_rng_state(torch.device("cpu")), torch.device("cpu"))
+    assert cuda_calls == []
+
+
+def test_the_trainers_rng_part_saves_and_restores_on_its_models_device(cuda_visible, cuda_calls):
+    from types import SimpleNamespace
+
+    from engine.trainer.saved_parts import RngState
+
+    part = RngState(SimpleNamespace(model=SimpleNamespace(device=torch.device("cuda", 0))))
+    state = part.state_dict()
+    assert state["cuda_device"] == 0
+    part.load_state_dict(state)
+    assert cuda_calls == [("gpu0", 0)]
