@@ -142,5 +142,5 @@ def run_joined(main: Callable, args: tuple, rank: int, local_rank: int, plan: Gr
         ok = True
         return result
     finally:
-        if ok or plan.backend != "nccl":  # NCCL may block leaving after a failed collective
+        if ok or not comm.uses_nccl(plan.backend):  # NCCL may block leaving after a failed collective
             leave_group()

@@ -17,8 +17,8 @@ import torch.distributed as dist
 __all__ = [
     "get_rank", "get_world_size", "is_main_process", "synchronize",
     "get_local_rank", "get_local_size", "get_gpus_per_process", "set_local_info",
-    "is_distributed", "group_backend", "any_rank", "all_reduce_max", "all_reduce_sum", "reduce_mean_dict", "all_gather_object",
-    "broadcast_object", "gather_in_rank_order",
+    "is_distributed", "group_backend", "uses_nccl", "any_rank", "all_reduce_max", "all_reduce_sum",
+    "reduce_mean_dict", "all_gather_object", "broadcast_object", "gather_in_rank_order",
 ]
 
 _LOCAL = {"rank": 0, "size": 1, "gpus_per_process": 1}
@@ -76,9 +76,16 @@ def get_gpus_per_process() -> int:
     return _LOCAL["gpus_per_process"]
 
 
+def uses_nccl(backend: str) -> bool:
+    """Whether a group of ``backend`` (a name, or a device map such as
+    ``'cuda:nccl,cpu:gloo'``: :func:`group_backend`) runs its CUDA collectives on NCCL."""
+    return "nccl" in str(backend).lower()
+
+
 def _device() -> torch.device:
-    """Where collective tensors must live for the current backend."""
-    if dist.get_backend() == dist.Backend.NCCL:
+    """Where collective tensors must live for the current backend (with NCCL beside gloo
+    for CPU tensors, the engine's own collectives stay on NCCL, as without it)."""
+    if uses_nccl(dist.get_backend()):
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
@@ -87,7 +94,7 @@ def synchronize() -> None:
     """A barrier across all processes (no-op in one process)."""
     if not is_distributed():
         return
-    if dist.get_backend() == dist.Backend.NCCL:
+    if uses_nccl(dist.get_backend()):
         dist.barrier(device_ids=[torch.cuda.current_device()])
     else:
         dist.barrier()

@@ -47,3 +47,13 @@ def test_a_single_sharded_process_makes_its_group_with_the_same_backend(monkeypa
     fsdp.ensure_process_group(CUDA)
     fsdp.ensure_process_group(CPU)
     assert made == ["cuda:nccl,cpu:gloo", "nccl", "gloo"]
+
+
+def test_a_mixed_group_counts_as_nccl_where_the_engine_asks(monkeypatch):
+    # the engine's own collectives and the worker's exit path ask whether the group is
+    # NCCL: 'cuda:nccl,cpu:gloo' is (its tensors on the GPU, no destroy after a failure)
+    assert comm.uses_nccl("cuda:nccl,cpu:gloo") and comm.uses_nccl("nccl") and comm.uses_nccl(dist.Backend.NCCL)
+    assert not comm.uses_nccl("gloo")
+    monkeypatch.setattr(dist, "get_backend", lambda group=None: "cuda:nccl,cpu:gloo")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    assert comm._device() == torch.device("cuda", 3)
