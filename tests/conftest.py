@@ -38,10 +38,11 @@ DIGITS_YAML = os.path.join(ROOT, "codes", "configs", "digits.yaml")
 
 
 # The files that take longest (each 25-100 s of a ~4.5-minute suite: several training
-# processes apiece) run first. pytest-xdist's loadfile hands the files out in collection
-# order, one at a time as a worker frees up; collected alphabetically, the 85 s
-# tests/schedule/test_distributed.py came near the end and the other worker sat idle
-# while it ran (the suite took 261 s where its 475 s of tests on 2 workers need ~240).
+# processes apiece) run first. pytest-xdist's loadfile hands the files out one at a time
+# as a worker frees up, in collection order with --no-loadscope-reorder (pytest.ini; by
+# default it sorts them by their number of tests, which sent the 6-test, 85 s
+# tests/schedule/test_distributed.py out ~65th of 94 files): a slow file last leaves the
+# other worker idle while it runs (475 s of tests need ~240 s on 2 workers).
 SLOWEST_FILES = ("compat/test_seed_projects.py", "schedule/test_distributed.py", "model/test_fsdp.py",
                  "e2e/test_digits_e2e.py", "e2e/test_examples.py", "trainer/test_distributed_agreement.py")
 
