@@ -170,6 +170,7 @@ def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict
 
     import throughput_parts
     from engine.config import load_cfg
+    from engine.model.speed import network_compile_options
     from engine.trainer.build import build_trainer
     from engine.trainer.hooks import HookBase
     from engine.trainer.hooks.base import Priority
@@ -201,7 +202,7 @@ def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict
     # the hand loop compiles (or not) with what the engine's config asks of the engine
     hand = throughput_parts.HandLoop(
         trainer.train_set, arch=args.arch, batch_size=args.batch_size, workers=args.workers, device=device,
-        compile_kwargs=throughput_parts.engine_compile_options(cfg.TRAINER.COMPILE, cfg.TRAINER.CHANNELS_LAST),
+        compile_kwargs=network_compile_options(cfg.TRAINER.COMPILE, cfg.TRAINER.CHANNELS_LAST),
         channels_last=bool(cfg.TRAINER.CHANNELS_LAST), amp_dtype=getattr(torch, args.amp_dtype),
         lr=lr(args.batch_size))
 

@@ -10,7 +10,7 @@ a side CUDA stream, channels_last, autocast, a ``GradScaler`` with float16, no p
 ``.item()``).
 
 Compiled, the hand loop's network is compiled exactly as the engine compiles its own
-(:func:`engine_compile_options`: ``nn.Module.compile`` in place, with the options
+(``engine.model.speed.network_compile_options``: ``nn.Module.compile`` in place, with the options
 engine/model/speed.py derives from ``trainer.compile`` and ``trainer.channels_last``:
 inductor's ``fallback_random`` on and ``layout_optimization`` = the channels_last
 setting). With inductor's defaults (timm's bare ``torch.compile(model)``) the contiguous
@@ -34,7 +34,6 @@ from engine.data.build import BUILD_DATASET_REGISTRY
 from engine.data.dataset import EngineDataSet
 from engine.model.base_model import BaseModel
 from engine.model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY
-from engine.model.speed import compile_options, eager_numerics
 
 #: ImageNet statistics in pixel units (the engine's Normalize defaults)
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
@@ -141,26 +140,16 @@ class PrefetchLoader:
         yield ready
 
 
-def engine_compile_options(trainer_compile, channels_last) -> Optional[dict]:
-    """The keyword arguments the engine passes to ``nn.Module.compile`` for
-    ``trainer.compile`` = ``trainer_compile`` and ``trainer.channels_last`` = ``channels_last``
-    (None: not compiled): engine/model/speed.py's ``prepare_networks``, its two functions
-    called as it calls them."""
-    options = compile_options(trainer_compile)
-    return None if options is None else eager_numerics(options, bool(channels_last))
-
-
 class HandLoop:
     """The timm-style loop: SGD with momentum, autocast (float16: with a ``GradScaler``, as
     timm's ``NativeScaler``), optional channels_last and compile.
 
     ``compile_kwargs``: None (eager) or the ``nn.Module.compile`` keyword arguments, those of
-    :func:`engine_compile_options` for the engine's variant; the network is compiled in
+    ``network_compile_options`` for the engine's variant; the network is compiled in
     place, as the engine compiles its own."""
 
     def __init__(self, dataset, *, arch, batch_size, workers, device, compile_kwargs: Optional[dict],
-                 channels_last,
-                 amp_dtype, lr, seed=0):
+                 channels_last, amp_dtype, lr, seed=0):
         torch.manual_seed(seed)
         self.device = device
         self.net = ThroughputResNet(arch).to(device)

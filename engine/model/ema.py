@@ -47,6 +47,8 @@ class ModelEMA(AveragedModel):
     def __init__(self, network: torch.nn.Module, decay: float = _DEFAULT["decay_rate"],
                  warmup: str = _DEFAULT["warmup"], tau: float = _DEFAULT["tau"],
                  update_every: int = _DEFAULT["update_every"]):
+        if not 0.0 <= float(decay) <= 1.0:  # get_ema_multi_avg_fn's check, which _average no longer calls
+            raise ValueError(f"ModelEMA: decay must be in [0, 1], got {decay}")
         super().__init__(network, use_buffers=True)
         self.multi_avg_fn = self._average
         self.decay, self.warmup, self.tau, self.update_every = decay, warmup, tau, update_every

@@ -43,7 +43,8 @@ from torch import nn
 from ..utils.errors import ConfigError
 from .method_calls import route_methods
 
-__all__ = ["compile_options", "eager_numerics", "check_compiler", "refuse_cuda_graphs", "prepare_networks", "eager"]
+__all__ = ["compile_options", "eager_numerics", "network_compile_options", "check_compiler", "refuse_cuda_graphs",
+           "prepare_networks", "eager"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,36 +120,45 @@ def check_compiler(options: Optional[dict], where: str = "trainer.compile") -> N
             f"point $CXX at one, or set {where} False")
 
 
-def refuse_cuda_graphs(options: Optional[dict], device: torch.device, where: str = "trainer.compile") -> None:
+def refuse_cuda_graphs(options: Optional[dict], device: torch.device, where: str = "trainer.compile",
+                       asked=None) -> None:
     """ConfigError (one line) for compiled training on CUDA with CUDA graphs: the modes
     ``'reduce-overhead'`` and ``'max-autotune'``, inductor's ``triton.cudagraphs`` option,
     the ``'cudagraphs'`` backend. A graph replay writes its outputs into the memory of
     the replay before, and the step keeps those past the next call: the gradients that
     accumulate over micro-batches (torch's "accessing gradient tensor output of
     CUDAGraphs that has been overwritten"), the loss values the log line averages over
-    its period. On the CPU the option does nothing, so it is left alone there."""
+    its period. On the CPU the option does nothing, so it is left alone there. ``asked``:
+    the value as the config wrote it, for the message (``options`` when None)."""
     if options is None or device.type != "cuda":
         return
     inductor = options.get("options") or {}
     if options.get("backend") == "cudagraphs" or inductor.get("triton.cudagraphs"):
         raise ConfigError(
-            f"{where}: CUDA graphs ({options}) cannot train here: a replay overwrites the outputs the "
+            f"{where}: CUDA graphs ({options if asked is None else asked}) cannot train here: a replay overwrites the outputs the "
             f"step keeps past the next call (gradients accumulated over micro-batches, logged loss "
             f"values); use mode 'max-autotune-no-cudagraphs' or 'default'")
+
+
+def network_compile_options(compile_value, channels_last) -> Optional[dict]:
+    """The ``nn.Module.compile`` keyword arguments for ``trainer.compile`` =
+    ``compile_value`` and ``trainer.channels_last`` = ``channels_last`` (None: not
+    compiled). benchmarks/gpu_throughput.py's hand loop compiles with them too."""
+    options = compile_options(compile_value)
+    return None if options is None else eager_numerics(options, bool(channels_last))
 
 
 def prepare_networks(model, cfg) -> None:
     """channels_last, then compile, each registered network of ``model`` as the config
     asks (module docstring); cudnn autotuning on CUDA. Called before any wrap."""
     channels_last = bool(cfg.TRAINER.CHANNELS_LAST)
-    options = compile_options(cfg.TRAINER.COMPILE)
-    options = None if options is None else eager_numerics(options, channels_last)
+    options = network_compile_options(cfg.TRAINER.COMPILE, channels_last)
     if model.device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
         torch.backends.cudnn.benchmark = True
     if options is None and not channels_last:
         return
     check_compiler(options)
-    refuse_cuda_graphs(options, model.device)
+    refuse_cuda_graphs(options, model.device, asked=cfg.TRAINER.COMPILE)
     for name, network in model.named_networks().items():
         if channels_last:
             try:

@@ -63,16 +63,15 @@ def test_the_default_plan_compiles_on_synthetic_images_only_and_fits_the_5_minut
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_engine_compile_options_are_the_engines(monkeypatch, channels_last):
-    from engine.model.speed import compile_options, eager_numerics
+def test_the_compile_options_follow_channels_last_and_leave_inductors_variable_to_decide(monkeypatch, channels_last):
+    from engine.model.speed import network_compile_options
 
     monkeypatch.delenv("TORCHINDUCTOR_LAYOUT_OPTIMIZATION", raising=False)
-    assert throughput_parts.engine_compile_options(False, channels_last) is None
-    options = throughput_parts.engine_compile_options(True, channels_last)
-    assert options == eager_numerics(compile_options(True), channels_last)
-    assert options == {"options": {"fallback_random": True, "layout_optimization": channels_last}}
+    assert network_compile_options(False, channels_last) is None
+    assert network_compile_options(True, channels_last) == {
+        "options": {"fallback_random": True, "layout_optimization": channels_last}}
     monkeypatch.setenv("TORCHINDUCTOR_LAYOUT_OPTIMIZATION", "1")  # inductor's own switch: left to decide
-    assert "layout_optimization" not in throughput_parts.engine_compile_options(True, channels_last)["options"]
+    assert "layout_optimization" not in network_compile_options(True, channels_last)["options"]
 
 
 def test_the_hand_loop_compiles_with_the_engines_options_in_every_variant(tmp_path, monkeypatch):

@@ -132,3 +132,10 @@ def test_build_from_config_and_disabled():
 def test_bad_ema_config_is_one_clear_error(node, pattern):
     with pytest.raises(ConfigError, match=pattern):
         build_ema(nn.Linear(2, 2), node)
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.5])
+def test_a_decay_outside_0_1_is_refused_when_the_ema_is_built_directly(decay):
+    # build_ema checks the config; ModelEMA built in Python checks what torch's EMA function did
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\]"):
+        ModelEMA(nn.Linear(2, 2), decay=decay)
