@@ -158,7 +158,7 @@ def prepare_networks(model, cfg) -> None:
     if options is None and not channels_last:
         return
     check_compiler(options)
-    refuse_cuda_graphs(options, model.device, asked=cfg.TRAINER.COMPILE)
+    refuse_cuda_graphs(options, model.device, asked=compile_options(cfg.TRAINER.COMPILE))
     for name, network in model.named_networks().items():
         if channels_last:
             try:

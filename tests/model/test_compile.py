@@ -155,6 +155,19 @@ def test_cuda_graphs_for_training_on_a_gpu_are_one_line_before_training(value):
         refuse_cuda_graphs(eager_numerics(fine), torch.device("cuda", 0))
 
 
+def test_a_cuda_model_asking_for_cuda_graphs_is_refused_before_a_network_is_touched(monkeypatch):
+    class CudaModel:  # only what prepare_networks reads before it compiles
+        device = torch.device("cuda", 0)
+
+        def named_networks(self):
+            raise AssertionError("a network was prepared")
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # restored after
+    cfg = load_cfg(DIGITS_PY, ["trainer.compile", "{'mode': 'reduce-overhead'}"])
+    with pytest.raises(ConfigError, match=r"trainer\.compile: CUDA graphs \(\{'mode': 'reduce-overhead'\}\)"):
+        prepare_networks(CudaModel(), cfg)
+
+
 GRAPHS = []
 
 
