@@ -27,7 +27,7 @@ from ..config.defaults import default_of
 from ..utils.errors import ConfigError
 from ..utils.registry import options_with_defaults
 
-__all__ = ["ModelEMA", "build_ema", "ema_decay", "EMA_WARMUPS"]
+__all__ = ["ModelEMA", "build_ema", "ema_decay", "lerp_toward", "EMA_WARMUPS"]
 
 EMA_WARMUPS = ("none", "exp", "ratio")
 # trainer.model.ema's defaults, written once in engine/config/defaults.py
@@ -71,10 +71,7 @@ class ModelEMA(AveragedModel):
         # networks (trainer.fsdp) and their EMA are cut alike: average shard by shard.
         ema_tensors, tensors = _local(ema_tensors), _local(tensors)
         if torch.is_floating_point(ema_tensors[0]) or torch.is_complex(ema_tensors[0]):
-            # get_ema_multi_avg_fn(decay)'s arithmetic, without building its no_grad-decorated
-            # closure on every update (~20 us a step: functools.wraps and inspect)
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_tensors, tensors, 1 - self.current_decay)
+            lerp_toward(ema_tensors, tensors, self.current_decay)
         else:
             torch._foreach_copy_(ema_tensors, tensors)
 
@@ -93,6 +90,15 @@ class ModelEMA(AveragedModel):
     def extra_repr(self) -> str:
         return (f"decay={self.decay}, warmup={self.warmup!r}, tau={self.tau}, "
                 f"update_every={self.update_every}")
+
+
+def lerp_toward(averages, values, decay: float) -> None:
+    """``average += (1 - decay) * (value - average)`` for each pair, in one foreach call:
+    ``get_ema_multi_avg_fn(decay)``'s arithmetic bit for bit, without building its
+    ``no_grad``-decorated closure on every update (~20 us a step: functools.wraps and
+    inspect). Floating-point tensors."""
+    with torch.no_grad():
+        torch._foreach_lerp_(averages, values, 1 - decay)
 
 
 def _local(tensors):

@@ -139,3 +139,17 @@ def test_a_decay_outside_0_1_is_refused_when_the_ema_is_built_directly(decay):
     # build_ema checks the config; ModelEMA built in Python checks what torch's EMA function did
     with pytest.raises(ValueError, match=r"decay must be in \[0, 1\]"):
         ModelEMA(nn.Linear(2, 2), decay=decay)
+
+
+def test_the_shared_update_is_torchs_ema_function_bit_for_bit():
+    # ModelEMA and the seed's EMA (engine/compat/seed/ema.py) both move their averages so
+    from engine.model.ema import lerp_toward
+
+    g = torch.Generator().manual_seed(0)
+    ours = [torch.randn(5, 3, generator=g), torch.randn(7, generator=g, dtype=torch.float64)]
+    theirs = [t.clone() for t in ours]
+    values = [torch.randn(5, 3, generator=g), torch.randn(7, generator=g, dtype=torch.float64)]
+    for decay in (0.9, 0.999, 0.12345):
+        lerp_toward(ours, values, decay)
+        get_ema_multi_avg_fn(decay)(theirs, values, None)
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))

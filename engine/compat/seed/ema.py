@@ -3,16 +3,16 @@
 
 Its arithmetic is our EMA's (engine/model/ema.py): the decay of the n-th update is
 ``ema_decay(decay_rate, n, 'ratio')`` when the seed counts updates (``num_updates``, from
-its start value) and ``decay_rate`` when it does not, and the average moves by torch's
-``get_ema_multi_avg_fn``. Only parameters that require grad are averaged (as in the
-seed); every method skips the others, so a network with frozen layers pairs each
-parameter with its own average (the seed paired them by position and mis-matched).
+its start value) and ``decay_rate`` when it does not, and the average moves as torch's
+``get_ema_multi_avg_fn`` moves it (``lerp_toward``). Only parameters that require grad
+are averaged (as in the seed); every method skips the others, so a network with frozen
+layers pairs each parameter with its own average (the seed paired them by position and
+mis-matched).
 """
 import copy
 from typing import Iterable, List, Optional
 
 import torch
-from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 __all__ = ["EMA"]
 
@@ -44,6 +44,8 @@ class EMA:
 
     def update(self, parameters: Iterable[torch.nn.Parameter]) -> None:
         """``shadow += (1 - d) * (param - shadow)``."""
+        from engine.model.ema import lerp_toward
+
         self.current_decay = self.decay()
         if self.num_updates is not None:
             self.num_updates += 1
@@ -51,7 +53,7 @@ class EMA:
         with torch.no_grad():
             current = [p.detach().to(s.device, s.dtype) for p, s in zip(params, self.shadow_params)]
             if current:
-                get_ema_multi_avg_fn(self.current_decay)(self.shadow_params, current, None)
+                lerp_toward(self.shadow_params, current, self.current_decay)
 
     def store(self, parameters: Iterable[torch.nn.Parameter]) -> None:
         """Keep a copy of the network's weights, for :meth:`copy_back`."""
