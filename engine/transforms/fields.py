@@ -105,13 +105,9 @@ def image_shape(results: dict, keys=None) -> Tuple[int, int]:
     ``keys``: the :func:`geometric_keys` when the caller already has them."""
     keys = geometric_keys(results) if keys is None else keys
     if keys:
-        shape = None
-        for k, _ in keys:
-            value = results[k]
-            hw = value.shape[:2] if type(value) is np.ndarray else _hw(value)
-            if shape is None:
-                shape = hw
-            elif hw != shape:
+        shape = _hw(results[keys[0][0]])
+        for k, _ in keys[1:]:
+            if _hw(results[k]) != shape:
                 shapes = {k: tuple(np.shape(results[k])[:2]) for k, _ in keys}
                 raise ValueError(
                     f"image-like fields must share height and width to be transformed "

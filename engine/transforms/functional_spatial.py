@@ -55,8 +55,7 @@ def flip_image(img: np.ndarray, direction: str) -> np.ndarray:
     """``cv2.flip`` (one pass, contiguous output); numpy for dtypes OpenCV lacks."""
     code = _FLIP_CODES[direction]
     if img.dtype in _CV2_DTYPES or img.dtype == np.int32:
-        out = cv2.flip(img, code)
-        return out[:, :, None] if out.ndim == 2 and img.ndim == 3 else out
+        return _keep_channels(cv2.flip(img, code), img)
     view = {1: img[:, ::-1], 0: img[::-1], -1: img[::-1, ::-1]}[code]
     return np.ascontiguousarray(view)
 
