@@ -129,13 +129,14 @@ def refuse_cuda_graphs(options: Optional[dict], device: torch.device, where: str
     accumulate over micro-batches (torch's "accessing gradient tensor output of
     CUDAGraphs that has been overwritten"), the loss values the log line averages over
     its period. On the CPU the option does nothing, so it is left alone there. ``asked``:
-    the value as the config wrote it, for the message (``options`` when None)."""
+    ``trainer.compile`` as the config gave it, named in the message as
+    :func:`compile_options` reads it (``options`` when None)."""
     if options is None or device.type != "cuda":
         return
     inductor = options.get("options") or {}
     if options.get("backend") == "cudagraphs" or inductor.get("triton.cudagraphs"):
         raise ConfigError(
-            f"{where}: CUDA graphs ({options if asked is None else asked}) cannot train here: a replay overwrites the outputs the "
+            f"{where}: CUDA graphs ({options if asked is None else compile_options(asked)}) cannot train here: a replay overwrites the outputs the "
             f"step keeps past the next call (gradients accumulated over micro-batches, logged loss "
             f"values); use mode 'max-autotune-no-cudagraphs' or 'default'")
 
@@ -158,7 +159,7 @@ def prepare_networks(model, cfg) -> None:
     if options is None and not channels_last:
         return
     check_compiler(options)
-    refuse_cuda_graphs(options, model.device, asked=compile_options(cfg.TRAINER.COMPILE))
+    refuse_cuda_graphs(options, model.device, asked=cfg.TRAINER.COMPILE)
     for name, network in model.named_networks().items():
         if channels_last:
             try:
