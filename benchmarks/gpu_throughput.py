@@ -9,7 +9,10 @@ autocast, SGD, uint8 batches normalised on the device, ``trainer.compile``,
 ``trainer.channels_last``) and the hand loop (throughput_parts.py; compiled, with the
 engine's own ``nn.Module.compile`` options for that variant), then lets them take
 turns as ``loop_interleaved.py`` does: a hook after the engine's step runs ``--chunk``
-hand steps every ``--chunk`` engine steps. Neighbouring chunks saw the same machine; the
+hand steps every ``--chunk`` engine steps, the other loop's loader workers paused meanwhile
+(``throughput_parts.Turns``: otherwise each turn would start with ``workers x
+prefetch_factor`` batches ready and the JPEG rows would time the device, not the input
+pipeline). Neighbouring chunks saw the same machine; the
 ratio per pair of chunks, then its median, is reported with each loop's images/s (the
 device synchronised at every chunk edge) and its peak memory (CUDA: the peak allocated
 during its own chunks, which includes the other loop's weights and optimizer state, ~0.3
@@ -165,7 +168,10 @@ def engine_config(folder: str, args, pipeline: str, images: str, variant: str) -
 
 
 def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict:
-    """One pipeline and variant: both loops built, warmed up, then timed in turns."""
+    """One pipeline and variant: both loops built, warmed up, then timed in turns (the
+    loop not training has its loader workers paused: throughput_parts.Turns)."""
+    import copy
+
     import torch
 
     import throughput_parts
@@ -199,9 +205,12 @@ def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict
     cfg = load_cfg(engine_config(folder, args, pipeline, images, variant))
     seed_all(0)
     trainer = build_trainer(cfg)
+    turns = throughput_parts.Turns()
+    hand_set = copy.copy(trainer.train_set)  # the same images, its own turn
+    trainer.train_set.turn, hand_set.turn = turns.engine, turns.hand
     # the hand loop compiles (or not) with what the engine's config asks of the engine
     hand = throughput_parts.HandLoop(
-        trainer.train_set, arch=args.arch, batch_size=args.batch_size, workers=args.workers, device=device,
+        hand_set, arch=args.arch, batch_size=args.batch_size, workers=args.workers, device=device,
         compile_kwargs=network_compile_options(cfg.TRAINER.COMPILE, cfg.TRAINER.CHANNELS_LAST),
         channels_last=bool(cfg.TRAINER.CHANNELS_LAST), amp_dtype=getattr(torch, args.amp_dtype),
         lr=lr(args.batch_size))
@@ -221,14 +230,16 @@ def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict
             if done == args.warmup:
                 warmup["engine"] = now() - self.mark
                 start = now()
-                hand.steps(args.warmup)  # noqa: F821 (the closure's; `del hand` below frees it)
+                with turns.hand_turn():
+                    hand.steps(args.warmup)  # noqa: F821 (the closure's; `del hand` below frees it)
                 warmup["hand"] = now() - start
             elif done > args.warmup and (done - args.warmup) % args.chunk == 0:
                 end = now()
                 times["engine"].append(end - self.mark)
                 peak("engine")
                 peak_reset()
-                hand.steps(args.chunk)  # noqa: F821 (as above)
+                with turns.hand_turn():
+                    hand.steps(args.chunk)  # noqa: F821 (as above)
                 self.mark = now()
                 times["hand"].append(self.mark - end)
                 peak("hand")
@@ -240,8 +251,11 @@ def measure(args, folder: str, pipeline: str, images: str, variant: str) -> dict
             self.mark = now()
 
     trainer.register_hooks([TakeTurns()])
-    trainer.train()
-    hand.close()
+    try:
+        trainer.train()
+    finally:
+        turns.release()
+        hand.close()
     float(hand.last_loss)  # the hand loop's last step, as the engine's, finished and finite
     per_chunk = args.chunk * args.batch_size
     ratios = [e / h for e, h in zip(times["engine"], times["hand"])]

@@ -96,13 +96,14 @@ def main(argv=None):
     for side, (calls, c_calls) in counts.items():
         print(f"{side:7} {sum(calls.values()) / n:8.1f} Python calls / iteration, "
               f"{sum(c_calls.values()) / n:8.1f} C calls / iteration")
-    engine, hand = counts["engine"][0], counts["hand"][0]
-    keys = sorted(set(engine) | set(hand), key=lambda k: -abs(engine[k] - hand[k]))
-    print(f"{'engine - hand':>14}{'engine':>9}{'hand':>9}  function (calls / iteration)")
-    for key in keys[:args.top]:
-        if engine[key] == hand[key]:
-            break
-        print(f"{(engine[key] - hand[key]) / n:14.1f}{engine[key] / n:9.1f}{hand[key] / n:9.1f}  {short(key)}")
+    for kind, name in ((0, short), (1, str)):  # Python functions, then C functions
+        engine, hand = counts["engine"][kind], counts["hand"][kind]
+        keys = sorted(set(engine) | set(hand), key=lambda k: -abs(engine[k] - hand[k]))
+        print(f"{'engine - hand':>14}{'engine':>9}{'hand':>9}  {('Python', 'C')[kind]} function (calls / iteration)")
+        for key in keys[:args.top]:
+            if engine[key] == hand[key]:
+                break
+            print(f"{(engine[key] - hand[key]) / n:14.1f}{engine[key] / n:9.1f}{hand[key] / n:9.1f}  {name(key)}")
 
 
 if __name__ == "__main__":

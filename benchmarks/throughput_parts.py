@@ -22,6 +22,7 @@ AOTAutograd still trace: the engine's network calls through engine/model/method_
 dispatch, so AOTAutograd's own cache key differs).
 """
 import os
+from contextlib import contextmanager
 from typing import Optional
 
 import cv2
@@ -32,6 +33,7 @@ import torchvision
 
 from engine.data.build import BUILD_DATASET_REGISTRY
 from engine.data.dataset import EngineDataSet
+from engine.data.loader import worker_start_method
 from engine.model.base_model import BaseModel
 from engine.model.build import BUILD_MODEL_REGISTRY, BUILD_NETWORK_REGISTRY
 
@@ -61,7 +63,8 @@ def augment_pipeline(size: int):
 class ThroughputImages(EngineDataSet):
     """``{'input_data': H x W x 3 uint8, 'target_data': class}``: JPEGs of ``folder``
     decoded (``cv2.imread``, RGB) and augmented, or one synthetic image (``folder`` '')
-    of ``size`` px repeated ``count`` times with no decoding."""
+    of ``size`` px repeated ``count`` times with no decoding. ``turn`` (an Event, set by
+    :class:`Turns`): while it is clear, loading waits."""
 
     def __init__(self, folder: str = "", count: int = 512, size: int = 224, num_classes: int = 1000,
                  transformer=None):
@@ -70,16 +73,54 @@ class ThroughputImages(EngineDataSet):
         self.count = len(self.files) or count
         self.labels = np.random.default_rng(0).integers(0, num_classes, self.count)
         self.synthetic = np.random.default_rng(1).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        self.turn = None
 
     def __len__(self):
         return self.count
 
     def __getitem__(self, index):
+        if self.turn is not None:
+            self.turn.wait()
         if not self.files:
             return {"input_data": self.synthetic, "target_data": int(self.labels[index])}
         image = cv2.cvtColor(cv2.imread(self.files[index], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         results = self.data_pipeline({"img": image, "img_fields": ["img"], "color_fields": ["img"]})
         return {"input_data": results["img"], "target_data": int(self.labels[index])}
+
+
+class Turns:
+    """Which loop's loader workers may load: two multiprocessing Events, ``engine`` and
+    ``hand``, one per loop's dataset, inherited by that loop's workers.
+
+    Why: the loops take turns of ``--chunk`` steps. Had the waiting loop's workers kept
+    loading, each turn would start with ``workers x prefetch_factor`` batches ready (24
+    at the GPU defaults, more than a 10-step turn takes): the JPEG rows would time the
+    device alone, not the input pipeline they are there to measure, and both worker
+    pools would share the CPU cores. Paused, a loop starts each turn with what its
+    workers had ready when its previous turn ended, as a loop training alone has."""
+
+    def __init__(self, context=None):
+        import multiprocessing
+
+        context = context or multiprocessing.get_context(worker_start_method())
+        self.engine, self.hand = context.Event(), context.Event()
+        self.engine.set()
+
+    @contextmanager
+    def hand_turn(self):
+        """The hand loop's workers load, the engine's wait; the other way round after."""
+        self.engine.clear()
+        self.hand.set()
+        try:
+            yield
+        finally:
+            self.hand.clear()
+            self.engine.set()
+
+    def release(self) -> None:
+        """Both load (before the loaders shut down: a waiting worker would not stop)."""
+        self.engine.set()
+        self.hand.set()
 
 
 @BUILD_NETWORK_REGISTRY.register()
@@ -168,7 +209,8 @@ class HandLoop:
                                                  generator=torch.Generator().manual_seed(seed))
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=workers,
-            collate_fn=fast_collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+            collate_fn=fast_collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+            multiprocessing_context=worker_start_method() if workers > 0 else None)  # the engine's
         self.loader, self.channels_last, self.batches = loader, channels_last, None
         self.last_loss = None
 

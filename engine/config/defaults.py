@@ -96,6 +96,8 @@ def get_default_cfg() -> CN:
     # DDP wrap: False, True, or dict(backend=, mode=, fullgraph=, dynamic=, options=)
     _C.TRAINER.COMPILE = False
     _C.TRAINER.CHANNELS_LAST = False    # networks and 4-D input batches in channels_last
+    # keep freed host memory for the next step (glibc malloc thresholds: engine/utils/host_memory.py)
+    _C.TRAINER.REUSE_HOST_MEMORY = True
     _C.TRAINER.MODEL = CN()
     _C.TRAINER.MODEL.NAME = ""
     _C.TRAINER.MODEL.GENERATOR = _free(NAME="")

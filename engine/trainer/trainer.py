@@ -30,6 +30,7 @@ from ..model.step import StepGate, StepResult
 from ..utils import comm
 from ..utils.errors import ConfigError, EngineError
 from ..utils.events import EventStore
+from ..utils.host_memory import reuse_host_memory
 from .build import BUILD_TRAINER_REGISTRY
 from .ddp_agreement import BucketAgreement
 from .hooks import (BestCheckpoint, ConsoleWriter, HookBase, JsonWriter, MetricsLogger, NonFiniteSkips,
@@ -192,6 +193,8 @@ class BaseTrainer(SeedTrainerAPI, TrainerState):
             if nothing_to_train(self):
                 return
             note_extending(self)
+            if self.cfg.TRAINER.REUSE_HOST_MEMORY:  # before the loader's workers fork: they inherit it
+                logger.info("host memory: %s", reuse_host_memory())
             loader, sampler = build_train_loader(
                 self.train_set, self.cfg, start_iter=self.start_iter, device=self.model.device, rank=self.rank,
                 world_size=self.world_size, collate_fn=self.collate_train_fn)

@@ -79,6 +79,7 @@ def test_log_has_resolved_config_progress_lines_and_eval(digits_run):
     assert "iter: 600/600" in log and "lr:" in log and "data_time:" in log and "eta:" in log
     assert "max_rss:" in log and "accuracy=" in log
     assert "string hashing: fixed (PYTHONHASHSEED=0)" in log  # train.py re-ran itself before its imports
+    assert "host memory: freed memory kept for reuse (glibc malloc thresholds at 1024 MiB)" in log
     assert "iter: 600/600" in proc.stdout
 
 

@@ -163,3 +163,38 @@ def test_the_cpu_command_runs_the_default_plan_end_to_end(tmp_path):
     results = json.loads(out.read_text())["results"]
     assert [(r["pipeline"], r["variant"]) for r in results] == REDUCED_PLAN
     assert all(r["engine_img_s"] > 0 and r["hand_img_s"] > 0 for r in results)
+
+
+def test_a_dataset_whose_turn_is_clear_waits_to_load(tmp_path):
+    """The loop not training has its loader workers paused (throughput_parts.Turns): its
+    dataset's loading waits until the loop's turn comes."""
+    import threading
+
+    dataset = throughput_parts.ThroughputImages(count=2, size=8)
+    turns = throughput_parts.Turns()
+    dataset.turn = turns.hand
+    loaded = []
+    loader = threading.Thread(target=lambda: loaded.append(dataset[0]), daemon=True)
+    loader.start()
+    loader.join(0.3)
+    assert loader.is_alive() and loaded == []  # the engine's turn: the hand loop's data waits
+    with turns.hand_turn():
+        loader.join(10)
+        assert not turns.engine.is_set()
+    assert loaded and loaded[0]["input_data"].shape == (8, 8, 3)
+    assert turns.engine.is_set() and not turns.hand.is_set()
+    turns.release()
+    assert turns.engine.is_set() and turns.hand.is_set()
+
+
+def test_both_loops_take_turns_with_loader_workers(tmp_path):
+    """With worker processes, each loop's workers paused in the other's turns: the run
+    ends (no worker left waiting) and times every turn."""
+    out = tmp_path / "numbers.json"
+    argv = [a for a in TINY]
+    argv[argv.index("--workers") + 1] = "1"
+    argv[argv.index("--steps") + 1] = "2"
+    assert gpu_throughput.main(argv + ["--pipelines", "jpeg", "--variants", "eager", "--chunk", "1",
+                                       "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["chunks"] == 2 and result["engine_img_s"] > 0 and result["hand_img_s"] > 0
