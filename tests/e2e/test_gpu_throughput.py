@@ -198,3 +198,16 @@ def test_both_loops_take_turns_with_loader_workers(tmp_path):
                                        "--json", str(out)]) == 0
     (result,) = json.loads(out.read_text())["results"]
     assert result["chunks"] == 2 and result["engine_img_s"] > 0 and result["hand_img_s"] > 0
+
+
+def test_the_hand_loops_workers_start_when_it_is_built():
+    """Before the engine's loader starts its own and before anything is timed: forked
+    later, they would share the engine's heap copy-on-write and slow its next step."""
+    dataset = throughput_parts.ThroughputImages(count=4, size=8)
+    loop = throughput_parts.HandLoop(dataset, arch="resnet18", batch_size=2, workers=1, device=torch.device("cpu"),
+                                     compile_kwargs=None, channels_last=False, amp_dtype=torch.float32, lr=0.1)
+    workers = loop.source._workers
+    assert len(workers) == 1 and workers[0].is_alive()  # no step taken yet
+    loop.steps(2)
+    assert loop.source._workers == workers and torch.isfinite(loop.last_loss)  # the same workers, not new ones
+    loop.close()
