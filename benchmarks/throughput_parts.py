@@ -21,6 +21,7 @@ the engine's, is answered from the FX graph cache the engine's filled (dynamo an
 AOTAutograd still trace: the engine's network calls through engine/model/method_calls.py's
 dispatch, so AOTAutograd's own cache key differs).
 """
+import multiprocessing
 import os
 from contextlib import contextmanager
 from typing import Optional
@@ -99,10 +100,8 @@ class Turns:
     pools would share the CPU cores. Paused, a loop starts each turn with what its
     workers had ready when its previous turn ended, as a loop training alone has."""
 
-    def __init__(self, context=None):
-        import multiprocessing
-
-        context = context or multiprocessing.get_context(worker_start_method())
+    def __init__(self):
+        context = multiprocessing.get_context(worker_start_method())  # the loaders' own
         self.engine, self.hand = context.Event(), context.Event()
         self.engine.set()
 
