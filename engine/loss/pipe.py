@@ -101,25 +101,28 @@ class LossKeyCompose(nn.Module):
             self.to(resolve_device(str(device)))
 
     def forward(self, inputs: Any) -> Union[Tensor, Dict[str, Tensor]]:
-        keys = list(self.groups.keys())
+        groups = self.groups
+        if not isinstance(inputs, Mapping):  # a tuple shared by every key: the common call
+            return {key: loss_sum([loss(inputs) for loss in losses]) for key, losses in groups.items()}
+        keys = list(groups.keys())
         lists = seed_form(inputs, keys, self.where)
         if lists is not None:
             per_key = {key: loss_sum(loss(item, True) for loss, item in
-                                 pair(key, lists[key], self.groups[key], self.where))
+                                 pair(key, lists[key], groups[key], self.where))
                        for key in keys}
             self.last_values = {key: value.detach() for key, value in per_key.items()}
             _ALL.add(self)  # again: a copy (deepcopy, pickle) was not constructed
             return loss_sum(per_key.values())
-        per_key = self._split(inputs)
-        return {key: loss_sum(loss(per_key[key]) for loss in losses)
-                for key, losses in self.groups.items()}
+        per_key = self._split(inputs, keys)
+        return {key: loss_sum([loss(per_key[key]) for loss in losses]) for key, losses in groups.items()}
 
-    def _split(self, inputs: Any) -> Dict[str, Any]:
-        if isinstance(inputs, Mapping) and inputs:
+    @staticmethod
+    def _split(inputs: Mapping, keys: List[str]) -> Dict[str, Any]:
+        if inputs:
             lowered = {str(k).lower(): v for k, v in inputs.items()}
-            if set(lowered) == set(self.groups.keys()):
+            if set(lowered) == set(keys):
                 return lowered
-        return {key: inputs for key in self.groups.keys()}
+        return {key: inputs for key in keys}
 
 
 class LossKeyCompose2(LossCompose):

@@ -66,3 +66,23 @@ def test_metrics_jsonl_is_strict_json_with_non_finite_values_as_null(tmp_path):
     assert "NaN" not in line and "Infinity" not in line
     assert json.loads(line) == {"type": "eval", "iter": 3, "miou": None, "ap": None,
                                 "per_class": [0.5, None], "acc": 0.25}
+
+
+def test_tensorboard_gets_a_record_as_one_event_with_its_scalars(tmp_path):
+    """One event per record (an event per scalar cost ~50 us each, doc/benchmarks.md):
+    every plottable number of the record is in it, the bookkeeping keys are not."""
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    from engine.trainer.hooks import TensorboardWriter
+
+    writer = TensorboardWriter(str(tmp_path))
+    writer.open()
+    writer.write({"type": "train", "iter": 5, "epoch": 0, "loss": 0.5, "lr": 0.01, "flag": True,
+                  "eta_seconds": 3.0, "max_mem_mb": 10.0, "note": "text"}, 5)
+    writer.write({"type": "eval", "iter": 5, "accuracy": 0.75}, 5)
+    writer.write({"type": "other", "value": 1.0}, 5)  # neither train nor eval: not plotted
+    writer.close()
+    (name,) = [n for n in os.listdir(tmp_path) if n.startswith("events.out.tfevents")]
+    events = [e for e in LegacyEventFileLoader(str(tmp_path / name)).Load() if e.HasField("summary")]
+    assert [(e.step, [(v.tag, v.simple_value) for v in e.summary.value]) for e in events] == [
+        (5, [("train/loss", 0.5), ("train/lr", 0.009999999776482582)]), (5, [("eval/accuracy", 0.75)])]
