@@ -183,3 +183,27 @@ def timed_steps(loop: HandLoop, n: int) -> float:
     start = time.perf_counter()
     loop.steps(n)
     return time.perf_counter() - start
+
+
+def train_beside(config: str, max_iter: int, num_workers: int, hook_of, augment: str = "keyed"):
+    """The engine trained on ``config`` with a :class:`HandLoop` of the same config beside it,
+    in one process: how the side-by-side benchmarks run both loops (``loop_interleaved``,
+    ``loop_calls``, ``loop_instructions``). The engine goes through its public path
+    (``load_cfg`` -> ``build_trainer`` -> ``train()``) on the CPU, in a temporary output
+    folder, with evaluation and periodic checkpoints off and no progress bar;
+    ``hook_of(hand)`` is the hook that drives the hand loop. Returns ``(trainer, hand)``
+    after training."""
+    from engine.config import load_cfg
+    from engine.trainer.build import build_trainer
+    from engine.utils.rng import seed_all
+
+    with tempfile.TemporaryDirectory(prefix="engine_bench_") as out:
+        cfg = load_cfg(config, ["output_dir", out, "trainer.device", "cpu", "trainer.progress_bar", "False",
+                                "dataloader.num_workers", str(num_workers), "solver.max_iter", str(max_iter),
+                                "solver.eval_period", "0", "solver.checkpoint_period", str(max_iter + 1)])
+        seed_all(int(cfg.SEED))  # what the scheduler does before building the trainer
+        trainer = build_trainer(cfg)
+        hand = HandLoop(config, max_iter, num_workers, augment=augment)
+        trainer.register_hooks([hook_of(hand)])
+        trainer.train()
+    return trainer, hand

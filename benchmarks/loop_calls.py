@@ -15,7 +15,6 @@ import argparse
 import collections
 import os
 import sys
-import tempfile
 
 from loop_overhead import DEFAULT_CONFIG  # importing it also puts the repository on sys.path
 
@@ -38,12 +37,9 @@ def count(config: str, iters: int, warmup: int) -> dict:
     import torch
 
     import codes  # noqa: F401  (registers the digits components)
-    from engine.config import load_cfg
-    from engine.trainer.build import build_trainer
     from engine.trainer.hooks import HookBase
     from engine.trainer.hooks.base import Priority
-    from engine.utils.rng import seed_all
-    from hand_loop import HandLoop
+    from hand_loop import train_beside
 
     torch.set_num_threads(1)
     counts = {side: (collections.Counter(), collections.Counter()) for side in ("engine", "hand")}
@@ -67,15 +63,7 @@ def count(config: str, iters: int, warmup: int) -> dict:
                 sys.setprofile(None)
 
     total = warmup + iters + 5  # the last steps (final evaluation) are not counted
-    with tempfile.TemporaryDirectory(prefix="engine_calls_") as out:
-        cfg = load_cfg(config, ["output_dir", out, "trainer.device", "cpu", "trainer.progress_bar", "False",
-                                "dataloader.num_workers", "0", "solver.max_iter", str(total),
-                                "solver.eval_period", "0", "solver.checkpoint_period", str(total + 1)])
-        seed_all(int(cfg.SEED))
-        trainer = build_trainer(cfg)
-        hand = HandLoop(config, total + iters, 0, augment="keyed")
-        trainer.register_hooks([Count(hand)])
-        trainer.train()
+    train_beside(config, total, 0, Count)  # the hand loop's LR schedule ends at ``total`` too
     return counts
 
 

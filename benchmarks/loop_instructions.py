@@ -52,12 +52,9 @@ def child(chunk: int, pairs: int, config: str) -> None:
     import torch
 
     import codes  # noqa: F401  (registers the digits components)
-    from engine.config import load_cfg
-    from engine.trainer.build import build_trainer
     from engine.trainer.hooks import HookBase
     from engine.trainer.hooks.base import Priority
-    from engine.utils.rng import seed_all
-    from hand_loop import HandLoop
+    from hand_loop import train_beside
 
     torch.set_num_threads(1)
     max_iter = 2 * chunk * pairs + 100  # past the warm-up; the run stops after the last pair
@@ -83,15 +80,7 @@ def child(chunk: int, pairs: int, config: str) -> None:
                 sys.stdout.flush()
                 os._exit(0)  # nothing after the last turn is counted
 
-    with tempfile.TemporaryDirectory(prefix="engine_bench_") as out:
-        cfg = load_cfg(config, ["output_dir", out, "trainer.device", "cpu", "trainer.progress_bar", "False",
-                                "dataloader.num_workers", "0", "solver.max_iter", str(max_iter),
-                                "solver.eval_period", "0", "solver.checkpoint_period", str(max_iter + 1)])
-        seed_all(int(cfg.SEED))
-        trainer = build_trainer(cfg)
-        hand = HandLoop(config, max_iter, 0, augment="keyed")
-        trainer.register_hooks([TakeTurns(hand)])
-        trainer.train()
+    train_beside(config, max_iter, 0, TakeTurns)
     raise SystemExit("the run ended before its last turn")
 
 

@@ -38,7 +38,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 
 from bench_stats import bootstrap_median
@@ -50,12 +49,9 @@ def measure(args) -> dict:
     import torch
 
     import codes  # noqa: F401  (registers the digits components)
-    from engine.config import load_cfg
-    from engine.trainer.build import build_trainer
     from engine.trainer.hooks import HookBase
     from engine.trainer.hooks.base import Priority
-    from engine.utils.rng import seed_all
-    from hand_loop import HandLoop
+    from hand_loop import train_beside
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -83,22 +79,8 @@ def measure(args) -> dict:
             self.mark = clock()
             times["hand"].append(self.mark - now)
 
-    with tempfile.TemporaryDirectory(prefix="engine_bench_") as out:
-        cfg = load_cfg(args.config, [
-            "output_dir", out,
-            "trainer.device", "cpu",
-            "trainer.progress_bar", "False",
-            "dataloader.num_workers", str(args.num_workers),
-            "solver.max_iter", str(iters),
-            "solver.eval_period", "0",
-            "solver.checkpoint_period", str(iters + 1),
-        ])
-        seed_all(int(cfg.SEED))  # what the scheduler does before building the trainer
-        trainer = build_trainer(cfg)
-        hand = HandLoop(args.config, iters, args.num_workers, augment=args.hand_augment)
-        trainer.register_hooks([TakeTurns(hand)])
-        trainer.train()
-        accuracy = {"engine": trainer.latest_eval.get("accuracy"), "hand": hand.finish()}
+    trainer, hand = train_beside(args.config, iters, args.num_workers, TakeTurns, augment=args.hand_augment)
+    accuracy = {"engine": trainer.latest_eval.get("accuracy"), "hand": hand.finish()}
     w = args.warmup_chunks
     return {"engine_s": times["engine"][w:], "hand_s": times["hand"][w:], "accuracy": accuracy,
             "torch_threads": torch.get_num_threads()}
