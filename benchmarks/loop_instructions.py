@@ -21,8 +21,8 @@ counts (``--dump-before=getppid``). Dump 1 is the set-up; then engine and hand t
 alternate. The first ``--warmup-chunks`` pairs are left out.
 
 Needs valgrind (``apt-get install valgrind``); ~80x slower than a plain run, so a few
-turns of a few iterations: most of the ~10 minutes is importing torch and building both
-loops under valgrind.
+turns of a few iterations. The defaults take ~9 minutes here, ~15 with ``--cache-sim``,
+most of it importing torch and building both loops under valgrind.
 
 Run from the repository root (numbers in doc/benchmarks.md)::
 

@@ -1,6 +1,6 @@
 """benchmarks/loop_instructions.py: the loops' counted work under callgrind (the numbers
 are in doc/benchmarks.md). Reading callgrind's dumps and the ratios is checked on dumps
-written here; the counted run itself is slow (~8 minutes under valgrind)."""
+written here; the counted run itself is slow (~4 minutes under valgrind)."""
 import os
 import shutil
 import sys
@@ -76,7 +76,7 @@ def test_bad_arguments_and_a_missing_valgrind_are_one_error(capsys, monkeypatch)
     assert "valgrind is not installed" in err
 
 
-@pytest.mark.slow  # ~8 minutes: importing torch and building both loops under valgrind
+@pytest.mark.slow  # ~4 minutes: importing torch and building both loops under valgrind
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
 def test_a_counted_run_reports_both_loops(capsys):
     assert loop_instructions.main(["--chunk", "1", "--pairs", "2"]) == 0
