@@ -6,10 +6,13 @@ counts, with ``sys.setprofile``, every Python and C function call of ``--iters``
 iterations of each loop (same setup as ``loop_interleaved.py --num-workers 0
 --hand-augment keyed``: one process, the engine trains and a hook runs the hand loop),
 and lists the functions whose calls per iteration differ most between the two.
+``--bytecodes`` counts instead, with ``sys.settrace``, the bytecodes each Python function
+executes: the Python work itself, weighed by what each call does.
 
 Run from the repository root::
 
     python benchmarks/loop_calls.py --iters 200
+    python benchmarks/loop_calls.py --iters 20 --bytecodes
 """
 import argparse
 import collections
@@ -32,8 +35,33 @@ def counted(calls: collections.Counter, c_calls: collections.Counter):
     return profile
 
 
-def count(config: str, iters: int, warmup: int) -> dict:
-    """Calls of ``iters`` engine iterations (after ``warmup``), then of ``iters`` hand ones."""
+def traced(bytecodes: collections.Counter):
+    """A ``sys.settrace`` function counting the bytecodes each Python function executes."""
+    def trace(frame, event, arg):
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            code = frame.f_code
+            bytecodes[(code.co_filename, code.co_firstlineno, code.co_name)] += 1
+        return trace
+    return trace
+
+
+def watching(counters, bytecodes: bool):
+    """Start counting into ``counters`` (calls, C calls): calls, or executed bytecodes."""
+    if bytecodes:
+        sys.settrace(traced(counters[0]))
+    else:
+        sys.setprofile(counted(*counters))
+
+
+def stop_watching() -> None:
+    sys.setprofile(None)
+    sys.settrace(None)
+
+
+def count(config: str, iters: int, warmup: int, bytecodes: bool = False) -> dict:
+    """Calls of ``iters`` engine iterations (after ``warmup``), then of ``iters`` hand ones;
+    with ``bytecodes``, the bytecodes each Python function executed instead (no C calls)."""
     import torch
 
     import codes  # noqa: F401  (registers the digits components)
@@ -55,12 +83,12 @@ def count(config: str, iters: int, warmup: int) -> dict:
             done = self.trainer.iter + 1
             if done == warmup:
                 self.hand.steps(warmup)
-                sys.setprofile(counted(*counts["engine"]))
+                watching(counts["engine"], bytecodes)
             elif done == warmup + iters:
-                sys.setprofile(None)
-                sys.setprofile(counted(*counts["hand"]))
+                stop_watching()
+                watching(counts["hand"], bytecodes)
                 self.hand.steps(iters)
-                sys.setprofile(None)
+                stop_watching()
 
     total = warmup + iters + 5  # the last steps (final evaluation) are not counted
     train_beside(config, total, 0, Count)  # the hand loop's LR schedule ends at ``total`` too
@@ -78,16 +106,19 @@ def main(argv=None):
     parser.add_argument("--iters", type=int, default=200, help="iterations counted per loop")
     parser.add_argument("--warmup", type=int, default=50, help="engine iterations before counting")
     parser.add_argument("--top", type=int, default=30, help="functions listed")
+    parser.add_argument("--bytecodes", action="store_true",
+                        help="count the bytecodes each Python function executes, not calls (slower)")
     args = parser.parse_args(argv)
-    counts = count(args.config, args.iters, args.warmup)
+    counts = count(args.config, args.iters, args.warmup, args.bytecodes)
     n = args.iters
+    unit = "bytecodes" if args.bytecodes else "calls"
     for side, (calls, c_calls) in counts.items():
-        print(f"{side:7} {sum(calls.values()) / n:8.1f} Python calls / iteration, "
-              f"{sum(c_calls.values()) / n:8.1f} C calls / iteration")
-    for kind, name in ((0, short), (1, str)):  # Python functions, then C functions
+        print(f"{side:7} {sum(calls.values()) / n:8.1f} Python {unit} / iteration"
+              + ("" if args.bytecodes else f", {sum(c_calls.values()) / n:8.1f} C calls / iteration"))
+    for kind, name in ((0, short), (1, str))[:1 if args.bytecodes else 2]:  # Python functions, then C ones
         engine, hand = counts["engine"][kind], counts["hand"][kind]
         keys = sorted(set(engine) | set(hand), key=lambda k: -abs(engine[k] - hand[k]))
-        print(f"{'engine - hand':>14}{'engine':>9}{'hand':>9}  {('Python', 'C')[kind]} function (calls / iteration)")
+        print(f"{'engine - hand':>14}{'engine':>9}{'hand':>9}  {('Python', 'C')[kind]} function ({unit} / iteration)")
         for key in keys[:args.top]:
             if engine[key] == hand[key]:
                 break

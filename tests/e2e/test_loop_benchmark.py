@@ -66,3 +66,17 @@ def test_the_call_count_benchmark_counts_both_loops(capsys):
     assert any("hand_loop.py" in path for path, _, _ in hand)
     assert not any("hand_loop.py" in path for path, _, _ in engine)  # counted apart
     assert any(path.endswith(os.path.join("engine", "trainer", "trainer.py")) for path, _, _ in engine)
+
+
+def test_the_call_count_benchmark_counts_bytecodes_per_function():
+    import loop_calls
+
+    counts = loop_calls.count(CONFIG, iters=3, warmup=50, bytecodes=True)
+    for side in ("engine", "hand"):
+        bytecodes, c_calls = counts[side]
+        assert sum(bytecodes.values()) / 3 > 10_000 and not c_calls, side  # a digits iteration: ~150,000
+    engine, hand = counts["engine"][0], counts["hand"][0]
+    trainer_py = os.path.join("engine", "trainer", "trainer.py")
+    assert any(path.endswith(trainer_py) for path, _, _ in engine)
+    assert not any(path.endswith(trainer_py) for path, _, _ in hand)  # counted apart
+    assert any("hand_loop.py" in path for path, _, _ in hand)
