@@ -58,6 +58,15 @@ def pytest_collection_modifyitems(config, items):
     items[:] = sorted(items, key=rank)  # stable: each file keeps its own order
 
 
+def refused_each(main, argvs) -> None:
+    """Each command line in ``argvs`` makes ``main`` stop as argparse does on a usage
+    error: exit status 2 (the benchmarks' argument checks)."""
+    for argv in argvs:
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        assert refused.value.code == 2, argv
+
+
 def run_train(args, cwd=None, timeout=240, env=None, unset=()):
     """`python train.py ARGS` in a subprocess (``env`` added to this one's variables,
     those named in ``unset`` removed); returns the CompletedProcess."""

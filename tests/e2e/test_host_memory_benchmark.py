@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, refused_each
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
@@ -14,10 +14,7 @@ import host_memory  # noqa: E402
 
 
 def test_too_few_iterations_or_an_unknown_workload_is_refused(capsys):
-    for argv in (["--iters", "20"], ["--workloads", "mnist"], ["--rounds", "0"]):
-        with pytest.raises(SystemExit) as refused:
-            host_memory.main(argv)
-        assert refused.value.code == 2
+    refused_each(host_memory.main, (["--iters", "20"], ["--workloads", "mnist"], ["--rounds", "0"]))
     assert "unknown workload ['mnist']" in capsys.readouterr().err
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, refused_each
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
@@ -64,13 +64,9 @@ def test_too_few_turns_or_a_file_that_is_no_dump_say_so(tmp_path):
 
 
 def test_bad_arguments_and_a_missing_valgrind_are_one_error(capsys, monkeypatch):
-    for argv in (["--chunk", "0"], ["--pairs", "2", "--warmup-chunks", "2"]):
-        with pytest.raises(SystemExit) as refused:
-            loop_instructions.main(argv)
-        assert refused.value.code == 2
+    refused_each(loop_instructions.main, (["--chunk", "0"], ["--pairs", "2", "--warmup-chunks", "2"]))
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(SystemExit):
-        loop_instructions.main(["--pairs", "2"])
+    refused_each(loop_instructions.main, (["--pairs", "2"],))
     err = capsys.readouterr().err
     assert "--warmup-chunks must be between 0 and --pairs - 1 (1), got 2" in err
     assert "valgrind is not installed" in err
