@@ -25,6 +25,7 @@ for _path in (ROOT, os.path.join(ROOT, "benchmarks")):
         sys.path.insert(0, _path)
 
 from bench_stats import bootstrap_median  # noqa: E402
+from engine.trainer.hooks.writers import TensorboardWriter, plotted  # noqa: E402
 
 
 def record_of(step: int, scalars: int) -> dict:
@@ -39,14 +40,11 @@ class PerScalar:
     def __init__(self, folder: str):
         from torch.utils.tensorboard import SummaryWriter
 
-        from engine.trainer.hooks.writers import NOT_SCALARS
-
-        self.writer, self.skip = SummaryWriter(log_dir=folder), NOT_SCALARS
+        self.writer = SummaryWriter(log_dir=folder)
 
     def write(self, record: dict, step: int) -> None:
-        for key, value in record.items():
-            if key not in self.skip and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.writer.add_scalar(f"train/{key}", value, step)
+        for key, value in plotted(record):
+            self.writer.add_scalar(f"train/{key}", value, step)
         self.writer.flush()
 
     def close(self) -> None:
@@ -54,8 +52,6 @@ class PerScalar:
 
 
 def engine_writer(folder: str):
-    from engine.trainer.hooks.writers import TensorboardWriter
-
     writer = TensorboardWriter(folder)
     writer.open()
     return writer

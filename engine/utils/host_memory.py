@@ -6,8 +6,9 @@ the top of its heap, and serves blocks above another threshold with a fresh ``mm
 each time (both thresholds move with what the process did last). A training step frees
 and allocates the same tensors every step (activations, then the gradients that
 ``zero_grad(set_to_none=True)`` dropped), so every step pays the kernel to map and zero
-those pages again: ~15,000 page faults and ~40 ms of system time a step for a ResNet-18
-at batch 2 on this project's 2-core machine (doc/benchmarks.md, "Host memory").
+those pages again: 19,000-25,000 page faults and 60-70 ms of system time a step for a
+ResNet-18 at 64 px, batch 8, on this project's 2-core machine (doc/benchmarks.md, "Host
+memory").
 jemalloc and tcmalloc, which PyTorch's CPU launcher (``torch.backends.xeon.run_cpu``)
 preloads, keep freed memory; with glibc, fixing both thresholds (``mallopt``'s
 ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``) does the same. Set before the loader's

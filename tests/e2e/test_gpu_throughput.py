@@ -166,7 +166,7 @@ def test_the_cpu_command_runs_the_default_plan_end_to_end(tmp_path):
     assert all(r["engine_img_s"] > 0 and r["hand_img_s"] > 0 for r in results)
 
 
-def test_a_dataset_whose_turn_is_clear_waits_to_load(tmp_path):
+def test_a_dataset_whose_turn_is_clear_waits_to_load():
     """The loop not training has its loader workers paused (throughput_parts.Turns): its
     dataset's loading waits until the loop's turn comes."""
     import threading

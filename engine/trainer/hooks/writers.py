@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -21,7 +21,7 @@ from ...utils import json_values
 from .base import HookBase, Priority, WriterHook
 
 __all__ = ["MetricsLogger", "Writers", "ConsoleWriter", "JsonWriter", "TensorboardWriter", "peak_memory_mb",
-           "format_log_line", "leave_writer_thread_errors_to_the_main_thread", "writer_io", "close_quietly"]
+           "format_log_line", "plotted", "leave_writer_thread_errors_to_the_main_thread", "writer_io", "close_quietly"]
 
 logger = logging.getLogger("engine.trainer")
 
@@ -222,8 +222,7 @@ class TensorboardWriter(WriterHook):
         kind = record.get("type")
         if kind not in ("train", "eval"):
             return
-        values = [Summary.Value(tag=f"{kind}/{key}", simple_value=value) for key, value in record.items()
-                  if key not in NOT_SCALARS and isinstance(value, (int, float)) and not isinstance(value, bool)]
+        values = [Summary.Value(tag=f"{kind}/{key}", simple_value=value) for key, value in plotted(record)]
         if values:
             self._writer.add_summary(Summary(value=values), step)
         self._writer.flush()
@@ -232,6 +231,13 @@ class TensorboardWriter(WriterHook):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def plotted(record: Dict[str, Any]) -> List[Tuple[str, Any]]:
+    """The ``(key, number)`` pairs of a record that TensorBoard plots: numbers (not bools)
+    other than the bookkeeping keys (:data:`NOT_SCALARS`)."""
+    return [(key, value) for key, value in record.items()
+            if key not in NOT_SCALARS and isinstance(value, (int, float)) and not isinstance(value, bool)]
 
 
 def leave_writer_thread_errors_to_the_main_thread() -> None:
